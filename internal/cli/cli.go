@@ -1,0 +1,129 @@
+// Package cli holds what camhub's three binaries share at their edges:
+// logging, signal handling and the NATS connection with camhub's reconnect
+// policy.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultNATS is the NATS URL camhub connects to when none is given.
+const DefaultNATS = "nats://127.0.0.1:4222"
+
+// NewLogger builds the process's logger: text to stderr at level
+// ("debug", "info", "warn" or "error").
+func NewLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// SignalContext returns a context cancelled on SIGINT or SIGTERM. A second
+// signal restores the default behaviour, so it kills the process.
+func SignalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// DialOptions are the choices Dial leaves to its caller.
+type DialOptions struct {
+	Name string // connection name, shown by the server's monitoring
+	// Retry makes Dial return at once even if no server answers yet; the
+	// connection keeps trying in the background. Otherwise Dial fails if
+	// no server answers within a few seconds.
+	Retry bool
+	// Extra options, applied last.
+	Extra []nats.Option
+}
+
+// Dial connects to the NATS server or cluster at urls (comma-separated)
+// with camhub's policy: reconnect forever, with backoff from 250 ms up to
+// 5 s plus jitter, and no reconnect buffer, so nothing stale is replayed
+// after an outage (newest frame wins; publishes during an outage fail fast
+// and the caller counts them as dropped). Connection events are logged.
+func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
+	if strings.TrimSpace(urls) == "" {
+		urls = DefaultNATS
+	}
+	opts := []nats.Option{
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.CustomReconnectDelay(Backoff(250*time.Millisecond, 5*time.Second)),
+		nats.ReconnectBufSize(-1),
+		nats.Timeout(3 * time.Second),
+		nats.PingInterval(10 * time.Second),
+		nats.MaxPingsOutstanding(2),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("disconnected from NATS", "error", err)
+			} else {
+				log.Info("disconnected from NATS")
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Warn("NATS error", "subject", sub.Subject, "error", err)
+				return
+			}
+			log.Warn("NATS error", "error", err)
+		}),
+	}
+	if o.Retry {
+		opts = append(opts, nats.RetryOnFailedConnect(true))
+	}
+	opts = append(opts, o.Extra...)
+	nc, err := nats.Connect(urls, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", RedactURL(urls), err)
+	}
+	if nc.IsConnected() {
+		log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted())
+	} else {
+		log.Info("waiting for NATS", "url", RedactURL(urls))
+	}
+	return nc, nil
+}
+
+// Backoff returns a reconnect delay that doubles from min to max with up to
+// 20 % jitter.
+func Backoff(min, max time.Duration) func(attempts int) time.Duration {
+	return func(attempts int) time.Duration {
+		d := min
+		for i := 1; i < attempts && d < max; i++ {
+			d *= 2
+		}
+		if d > max {
+			d = max
+		}
+		return d + time.Duration(float64(d)*0.2*rand.Float64())
+	}
+}
+
+// RedactURL hides the credentials in a URL (or in each of a comma-separated
+// list of URLs) for logs and status reports: nats://user:secret@host and
+// rtsp://user:secret@camera become nats://REDACTED@host and so on.
+func RedactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			if s := strings.Index(p, "://"); s >= 0 && s < at {
+				parts[i] = p[:s+3] + "REDACTED@" + p[at+1:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}

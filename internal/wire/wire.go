@@ -1,0 +1,156 @@
+// Package wire is camhub's wire contract: the NATS subjects, frame headers,
+// camera ids and status reports that agents, hubs, viewers and any other
+// client agree on. docs/PROTOCOL.md describes the same contract in prose.
+//
+// The package is a leaf: it depends on nats.go for its header type only, and
+// nothing in it needs cgo, so every binary and third-party client can use it.
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Subjects and streams.
+const (
+	// SubjectPrefix starts every camhub subject.
+	SubjectPrefix = "cams"
+	// AllFrames matches the frames of every camera.
+	AllFrames = "cams.*.frames"
+	// AllStatus matches the status reports of every camera.
+	AllStatus = "cams.*.status"
+
+	// FramesStream is the JetStream stream that holds the replay buffer.
+	FramesStream = "CAMS"
+	// StatusStream is the JetStream stream that keeps the newest status
+	// report of every camera, so that a camera list answers at once.
+	StatusStream = "CAMS_STATUS"
+)
+
+// Frame headers.
+const (
+	HeaderContentType = "Content-Type"
+	HeaderSeq         = "Frame-Seq"
+	HeaderTime        = "Frame-Time"
+	HeaderWidth       = "Frame-Width"
+	HeaderHeight      = "Frame-Height"
+
+	// ContentTypeJPEG is the only content type camhub sends.
+	ContentTypeJPEG = "image/jpeg"
+)
+
+// MaxIDLen is the longest camera id.
+const MaxIDLen = 64
+
+// IDRule states the camera id rule in words, for error messages.
+const IDRule = "a camera id is 1-64 characters of A-Z a-z 0-9 _ -"
+
+// ErrInvalidID is wrapped by every id validation error.
+var ErrInvalidID = errors.New("invalid camera id")
+
+// ValidateID reports whether id follows IDRule.
+func ValidateID(id string) error {
+	if len(id) == 0 || len(id) > MaxIDLen {
+		return fmt.Errorf("%w %q: %s", ErrInvalidID, id, IDRule)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		default:
+			return fmt.Errorf("%w %q: %s", ErrInvalidID, id, IDRule)
+		}
+	}
+	return nil
+}
+
+// FramesSubject is the subject camera id publishes its frames on.
+func FramesSubject(id string) string { return SubjectPrefix + "." + id + ".frames" }
+
+// StatusSubject is the subject camera id reports its status on.
+func StatusSubject(id string) string { return SubjectPrefix + "." + id + ".status" }
+
+// ParseSubject splits a camhub subject "cams.<id>.<kind>" into the camera id
+// and kind ("frames" or "status"). It validates the id.
+func ParseSubject(subject string) (id, kind string, err error) {
+	rest, ok := strings.CutPrefix(subject, SubjectPrefix+".")
+	if !ok {
+		return "", "", fmt.Errorf("subject %q is not under %q", subject, SubjectPrefix+".")
+	}
+	id, kind, ok = strings.Cut(rest, ".")
+	if !ok || (kind != "frames" && kind != "status") {
+		return "", "", fmt.Errorf("subject %q is not cams.<id>.frames or cams.<id>.status", subject)
+	}
+	if err := ValidateID(id); err != nil {
+		return "", "", err
+	}
+	return id, kind, nil
+}
+
+// Frame describes one frame: everything in its headers.
+type Frame struct {
+	Seq    uint64
+	Time   time.Time // capture time
+	Width  int
+	Height int
+}
+
+// Header builds the headers of a frame message.
+func (f Frame) Header() nats.Header {
+	h := make(nats.Header, 5)
+	f.SetHeader(h)
+	return h
+}
+
+// SetHeader writes the frame's headers into h, replacing earlier values.
+// An agent reuses one header map for every frame it sends.
+func (f Frame) SetHeader(h nats.Header) {
+	// Direct map writes: the keys are already canonical, and this avoids
+	// the allocation nats.Header.Set makes for each key.
+	h[HeaderContentType] = []string{ContentTypeJPEG}
+	h[HeaderSeq] = []string{strconv.FormatUint(f.Seq, 10)}
+	h[HeaderTime] = []string{FormatTime(f.Time)}
+	h[HeaderWidth] = []string{strconv.Itoa(f.Width)}
+	h[HeaderHeight] = []string{strconv.Itoa(f.Height)}
+}
+
+// ErrBadFrame is wrapped by every error from ParseFrame.
+var ErrBadFrame = errors.New("bad frame")
+
+// ParseFrame reads a frame's headers. It checks the content type and that
+// every header is present and well-formed; it does not look at the payload.
+func ParseFrame(h nats.Header) (Frame, error) {
+	var f Frame
+	if ct := h.Get(HeaderContentType); ct != ContentTypeJPEG {
+		return f, fmt.Errorf("%w: %s is %q, want %q", ErrBadFrame, HeaderContentType, ct, ContentTypeJPEG)
+	}
+	seq, err := strconv.ParseUint(h.Get(HeaderSeq), 10, 64)
+	if err != nil || seq == 0 {
+		return f, fmt.Errorf("%w: %s %q is not a positive integer", ErrBadFrame, HeaderSeq, h.Get(HeaderSeq))
+	}
+	t, err := time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
+	if err != nil {
+		return f, fmt.Errorf("%w: %s %q is not an RFC 3339 time", ErrBadFrame, HeaderTime, h.Get(HeaderTime))
+	}
+	w, err := strconv.Atoi(h.Get(HeaderWidth))
+	if err != nil || w <= 0 || w > 1<<16 {
+		return f, fmt.Errorf("%w: %s %q is not a width", ErrBadFrame, HeaderWidth, h.Get(HeaderWidth))
+	}
+	hh, err := strconv.Atoi(h.Get(HeaderHeight))
+	if err != nil || hh <= 0 || hh > 1<<16 {
+		return f, fmt.Errorf("%w: %s %q is not a height", ErrBadFrame, HeaderHeight, h.Get(HeaderHeight))
+	}
+	f.Seq, f.Time, f.Width, f.Height = seq, t, w, hh
+	return f, nil
+}
+
+// FormatTime formats t as camhub writes times on the wire: RFC 3339 in UTC
+// with nanoseconds (always nine digits, so the strings sort).
+func FormatTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
+}
