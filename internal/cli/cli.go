@@ -119,10 +119,16 @@ func Backoff(min, max time.Duration) func(attempts int) time.Duration {
 func RedactURL(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
-		if at := strings.LastIndex(p, "@"); at >= 0 {
-			if s := strings.Index(p, "://"); s >= 0 && s < at {
-				parts[i] = p[:s+3] + "REDACTED@" + p[at+1:]
-			}
+		s := strings.Index(p, "://")
+		if s < 0 {
+			continue
+		}
+		authority := p[s+3:]
+		if end := strings.IndexAny(authority, "/?#"); end >= 0 {
+			authority = authority[:end]
+		}
+		if at := strings.LastIndex(authority, "@"); at >= 0 {
+			parts[i] = p[:s+3] + "REDACTED" + p[s+3+at:]
 		}
 	}
 	return strings.Join(parts, ",")

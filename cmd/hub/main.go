@@ -1,0 +1,125 @@
+// Command hub is camhub's broker: an embedded NATS server with JetStream
+// keeping a short replay buffer of every camera, or the provisioner of an
+// existing NATS server or cluster.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"camhub/hub"
+	"camhub/internal/cli"
+	"camhub/internal/config"
+	"camhub/internal/version"
+)
+
+const usage = `hub - the camhub broker
+
+Runs a NATS server with JetStream inside this process, keeping a bounded
+replay buffer (the stream CAMS) of every camera's frames and the camera list
+(the stream CAMS_STATUS). Agents publish to it; viewers read from it.
+With --nats it starts no server and provisions the same streams on an
+existing NATS server or cluster (JetStream enabled) instead.
+
+Usage:
+  hub [flags]
+
+Examples:
+  hub                                    # listen on :4222, monitoring on :8222
+  hub --storage file --store-dir /var/lib/camhub --replay 2m
+  hub --nats nats://nats1:4222,nats://nats2:4222
+
+Every flag can also be set as a key in the --config YAML file or as an
+environment variable CAMHUB_<FLAG> (e.g. CAMHUB_REPLAY_BYTES=2GiB);
+flags override the environment, which overrides the file.
+
+Flags:
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options is everything the command line, environment and file said.
+type options struct {
+	hub      hub.Config
+	logLevel string
+	version  bool
+}
+
+// parse reads the settings; it returns pflag.ErrHelp after printing --help.
+func parse(args []string, stderr io.Writer) (*options, error) {
+	fs := pflag.NewFlagSet("hub", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	var o options
+	cfg := &o.hub
+	replayBytes := config.Bytes(hub.DefaultReplayBytes)
+	maxPayload := config.Bytes(hub.DefaultMaxPayload)
+	fs.String(config.FileFlag, "", "YAML configuration `file`")
+	fs.StringVar(&cfg.Listen, "listen", "0.0.0.0:4222", "`host:port` for NATS clients (agents, viewers)")
+	fs.StringVar(&cfg.Monitor, "monitor", "0.0.0.0:8222", "`host:port` of the NATS monitoring endpoint (empty: off)")
+	fs.StringVar(&cfg.NATS, "nats", "", "use this existing NATS server or cluster (comma-separated `URLs`) instead of an embedded one")
+	fs.StringVar(&cfg.Storage, "storage", hub.StorageMemory, "replay buffer storage: memory or file")
+	fs.StringVar(&cfg.StoreDir, "store-dir", "", "JetStream data `directory` (default: camhub-data with file storage, a temporary one with memory)")
+	fs.DurationVar(&cfg.Replay, "replay", hub.DefaultReplay, "keep frames for this long")
+	fs.Var(&replayBytes, "replay-bytes", "keep at most this many bytes of frames (e.g. 512MiB, 2GiB)")
+	fs.Var(&maxPayload, "max-payload", "largest frame the embedded server accepts")
+	fs.StringVar(&cfg.ServerName, "name", "", "embedded server name (default camhub-<hostname>)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+
+	if err := config.Load(fs, args, "version"); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see hub --help)", fs.Arg(0))
+	}
+	if maxPayload > 64<<20 {
+		return nil, errors.New("max-payload: at most 64MiB")
+	}
+	cfg.ReplayBytes, cfg.MaxPayload = int64(replayBytes), int32(maxPayload)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if errors.Is(err, pflag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "hub:", err)
+		return 2
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "camhub hub", version.String())
+		return 0
+	}
+	log, err := cli.NewLogger(o.logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "hub:", err)
+		return 2
+	}
+
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	log.Info("camhub hub starting", "version", version.String())
+	h, err := hub.Start(ctx, o.hub, log)
+	if err != nil {
+		log.Error("hub failed to start", "error", err)
+		return 1
+	}
+	_ = h.Run(ctx)
+	log.Info("camhub hub stopped")
+	return 0
+}

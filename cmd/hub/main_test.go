@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"camhub/hub"
+)
+
+func TestExampleConfigLoads(t *testing.T) {
+	o, err := parse([]string{"--config", "../../configs/hub.yaml"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.hub
+	if c.Listen != "0.0.0.0:4222" || c.Storage != hub.StorageMemory || c.Replay != 30*time.Second ||
+		c.ReplayBytes != 1<<30 || c.MaxPayload != 8<<20 || c.Monitor != "0.0.0.0:8222" {
+		t.Fatalf("configs/hub.yaml gave %+v", c)
+	}
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "hub.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigErrorsNameKeyAndFile(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"unknown key", "replay: 10s\nreplay-byte: 1GiB\n", `unknown key "replay-byte"`},
+		{"bad duration", "replay: soon\n", `key "replay": "soon" is not a valid duration`},
+		{"bad size", "replay-bytes: lots\n", `key "replay-bytes": "lots" is not a valid size`},
+		{"bad storage", "storage: tape\n", `storage "tape"`},
+		{"not yaml", "replay: [\n", "reading"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := writeFile(t, tc.yaml)
+			_, err := parse([]string{"--config", file}, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+			if tc.name != "bad storage" && !strings.Contains(err.Error(), file) {
+				t.Fatalf("error %v does not name the file %s", err, file)
+			}
+		})
+	}
+}
+
+// Flags override the environment, which overrides the file.
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, "replay: 10s\nreplay-bytes: 100MiB\nstorage: file\n")
+	t.Setenv("CAMHUB_REPLAY_BYTES", "200MiB")
+	t.Setenv("CAMHUB_REPLAY", "20s")
+	o, err := parse([]string{"--config", file, "--replay", "40s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.hub.Replay != 40*time.Second || o.hub.ReplayBytes != 200<<20 || o.hub.Storage != hub.StorageFile {
+		t.Fatalf("got %+v", o.hub)
+	}
+	t.Setenv("CAMHUB_CONFIG", file)
+	t.Setenv("CAMHUB_REPLAY", "banana")
+	if _, err := parse(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "CAMHUB_REPLAY") {
+		t.Fatalf("a bad CAMHUB_REPLAY: error %v, want one naming the variable", err)
+	}
+}
+
+// The real binary starts, says it is ready, and stops cleanly on SIGTERM.
+func TestBinaryStartsAndStops(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "hub")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--monitor", "127.0.0.1:0", "--storage", "file", "--store-dir", t.TempDir())
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stderr)
+	var seen []string
+	for lines.Scan() {
+		seen = append(seen, lines.Text())
+		if strings.Contains(lines.Text(), `msg="replay buffer ready" stream=CAMS storage=file`) {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for lines.Scan() {
+		seen = append(seen, lines.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("hub exited with %v; log:\n%s", err, strings.Join(seen, "\n"))
+	}
+	if !strings.Contains(strings.Join(seen, "\n"), "camhub hub stopped") {
+		t.Fatalf("no clean stop in the log:\n%s", strings.Join(seen, "\n"))
+	}
+}
+
+func TestHelpAndBadArgs(t *testing.T) {
+	var out strings.Builder
+	if code := run([]string{"--help"}, io.Discard, &out); code != 0 || !strings.Contains(out.String(), "--replay-bytes") {
+		t.Fatalf("--help: code %d, output:\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"--storage", "tape"}, io.Discard, &out); code != 2 || !strings.Contains(out.String(), "storage") {
+		t.Fatalf("bad storage: code %d, output %q", code, out.String())
+	}
+}

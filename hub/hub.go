@@ -1,0 +1,307 @@
+// Package hub is camhub's broker: an embedded nats-server with JetStream
+// (or an existing NATS server or cluster) provisioned with the CAMS replay
+// buffer and the CAMS_STATUS camera list, and a log of cameras joining and
+// leaving.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/cli"
+	"camhub/internal/wire"
+)
+
+// DefaultMaxPayload is the largest message the embedded server accepts:
+// enough for a 1080p JPEG at high quality.
+const DefaultMaxPayload = 8 << 20
+
+// Storage kinds for the replay buffer.
+const (
+	StorageMemory = "memory"
+	StorageFile   = "file"
+)
+
+// Config is the hub's configuration.
+type Config struct {
+	// Listen is the host:port clients connect to (port 0: any free port).
+	Listen string
+	// Monitor is the host:port of the NATS monitoring endpoint; empty: off.
+	Monitor string
+	// NATS, if set, is an existing NATS server or cluster (comma-separated
+	// URLs) to provision instead of starting an embedded server.
+	NATS string
+	// StoreDir holds JetStream's data. Empty: a temporary directory with
+	// memory storage, "camhub-data" with file storage.
+	StoreDir    string
+	Storage     string // StorageMemory or StorageFile
+	Replay      time.Duration
+	ReplayBytes int64
+	MaxPayload  int32  // 0: DefaultMaxPayload
+	ServerName  string // embedded server's name; empty: "camhub-<host>"
+}
+
+// Validate checks c and fills in defaults.
+func (c *Config) Validate() error {
+	switch c.Storage {
+	case "":
+		c.Storage = StorageMemory
+	case StorageMemory, StorageFile:
+	default:
+		return fmt.Errorf("storage %q: want %q or %q", c.Storage, StorageMemory, StorageFile)
+	}
+	if c.Replay <= 0 {
+		return fmt.Errorf("replay %v: must be positive", c.Replay)
+	}
+	if c.ReplayBytes < 1<<20 {
+		return fmt.Errorf("replay-bytes %d: must be at least 1MiB", c.ReplayBytes)
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.NATS == "" {
+		if _, _, err := splitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("listen %q: %v", c.Listen, err)
+		}
+		if c.Monitor != "" {
+			if _, _, err := splitHostPort(c.Monitor); err != nil {
+				return fmt.Errorf("monitor %q: %v", c.Monitor, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Config) buffer() BufferConfig {
+	st := jetstream.MemoryStorage
+	if c.Storage == StorageFile {
+		st = jetstream.FileStorage
+	}
+	return BufferConfig{Storage: st, Replay: c.Replay, ReplayBytes: c.ReplayBytes}
+}
+
+// Server is a running hub.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	ns   *server.Server // nil with an external NATS
+	nc   *nats.Conn
+	cams *cameras
+	tmp  string // temporary store directory to remove
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Start starts the hub: the embedded server (unless cfg.NATS is set), the
+// streams, and the camera log. It returns once clients can connect.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, cams: newCameras(log)}
+	if err := s.start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start(ctx context.Context) error {
+	if s.cfg.NATS == "" {
+		if err := s.startEmbedded(); err != nil {
+			return err
+		}
+	} else {
+		nc, err := cli.Dial(s.cfg.NATS, cli.DialOptions{Name: "camhub-hub"}, s.log)
+		if err != nil {
+			return err
+		}
+		s.nc = nc
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return err
+	}
+	b := s.cfg.buffer()
+	b.MaxMsgSize = int32(min(s.nc.MaxPayload(), int64(s.cfg.MaxPayload)))
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := Provision(pctx, js, b); err != nil {
+		return err
+	}
+	s.log.Info("replay buffer ready", "stream", wire.FramesStream, "storage", s.cfg.Storage,
+		"replay", s.cfg.Replay, "replay_bytes", s.cfg.ReplayBytes, "max_frame", b.MaxMsgSize)
+
+	if _, err := s.nc.Subscribe(wire.AllStatus, s.cams.handle); err != nil {
+		return err
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	s.cancel = rcancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-t.C:
+				s.cams.sweep()
+			}
+		}
+	}()
+	return nil
+}
+
+func (s *Server) startEmbedded() error {
+	host, port, _ := splitHostPort(s.cfg.Listen)
+	dir := s.cfg.StoreDir
+	if dir == "" && s.cfg.Storage == StorageFile {
+		dir = "camhub-data"
+	}
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "camhub-hub-")
+		if err != nil {
+			return err
+		}
+		s.tmp, dir = tmp, tmp
+	}
+	name := s.cfg.ServerName
+	if name == "" {
+		h, _ := os.Hostname()
+		name = "camhub-" + h
+	}
+	// Reserve what the buffers need, and no more, from the machine.
+	const margin = 64 << 20
+	maxMem, maxStore := int64(margin), int64(margin)
+	if s.cfg.Storage == StorageFile {
+		maxStore += s.cfg.ReplayBytes
+	} else {
+		maxMem += s.cfg.ReplayBytes
+	}
+	opts := &server.Options{
+		ServerName:         name,
+		Host:               host,
+		Port:               port,
+		NoSigs:             true,
+		MaxPayload:         s.cfg.MaxPayload,
+		JetStream:          true,
+		StoreDir:           dir,
+		JetStreamMaxMemory: maxMem,
+		JetStreamMaxStore:  maxStore,
+		// Slow viewers are cut off rather than allowed to hold frames.
+		WriteDeadline: 5 * time.Second,
+	}
+	if s.cfg.Monitor != "" {
+		opts.HTTPHost, opts.HTTPPort, _ = splitHostPort(s.cfg.Monitor)
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("starting NATS server: %w", err)
+	}
+	fatal := make(chan string, 1)
+	ns.SetLoggerV2(natsLogger{s.log.With("component", "nats"), fatal}, false, false, false)
+	s.ns = ns
+	go ns.Start()
+	for deadline := time.Now().Add(10 * time.Second); !ns.ReadyForConnections(50 * time.Millisecond); {
+		select {
+		case msg := <-fatal:
+			return fmt.Errorf("starting NATS server on %s: %s", s.cfg.Listen, msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("NATS server did not start listening on %s", s.cfg.Listen)
+		}
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("camhub-hub"))
+	if err != nil {
+		return err
+	}
+	s.nc = nc
+	attrs := []any{"url", ns.ClientURL(), "store_dir", dir}
+	if ma := ns.MonitorAddr(); ma != nil {
+		attrs = append(attrs, "monitor", "http://"+ma.String())
+	}
+	s.log.Info("NATS server ready", attrs...)
+	return nil
+}
+
+// ClientURL is the URL clients connect to.
+func (s *Server) ClientURL() string {
+	if s.ns != nil {
+		return s.ns.ClientURL()
+	}
+	return s.nc.ConnectedUrl()
+}
+
+// MonitorAddr is the monitoring endpoint's address, nil when it is off.
+func (s *Server) MonitorAddr() *net.TCPAddr {
+	if s.ns == nil {
+		return nil
+	}
+	return s.ns.MonitorAddr()
+}
+
+// Online lists the ids of the cameras the hub sees reporting now.
+func (s *Server) Online() []string { return s.cams.online() }
+
+// Run blocks until ctx is done, then closes the hub.
+func (s *Server) Run(ctx context.Context) error {
+	<-ctx.Done()
+	s.Close()
+	return nil
+}
+
+// Close stops the hub and waits for it. It may be called more than once.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.wg.Wait()
+		if s.nc != nil {
+			s.nc.Close()
+		}
+		if s.ns != nil {
+			s.ns.Shutdown()
+			s.ns.WaitForShutdown()
+			s.log.Info("NATS server stopped")
+		}
+		if s.tmp != "" {
+			os.RemoveAll(s.tmp)
+		}
+	})
+}
+
+// splitHostPort parses host:port; port 0 asks for any free port.
+func splitHostPort(hp string) (string, int, error) {
+	host, p, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, errors.New("bad port")
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}

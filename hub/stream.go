@@ -1,0 +1,93 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/wire"
+)
+
+// Buffer defaults.
+const (
+	DefaultReplay      = 30 * time.Second
+	DefaultReplayBytes = 1 << 30
+	// StatusMaxAge is how long the newest report of a camera that stopped
+	// reporting is kept: a camera silent for longer leaves the list.
+	StatusMaxAge = 7 * 24 * time.Hour
+	// statusMaxBytes bounds the status stream: one small report a camera.
+	statusMaxBytes = 16 << 20
+)
+
+// BufferConfig says how the replay buffer is kept.
+type BufferConfig struct {
+	Storage     jetstream.StorageType // jetstream.MemoryStorage or jetstream.FileStorage
+	Replay      time.Duration         // the oldest frame kept
+	ReplayBytes int64                 // the most bytes kept
+	MaxMsgSize  int32                 // the largest frame accepted; 0: the server's maximum payload
+	Replicas    int                   // copies in a cluster; 0 means 1
+}
+
+// FramesStreamConfig is the configuration of the CAMS stream: every
+// camera's frames, bounded by age and bytes, discarding the oldest.
+func FramesStreamConfig(b BufferConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        wire.FramesStream,
+		Description: "camhub replay buffer: the newest frames of every camera",
+		Subjects:    []string{wire.AllFrames},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      b.Replay,
+		MaxBytes:    b.ReplayBytes,
+		MaxMsgs:     -1,
+		MaxMsgSize:  b.MaxMsgSize,
+		Storage:     b.Storage,
+		Replicas:    max(b.Replicas, 1),
+		// Frames carry no Nats-Msg-Id; a short window keeps the
+		// de-duplication index small should a client send some.
+		Duplicates: min(time.Second, b.Replay),
+	}
+}
+
+// StatusStreamConfig is the configuration of the CAMS_STATUS stream: the
+// newest status report of every camera, so a camera list answers at once.
+func StatusStreamConfig(b BufferConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              wire.StatusStream,
+		Description:       "camhub camera list: the newest status report of every camera",
+		Subjects:          []string{wire.AllStatus},
+		Retention:         jetstream.LimitsPolicy,
+		Discard:           jetstream.DiscardOld,
+		MaxMsgsPerSubject: 1,
+		MaxAge:            StatusMaxAge,
+		MaxBytes:          statusMaxBytes,
+		MaxMsgs:           -1,
+		MaxMsgSize:        64 << 10,
+		Storage:           b.Storage,
+		Replicas:          max(b.Replicas, 1),
+		Duplicates:        time.Second,
+	}
+}
+
+// Provision creates the CAMS and CAMS_STATUS streams, or updates them to
+// b's limits if they exist. It works on any NATS server with JetStream.
+func Provision(ctx context.Context, js jetstream.JetStream, b BufferConfig) error {
+	for _, cfg := range []jetstream.StreamConfig{FramesStreamConfig(b), StatusStreamConfig(b)} {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) ||
+				errors.Is(err, nats.ErrNoResponders) {
+				return fmt.Errorf("creating stream %s: the NATS server has no JetStream; start nats-server with -js: %w", cfg.Name, err)
+			}
+			if info, ierr := js.Stream(ctx, cfg.Name); ierr == nil && info.CachedInfo().Config.Storage != cfg.Storage {
+				return fmt.Errorf("stream %s exists with %s storage and cannot change to %s; remove it (nats stream rm %s) or choose --storage %s: %w",
+					cfg.Name, info.CachedInfo().Config.Storage, cfg.Storage, cfg.Name, info.CachedInfo().Config.Storage, err)
+			}
+			return fmt.Errorf("creating stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
