@@ -1,0 +1,494 @@
+// Package agent is camhub's camera agent: it captures frames from a camera,
+// a video file, a network stream, a GStreamer pipeline or a synthetic test
+// pattern with OpenCV, scales them down, encodes them as JPEG and publishes
+// every frame on cams.<id>.frames, with status reports on cams.<id>.status
+// (see package wire for the contract).
+//
+// Capture never waits on the network. One goroutine captures, scales and
+// encodes; it hands each encoded frame to a publisher goroutine through a
+// newest-wins mailbox, so a slow or disconnected NATS connection costs
+// dropped (and counted) frames, never a growing queue.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"camhub/internal/cli"
+	"camhub/internal/version"
+	"camhub/internal/wire"
+)
+
+// Defaults for the settings a zero Config leaves out.
+const (
+	DefaultFPS     = 15
+	DefaultWidth   = 640
+	DefaultHeight  = 480
+	DefaultQuality = 80
+)
+
+// Limits of the settings.
+const (
+	MinFPS            = 0.1
+	MaxFPS            = 240
+	MinSide           = 16   // the smallest --size width or height
+	MaxSide           = 8192 // the largest --size width or height
+	MinReportInterval = 100 * time.Millisecond
+)
+
+// ErrConfig is wrapped by every error New and Config.Validate return.
+var ErrConfig = errors.New("bad agent configuration")
+
+// ErrClosed is returned by Run when the NATS connection was closed under it.
+var ErrClosed = errors.New("NATS connection closed")
+
+// ErrRunning is returned by Run if it is called more than once.
+var ErrRunning = errors.New("agent already ran")
+
+// Config is what an agent does. A zero FPS, size, Quality or
+// ReportInterval takes its default.
+type Config struct {
+	ID     string  // camera id, see wire.IDRule
+	Source string  // see ParseSource
+	FPS    float64 // the most frames per second to send
+	// Width and Height bound the frames sent: larger frames are scaled
+	// down to fit, keeping their aspect ratio; smaller ones are never
+	// enlarged. The test pattern is drawn at exactly this size.
+	Width, Height int
+	Quality       int  // JPEG quality, 1-100
+	Loop          bool // play a video file again from the start when it ends
+	// ReportInterval is how often status is reported, at most
+	// wire.MaxReportInterval; wire.DefaultReportInterval if zero.
+	ReportInterval time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.FPS == 0 {
+		c.FPS = DefaultFPS
+	}
+	if c.Width == 0 && c.Height == 0 {
+		c.Width, c.Height = DefaultWidth, DefaultHeight
+	}
+	if c.Quality == 0 {
+		c.Quality = DefaultQuality
+	}
+	if c.ReportInterval == 0 {
+		c.ReportInterval = wire.DefaultReportInterval
+	}
+	return c
+}
+
+// Validate checks every setting, as New does, without a connection. Its
+// errors wrap ErrConfig and name the setting.
+func (c Config) Validate() error {
+	_, err := c.validate()
+	return err
+}
+
+func (c Config) validate() (Source, error) {
+	c = c.withDefaults()
+	if err := wire.ValidateID(c.ID); err != nil {
+		return Source{}, fmt.Errorf("%w: id: %w", ErrConfig, err)
+	}
+	src, err := ParseSource(c.Source)
+	if err != nil {
+		return Source{}, fmt.Errorf("%w: source: %w", ErrConfig, err)
+	}
+	if src.Kind == File {
+		if err := checkFile(src.Path); err != nil {
+			return Source{}, fmt.Errorf("%w: source: %w", ErrConfig, err)
+		}
+	}
+	if !(c.FPS >= MinFPS && c.FPS <= MaxFPS) { // also catches NaN
+		return Source{}, fmt.Errorf("%w: fps %v: want %v to %v", ErrConfig, c.FPS, MinFPS, MaxFPS)
+	}
+	if c.Width < MinSide || c.Width > MaxSide || c.Height < MinSide || c.Height > MaxSide {
+		return Source{}, fmt.Errorf("%w: size %dx%d: want width and height from %d to %d",
+			ErrConfig, c.Width, c.Height, MinSide, MaxSide)
+	}
+	if c.Quality < 1 || c.Quality > 100 {
+		return Source{}, fmt.Errorf("%w: quality %d: want 1 to 100", ErrConfig, c.Quality)
+	}
+	if c.ReportInterval < MinReportInterval || c.ReportInterval > wire.MaxReportInterval {
+		return Source{}, fmt.Errorf("%w: report interval %v: want %v to %v",
+			ErrConfig, c.ReportInterval, MinReportInterval, wire.MaxReportInterval)
+	}
+	return src, nil
+}
+
+// checkFile reports a clear error if a video file cannot be played.
+func checkFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("video file %s does not exist", path)
+		}
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("video file %s is a directory", path)
+	}
+	return nil
+}
+
+// ParseSize parses a size written WxH, such as 640x480.
+func ParseSize(s string) (width, height int, err error) {
+	ws, hs, ok := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "x")
+	if ok {
+		width, err = strconv.Atoi(ws)
+		if err == nil {
+			height, err = strconv.Atoi(hs)
+		}
+	}
+	if !ok || err != nil || width <= 0 || height <= 0 {
+		return 0, 0, fmt.Errorf("size %q: want WIDTHxHEIGHT, such as 640x480", s)
+	}
+	return width, height, nil
+}
+
+// Stats counts what an agent did since Run started. Once Run has returned,
+// Frames == Sent + Dropped.
+type Stats struct {
+	Captured uint64 // frames read from the source (or drawn), due or not
+	Skipped  uint64 // frames captured before they were due under the FPS cap; not drops
+	Frames   uint64 // frames due, each given the next Frame-Seq: the last Frame-Seq
+	Sent     uint64 // frames published
+	Bytes    uint64 // JPEG bytes published
+	// Dropped counts frames given a Frame-Seq but not published: the
+	// next three, frames that failed to encode, and a frame still waiting
+	// when Run stopped.
+	Dropped       uint64
+	Replaced      uint64 // replaced in the mailbox by a newer frame before the publisher took them
+	PublishFailed uint64 // publish failed, mostly while NATS was disconnected
+	TooLarge      uint64 // larger than the NATS max payload even at the smallest size
+	Oversize      uint64 // sent at a lower quality or size than configured, to fit the max payload
+	Reencodes     uint64 // extra JPEG encodes spent on frames that did not fit
+	SourceErrors  uint64 // times the source failed to open or stopped giving frames
+}
+
+type counters struct {
+	captured, skipped, frames, sent, bytes  atomic.Uint64
+	dropped, replaced, publishFailed        atomic.Uint64
+	tooLarge, oversize, reencodes, srcError atomic.Uint64
+}
+
+// Agent captures from one source and publishes its frames and status.
+type Agent struct {
+	cfg    Config
+	src    Source
+	nc     *nats.Conn
+	log    *slog.Logger
+	host   string
+	source string // cfg.Source, redacted
+	period time.Duration
+
+	framesSubject, statusSubject string
+
+	box     *mailbox
+	changed chan struct{} // state changed; capacity 1
+	ran     atomic.Bool
+	st      counters
+	seq     uint64 // the last Frame-Seq given; capture goroutine only
+
+	// Reopening a failed source waits backoffMin, doubling up to
+	// backoffMax; back to backoffMin after a frame was read.
+	backoffMin, backoffMax time.Duration
+
+	mu         sync.Mutex // guards the fields below
+	state      string
+	err        string    // the source error, while state is source-error
+	width      int       // of the last frame sent
+	height     int       //
+	started    time.Time //
+	warnedAt   time.Time // the last Warn about the source
+	lastWarned string    // its error text
+}
+
+// New checks cfg and returns an agent that publishes on nc. Errors wrap
+// ErrConfig and name the setting. log may be nil.
+func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Agent, error) {
+	cfg = cfg.withDefaults()
+	src, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if nc == nil {
+		return nil, fmt.Errorf("%w: no NATS connection", ErrConfig)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return &Agent{
+		cfg:           cfg,
+		src:           src,
+		nc:            nc,
+		log:           log.With("camera", cfg.ID),
+		host:          host,
+		source:        cli.RedactURL(cfg.Source),
+		period:        time.Duration(float64(time.Second) / cfg.FPS),
+		framesSubject: wire.FramesSubject(cfg.ID),
+		statusSubject: wire.StatusSubject(cfg.ID),
+		box:           newMailbox(),
+		changed:       make(chan struct{}, 1),
+		backoffMin:    500 * time.Millisecond,
+		backoffMax:    10 * time.Second,
+		state:         wire.StateStarting,
+	}, nil
+}
+
+// Stats returns the agent's counters.
+func (a *Agent) Stats() Stats {
+	s := &a.st
+	return Stats{
+		Captured:      s.captured.Load(),
+		Skipped:       s.skipped.Load(),
+		Frames:        s.frames.Load(),
+		Sent:          s.sent.Load(),
+		Bytes:         s.bytes.Load(),
+		Dropped:       s.dropped.Load(),
+		Replaced:      s.replaced.Load(),
+		PublishFailed: s.publishFailed.Load(),
+		TooLarge:      s.tooLarge.Load(),
+		Oversize:      s.oversize.Load(),
+		Reencodes:     s.reencodes.Load(),
+		SourceErrors:  s.srcError.Load(),
+	}
+}
+
+// Run captures and publishes until ctx is done or, for a video file played
+// without Loop, until the file ends; both return nil. It reports status
+// all along, and "stopped" last, flushing the connection before it
+// returns. Every goroutine it starts has ended when it returns. Run fails
+// only if the NATS connection is closed under it. An agent runs once.
+func (a *Agent) Run(ctx context.Context) error {
+	if !a.ran.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	a.mu.Lock()
+	a.started = time.Now()
+	a.mu.Unlock()
+	a.log.Info("agent starting", "source", a.source, "size", fmt.Sprintf("%dx%d", a.cfg.Width, a.cfg.Height),
+		"fps", a.cfg.FPS, "quality", a.cfg.Quality, "loop", a.cfg.Loop, "report_interval", a.cfg.ReportInterval)
+	rate := newRateMeter(a.started)
+	a.report(rate, time.Now())
+
+	var wg sync.WaitGroup
+	published := make(chan struct{}) // the publisher ended
+	var ended bool                   // a video file ended; set before published closes
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		ended = a.capture(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		defer close(published)
+		a.publish(ctx)
+	}()
+
+	var err error
+	tick := time.NewTicker(a.cfg.ReportInterval)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-published:
+			break loop
+		case <-a.changed:
+			a.report(rate, time.Now())
+		case now := <-tick.C:
+			if a.nc.IsClosed() {
+				err = ErrClosed
+				break loop
+			}
+			a.report(rate, now)
+		}
+	}
+	cancel()
+	wg.Wait()
+	if a.box.drain() {
+		a.st.dropped.Add(1)
+	}
+	if ended {
+		a.log.Info("video file ended")
+	}
+
+	a.setState(wire.StateStopped, "")
+	a.report(rate, time.Now())
+	if a.nc.IsConnected() {
+		if ferr := a.nc.FlushTimeout(2 * time.Second); ferr != nil {
+			a.log.Warn("flushing the last frames and status failed", "error", ferr)
+		}
+	} else {
+		a.log.Warn("not connected to NATS: the stopped status was not sent")
+	}
+	st := a.Stats()
+	a.log.Info("agent stopped", "frames_sent", st.Sent, "frames_dropped", st.Dropped,
+		"oversize", st.Oversize, "source_errors", st.SourceErrors)
+	return err
+}
+
+// publish sends the frames the capture goroutine leaves in the mailbox
+// until the mailbox is closed and empty or ctx is done.
+func (a *Agent) publish(ctx context.Context) {
+	msg := &nats.Msg{Subject: a.framesSubject, Header: make(nats.Header, 5)}
+	var warned time.Time
+	for {
+		f, ok := a.box.take(ctx)
+		if !ok {
+			return
+		}
+		wire.Frame{Seq: f.seq, Time: f.time, Width: f.width, Height: f.height}.SetHeader(msg.Header)
+		msg.Data = f.data
+		// PublishMsg copies the data into the connection's buffer, so
+		// the frame can go back to the capture goroutine at once. With
+		// cli.Dial's ReconnectBufSize(-1) it fails at once while
+		// disconnected: the frame is dropped, never queued.
+		err := a.nc.PublishMsg(msg)
+		msg.Data = nil
+		if err != nil {
+			a.st.publishFailed.Add(1)
+			a.st.dropped.Add(1)
+			if a.nc.IsConnected() && time.Since(warned) >= time.Minute {
+				warned = time.Now()
+				a.log.Warn("publishing frames failed; dropping them", "error", err)
+			}
+		} else {
+			a.st.sent.Add(1)
+			a.st.bytes.Add(uint64(len(f.data)))
+			a.mu.Lock()
+			a.width, a.height = f.width, f.height
+			a.mu.Unlock()
+		}
+		a.box.recycle(f)
+	}
+}
+
+// setState records the state and the source error, and wakes the reporter
+// if either changed.
+func (a *Agent) setState(state, errText string) {
+	a.mu.Lock()
+	changed := a.state != state || a.err != errText
+	a.state, a.err = state, errText
+	a.mu.Unlock()
+	if changed {
+		select {
+		case a.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// sourceOK is called at the first frame read after opening the source.
+func (a *Agent) sourceOK() {
+	a.mu.Lock()
+	prev := a.state
+	a.mu.Unlock()
+	switch prev {
+	case wire.StateStarting:
+		a.log.Info("camera streaming")
+	case wire.StateSourceError:
+		a.log.Info("camera recovered")
+	}
+	a.setState(wire.StateStreaming, "")
+}
+
+// sourceFailed records a source failure. It warns when the camera fails
+// and when the error changes, at most once a minute while it keeps
+// changing; every other attempt logs at Debug.
+func (a *Agent) sourceFailed(err error, retry time.Duration) {
+	a.st.srcError.Add(1)
+	text := err.Error()
+	now := time.Now()
+	a.mu.Lock()
+	warn := a.state != wire.StateSourceError ||
+		(text != a.lastWarned && now.Sub(a.warnedAt) >= time.Minute)
+	if warn {
+		a.warnedAt, a.lastWarned = now, text
+	}
+	a.mu.Unlock()
+	if warn {
+		a.log.Warn("camera source failed; reopening it with backoff", "error", text, "retry_in", retry)
+	} else {
+		a.log.Debug("camera source still failing", "error", text, "retry_in", retry)
+	}
+	a.setState(wire.StateSourceError, text)
+}
+
+// status builds a status report.
+func (a *Agent) status(fps float64, now time.Time) wire.Status {
+	st := a.Stats()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return wire.Status{
+		ID:            a.cfg.ID,
+		Host:          a.host,
+		Source:        a.source,
+		State:         a.state,
+		Error:         a.err,
+		FPS:           fps,
+		Width:         a.width,
+		Height:        a.height,
+		FramesSent:    st.Sent,
+		FramesDropped: st.Dropped,
+		Started:       a.started,
+		Time:          now,
+		IntervalMS:    a.cfg.ReportInterval.Milliseconds(),
+		Version:       version.String(),
+	}
+}
+
+// report publishes a status report. A report that cannot be sent is
+// skipped: the next one says the same, newer.
+func (a *Agent) report(rate *rateMeter, now time.Time) {
+	s := a.status(rate.update(now, a.st.sent.Load()), now)
+	data, err := json.Marshal(&s)
+	if err != nil { // cannot happen with these field types
+		a.log.Error("encoding status", "error", err)
+		return
+	}
+	if err := a.nc.Publish(a.statusSubject, data); err != nil {
+		a.log.Debug("status report not sent", "state", s.State, "error", err)
+	}
+}
+
+// rateMeter measures frames sent per second over the interval between
+// reports; reports closer together than minSpan keep the last rate.
+type rateMeter struct {
+	t   time.Time
+	n   uint64
+	fps float64
+}
+
+const minSpan = 250 * time.Millisecond
+
+func newRateMeter(start time.Time) *rateMeter { return &rateMeter{t: start} }
+
+func (r *rateMeter) update(now time.Time, n uint64) float64 {
+	if d := now.Sub(r.t); d >= minSpan {
+		r.fps = math.Round(float64(n-r.n)/d.Seconds()*100) / 100
+		r.t, r.n = now, n
+	}
+	return r.fps
+}

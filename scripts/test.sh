@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs camhub's checks and tests: gofmt, go vet, and every test with the race
+# detector and gocv's Mat leak profile. Installs what the tests need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go vet -tags matprofile ./...
+go test -race -tags matprofile -count=1 -timeout 30m "$@" ./...
