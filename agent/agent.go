@@ -214,6 +214,7 @@ type Agent struct {
 	started    time.Time //
 	warnedAt   time.Time // the last Warn about the source
 	lastWarned string    // its error text
+	failWarned bool      // the last source failure was logged at Warn
 }
 
 // New checks cfg and returns an agent that publishes on nc. Errors wrap
@@ -276,6 +277,10 @@ func (a *Agent) Stats() Stats {
 // all along, and "stopped" last, flushing the connection before it
 // returns. Every goroutine it starts has ended when it returns. Run fails
 // only if the NATS connection is closed under it. An agent runs once.
+//
+// OpenCV cannot interrupt a read: when ctx is done while a stalled camera
+// or stream blocks in one, Run returns when the read does (OpenCV's FFmpeg
+// backend gives up after 30 s by default).
 func (a *Agent) Run(ctx context.Context) error {
 	if !a.ran.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -293,7 +298,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	published := make(chan struct{}) // the publisher ended
-	var ended bool                   // a video file ended; set before published closes
+	var ended bool                   // a video file ended; read after wg.Wait
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -403,35 +408,45 @@ func (a *Agent) setState(state, errText string) {
 // sourceOK is called at the first frame read after opening the source.
 func (a *Agent) sourceOK() {
 	a.mu.Lock()
-	prev := a.state
+	prev, loud := a.state, a.failWarned
 	a.mu.Unlock()
-	switch prev {
-	case wire.StateStarting:
+	switch {
+	case prev == wire.StateStarting:
 		a.log.Info("camera streaming")
-	case wire.StateSourceError:
+	case prev == wire.StateSourceError && loud:
 		a.log.Info("camera recovered")
+	case prev == wire.StateSourceError:
+		a.log.Debug("camera recovered")
 	}
 	a.setState(wire.StateStreaming, "")
 }
 
-// sourceFailed records a source failure. It warns when the camera fails
-// and when the error changes, at most once a minute while it keeps
-// changing; every other attempt logs at Debug.
+// Source failures are logged at Warn at most once a minute, or every 10 s
+// if the error changes; others at Debug. A source that keeps failing, or
+// that fails again and again after a few frames, does not flood the log;
+// the status reports and counters tell every failure.
+const (
+	warnEvery        = time.Minute
+	warnChangedEvery = 10 * time.Second
+)
+
+// sourceFailed records a source failure; the source is retried after retry.
 func (a *Agent) sourceFailed(err error, retry time.Duration) {
 	a.st.srcError.Add(1)
 	text := err.Error()
 	now := time.Now()
 	a.mu.Lock()
-	warn := a.state != wire.StateSourceError ||
-		(text != a.lastWarned && now.Sub(a.warnedAt) >= time.Minute)
+	since := now.Sub(a.warnedAt)
+	warn := since >= warnEvery || (text != a.lastWarned && since >= warnChangedEvery)
 	if warn {
 		a.warnedAt, a.lastWarned = now, text
 	}
+	a.failWarned = warn
 	a.mu.Unlock()
 	if warn {
 		a.log.Warn("camera source failed; reopening it with backoff", "error", text, "retry_in", retry)
 	} else {
-		a.log.Debug("camera source still failing", "error", text, "retry_in", retry)
+		a.log.Debug("camera source failed", "error", text, "retry_in", retry)
 	}
 	a.setState(wire.StateSourceError, text)
 }

@@ -1,0 +1,148 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"camhub/internal/testenv"
+)
+
+// cpuTime is the process's CPU time so far, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports CPU milliseconds per frame.
+func reportCPU(b *testing.B, cpu time.Duration, frames uint64) {
+	b.ReportMetric(float64(cpu)/float64(time.Millisecond)/float64(frames), "cpu-ms/frame")
+}
+
+var benchSizes = []struct{ w, h int }{{640, 480}, {1280, 720}}
+
+// BenchmarkAgent measures the CPU time per frame of a whole agent: capture
+// (drawing the test pattern, or decoding a video file), scaling, JPEG
+// encoding at quality 80 and publishing to an in-process nats-server with
+// no subscriber. The process's CPU time includes the server's.
+//
+//	go test -run XXX -bench . -benchtime 200x ./agent/
+func BenchmarkAgent(b *testing.B) {
+	for _, sz := range benchSizes {
+		b.Run(fmt.Sprintf("testpattern-%dx%d", sz.w, sz.h), func(b *testing.B) {
+			benchAgent(b, Config{Source: "testpattern", Width: sz.w, Height: sz.h})
+		})
+	}
+	b.Run("file-1280x720-to-640x480", func(b *testing.B) {
+		path := writePatternVideo(b, 1280, 720, MaxFPS, 60)
+		benchAgent(b, Config{Source: path, Loop: true, Width: 640, Height: 480})
+	})
+}
+
+// writePatternVideo writes n test pattern frames as an MJPG .avi.
+func writePatternVideo(b *testing.B, w, h int, fps float64, n int) string {
+	path := filepath.Join(b.TempDir(), "pattern.avi")
+	vw, err := gocv.VideoWriterFile(path, "MJPG", fps, w, h, true)
+	if err != nil || !vw.IsOpened() {
+		b.Fatalf("cannot write %s: %v", path, err)
+	}
+	p := newPattern("bench", w, h, fps)
+	defer p.close()
+	t := time.Now()
+	for i := range n {
+		if err := vw.Write(p.draw(uint64(i+1), t.Add(time.Duration(float64(i)/fps*float64(time.Second))))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := vw.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+func benchAgent(b *testing.B, cfg Config) {
+	_, url := startNATS(b, nil)
+	nc := testenv.Conn(b, url)
+	cfg.ID, cfg.FPS, cfg.Quality = "bench", MaxFPS, 80
+	a, err := New(cfg, nc, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	waitSent := func(n uint64) {
+		deadline := time.Now().Add(time.Minute)
+		for a.Stats().Sent < n {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d frames sent after a minute, want %d", a.Stats().Sent, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitSent(5) // started, buffers grown
+	s0, c0, t0 := a.Stats(), cpuTime(b), time.Now()
+	b.ResetTimer()
+	waitSent(s0.Sent + uint64(b.N))
+	b.StopTimer()
+	s1, c1, el := a.Stats(), cpuTime(b), time.Since(t0)
+
+	frames := s1.Sent - s0.Sent
+	reportCPU(b, c1-c0, frames)
+	b.ReportMetric(float64(frames)/el.Seconds(), "frames/s")
+	b.ReportMetric(float64(s1.Bytes-s0.Bytes)/float64(frames), "B/frame")
+	if s1.Dropped != s0.Dropped {
+		b.ReportMetric(float64(s1.Dropped-s0.Dropped), "dropped")
+	}
+}
+
+// BenchmarkEncode is the bare gocv.IMEncodeWithParams of the agent's test
+// pattern frames at quality 80, for comparison with BenchmarkAgent.
+func BenchmarkEncode(b *testing.B) {
+	for _, sz := range benchSizes {
+		b.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(b *testing.B) {
+			p := newPattern("bench", sz.w, sz.h, MaxFPS)
+			defer p.close()
+			// A few distinct frames, drawn before timing.
+			frames := make([]gocv.Mat, 8)
+			t := time.Now()
+			for i := range frames {
+				img := p.draw(uint64(i+1), t.Add(time.Duration(i)*time.Second/MaxFPS))
+				frames[i] = img.Clone()
+			}
+			defer func() {
+				for i := range frames {
+					frames[i].Close()
+				}
+			}()
+			params := []int{gocv.IMWriteJpegQuality, 80}
+			var bytes int
+			c0 := cpuTime(b)
+			b.ResetTimer()
+			for i := range b.N {
+				buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, frames[i%len(frames)], params)
+				if err != nil {
+					b.Fatal(err)
+				}
+				bytes += buf.Len()
+				buf.Close()
+			}
+			b.StopTimer()
+			reportCPU(b, cpuTime(b)-c0, uint64(b.N))
+			b.ReportMetric(float64(bytes)/float64(b.N), "B/frame")
+		})
+	}
+}

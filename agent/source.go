@@ -1,0 +1,209 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"gocv.io/x/gocv"
+
+	"camhub/internal/cli"
+)
+
+// SourceKind says what a source is.
+type SourceKind int
+
+// The kinds of sources.
+const (
+	TestPattern SourceKind = iota + 1 // a synthetic moving picture
+	Device                            // a V4L2 camera
+	File                              // a video file
+	URL                               // a network stream read with FFmpeg
+	Pipeline                          // a GStreamer pipeline ending in appsink
+)
+
+func (k SourceKind) String() string {
+	switch k {
+	case TestPattern:
+		return "testpattern"
+	case Device:
+		return "device"
+	case File:
+		return "file"
+	case URL:
+		return "url"
+	case Pipeline:
+		return "pipeline"
+	}
+	return "SourceKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Source is a parsed --source.
+type Source struct {
+	Kind SourceKind
+	// Device is the index N of a Device given as N or /dev/videoN; -1
+	// for any other device path (such as /dev/v4l/by-id/...), in Path.
+	Device int
+	// Path is the file path, URL, GStreamer pipeline or device path.
+	Path string
+}
+
+// String describes the source for logs and errors, with any credentials
+// in URLs redacted.
+func (s Source) String() string {
+	switch s.Kind {
+	case TestPattern:
+		return "testpattern"
+	case Device:
+		if s.Path != "" {
+			return "camera " + s.Path
+		}
+		return "camera /dev/video" + strconv.Itoa(s.Device)
+	case File:
+		return "video file " + s.Path
+	case URL:
+		return "stream " + cli.RedactURL(s.Path)
+	case Pipeline:
+		return "GStreamer pipeline " + cli.RedactURL(s.Path)
+	}
+	return s.Kind.String()
+}
+
+// ErrBadSource is wrapped by every ParseSource error.
+var ErrBadSource = errors.New("bad source")
+
+// SourceForms lists the forms of a source, for help and errors.
+const SourceForms = `testpattern; a camera as 0 or /dev/video0; a video file path; ` +
+	`an rtsp://, rtsps://, http:// or https:// URL; or a GStreamer pipeline ("... ! appsink")`
+
+// maxDevice is the highest device index accepted.
+const maxDevice = 1023
+
+// ParseSource parses a --source:
+//
+//	testpattern                     TestPattern
+//	0, /dev/video0                  Device 0; other /dev/ paths are Device -1
+//	rtsp://, rtsps://, http://, https:// URLs   URL
+//	anything containing " ! "       Pipeline
+//	anything else                   File (not checked here)
+func ParseSource(s string) (Source, error) {
+	t := strings.TrimSpace(s)
+	switch {
+	case t == "":
+		return Source{}, fmt.Errorf("%w: empty; want %s", ErrBadSource, SourceForms)
+	case strings.EqualFold(t, "testpattern"):
+		return Source{Kind: TestPattern}, nil
+	case strings.Contains(t, " ! "):
+		return Source{Kind: Pipeline, Path: t}, nil
+	case isDigits(t):
+		n, err := strconv.Atoi(t)
+		if err != nil || n > maxDevice {
+			return Source{}, fmt.Errorf("%w: camera index %s: want 0 to %d", ErrBadSource, t, maxDevice)
+		}
+		return Source{Kind: Device, Device: n}, nil
+	case strings.HasPrefix(t, "/dev/"):
+		if rest, ok := strings.CutPrefix(t, "/dev/video"); ok && isDigits(rest) {
+			n, err := strconv.Atoi(rest)
+			if err == nil && n <= maxDevice {
+				return Source{Kind: Device, Device: n}, nil
+			}
+		}
+		return Source{Kind: Device, Device: -1, Path: t}, nil
+	}
+	if scheme, ok := urlScheme(t); ok {
+		switch strings.ToLower(scheme) {
+		case "rtsp", "rtsps", "http", "https":
+		default:
+			return Source{}, fmt.Errorf("%w: %s: unsupported URL scheme %q; want %s",
+				ErrBadSource, cli.RedactURL(t), scheme, SourceForms)
+		}
+		u, err := url.Parse(t)
+		if err != nil || u.Host == "" {
+			return Source{}, fmt.Errorf("%w: %s: not a URL with a host", ErrBadSource, cli.RedactURL(t))
+		}
+		return Source{Kind: URL, Path: t}, nil
+	}
+	return Source{Kind: File, Path: t}, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// urlScheme returns the scheme of s if s starts with "scheme://".
+func urlScheme(s string) (string, bool) {
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok || scheme == "" {
+		return "", false
+	}
+	for i := 0; i < len(scheme); i++ {
+		c := scheme[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return "", false
+		}
+	}
+	return scheme, true
+}
+
+// open opens a source other than TestPattern. Devices get cfg's size and
+// frame rate as hints; the driver picks the nearest mode it has.
+func open(src Source, cfg Config) (*gocv.VideoCapture, error) {
+	var (
+		vc  *gocv.VideoCapture
+		err error
+	)
+	switch src.Kind {
+	case Device:
+		if src.Path != "" {
+			vc, err = gocv.VideoCaptureFileWithAPI(src.Path, gocv.VideoCaptureV4L2)
+		} else {
+			vc, err = gocv.VideoCaptureDeviceWithAPI(src.Device, gocv.VideoCaptureV4L2)
+		}
+	case File:
+		// Checked first for a clear error: OpenCV only says it failed.
+		if err := checkFile(src.Path); err != nil {
+			return nil, err
+		}
+		vc, err = gocv.VideoCaptureFile(src.Path)
+	case URL:
+		vc, err = gocv.VideoCaptureFileWithAPI(src.Path, gocv.VideoCaptureFFmpeg)
+	case Pipeline:
+		vc, err = gocv.VideoCaptureFileWithAPI(src.Path, gocv.VideoCaptureGstreamer)
+	default:
+		return nil, fmt.Errorf("cannot open %s", src)
+	}
+	// gocv returns its capture even when opening failed; it must be
+	// closed. Its error repeats the URL with credentials: not used.
+	if err != nil || !vc.IsOpened() {
+		if vc != nil {
+			vc.Close()
+		}
+		return nil, fmt.Errorf("cannot open %s", src)
+	}
+	if src.Kind == Device {
+		vc.Set(gocv.VideoCaptureFrameWidth, float64(cfg.Width))
+		vc.Set(gocv.VideoCaptureFrameHeight, float64(cfg.Height))
+		vc.Set(gocv.VideoCaptureFPS, cfg.FPS)
+	}
+	return vc, nil
+}
+
+// fileFPS is a video file's frame rate, 25 if the file does not say.
+func fileFPS(vc *gocv.VideoCapture) float64 {
+	fps := vc.Get(gocv.VideoCaptureFPS)
+	if !(fps >= 1 && fps <= 1000) { // also NaN
+		return 25
+	}
+	return fps
+}

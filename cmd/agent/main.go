@@ -1,0 +1,202 @@
+// Command agent captures a camera and publishes its frames to camhub over
+// NATS. See package agent, and agent --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"camhub/agent"
+	"camhub/internal/cli"
+	"camhub/internal/config"
+	"camhub/internal/version"
+	"camhub/internal/wire"
+)
+
+func main() {
+	ctx, stop := cli.SignalContext()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the agent failed while running
+	exitConfig  = 2 // bad flags or configuration
+)
+
+// settings are the agent's flags.
+type settings struct {
+	config         string
+	id             string
+	source         string
+	nats           string
+	fps            float64
+	size           size
+	quality        intRange
+	loop           bool
+	reportInterval time.Duration
+	logLevel       string
+	version        bool
+}
+
+// flags returns the agent's flag set, the schema of its configuration.
+func flags() (*pflag.FlagSet, *settings) {
+	s := &settings{
+		size:    size{agent.DefaultWidth, agent.DefaultHeight},
+		quality: intRange{v: agent.DefaultQuality, min: 1, max: 100},
+	}
+	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard) // run reports errors itself
+	fs.SortFlags = false
+	fs.StringVar(&s.config, config.FileFlag, "", "read settings from this YAML `file`")
+	fs.StringVar(&s.id, "id", "", "camera `id` (required): "+wire.IDRule)
+	fs.StringVar(&s.source, "source", "testpattern", "what to capture (see Sources above)")
+	fs.StringVar(&s.nats, "nats", cli.DefaultNATS, "NATS server `urls`, comma-separated")
+	fs.Float64Var(&s.fps, "fps", agent.DefaultFPS, "the most frames per second to send")
+	fs.Var(&s.size, "size", "the largest frame size: larger frames are scaled down to fit, keeping\n"+
+		"their aspect ratio, and smaller ones are never enlarged;\n"+
+		"testpattern is drawn at exactly this size")
+	fs.Var(&s.quality, "quality", "JPEG quality, 1-100")
+	fs.BoolVar(&s.loop, "loop", false, "play a video file again from the start when it ends\n"+
+		"(without it, the agent stops at the end of the file)")
+	fs.DurationVar(&s.reportInterval, "report-interval", wire.DefaultReportInterval,
+		"how often to report status, at most "+wire.MaxReportInterval.String())
+	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.BoolVar(&s.version, "version", false, "print the version and exit")
+	return fs, s
+}
+
+const usageHead = `Usage: agent --id ID [--source SOURCE] [flags]
+
+The camhub agent runs next to a camera. It captures frames with OpenCV, scales
+them down to fit --size, encodes them as JPEG and publishes every frame to NATS
+on cams.<id>.frames, reporting its status on cams.<id>.status. Capture never
+waits for the network: while NATS is slow or unreachable, frames are dropped and
+counted, never queued; the agent keeps reconnecting. A camera that fails is
+reopened with backoff.
+
+Sources (--source):
+  testpattern               a moving synthetic picture showing the id and the clock
+  0, /dev/video0            a V4L2 camera (--size and --fps are passed as hints)
+  /path/to/video.mp4        a video file, played at its own frame rate (--loop repeats it)
+  rtsp://user:pass@host/... a network stream (rtsp, rtsps, http, https) read with FFmpeg
+  "... ! appsink"           a GStreamer pipeline ending in appsink
+
+Examples:
+  agent --id front --source testpattern
+  agent --id door --source rtsp://user:pass@10.0.0.5/stream --nats nats://hub:4222
+  agent --id cam0 --source 0
+
+Flags:
+`
+
+const usageTail = `
+Every flag except --version can also be set in the YAML file given by --config,
+with the flag's name as key (e.g. "report-interval: 5s"), or as an environment
+variable CAMHUB_<FLAG>, upper case with "_" for "-" (e.g. CAMHUB_REPORT_INTERVAL=5s).
+Flags override the environment, which overrides the file.
+`
+
+// run is the agent command: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, s := flags()
+	fs.Usage = func() {
+		fmt.Fprint(stdout, usageHead, fs.FlagUsages(), usageTail)
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "agent: %v\nRun agent --help for usage.\n", err)
+		return exitConfig
+	}
+	if err := config.Load(fs, args, "version"); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		return fail(err)
+	}
+	if s.version {
+		fmt.Fprintln(stdout, "camhub agent", version.String())
+		return exitOK
+	}
+	if fs.NArg() > 0 {
+		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if s.id == "" {
+		return fail(errors.New("--id is required (or id in the --config file, or CAMHUB_ID)"))
+	}
+	log, err := cli.NewLogger(s.logLevel)
+	if err != nil {
+		return fail(fmt.Errorf("--log-level: %w", err))
+	}
+	cfg := agent.Config{
+		ID:             s.id,
+		Source:         s.source,
+		FPS:            s.fps,
+		Width:          s.size.w,
+		Height:         s.size.h,
+		Quality:        s.quality.v,
+		Loop:           s.loop,
+		ReportInterval: s.reportInterval,
+	}
+	// Checked before connecting, so that a mistake is reported at once.
+	if err := cfg.Validate(); err != nil {
+		return fail(err)
+	}
+
+	// With Retry, Dial fails only on a malformed URL or option: a
+	// configuration error. An unreachable server is retried forever.
+	nc, err := cli.Dial(s.nats, cli.DialOptions{Name: "camhub-agent " + s.id, Retry: true}, log.With("camera", s.id))
+	if err != nil {
+		return fail(err)
+	}
+	defer nc.Close()
+	a, err := agent.New(cfg, nc, log)
+	if err != nil {
+		return fail(err)
+	}
+	if err := a.Run(ctx); err != nil {
+		log.Error("agent failed", "camera", s.id, "error", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// size is a pflag.Value for WxH.
+type size struct{ w, h int }
+
+func (s *size) String() string { return strconv.Itoa(s.w) + "x" + strconv.Itoa(s.h) }
+func (s *size) Type() string   { return "WxH" }
+func (s *size) Set(v string) error {
+	w, h, err := agent.ParseSize(v)
+	if err != nil {
+		return err
+	}
+	s.w, s.h = w, h
+	return nil
+}
+
+// intRange is a pflag.Value for an integer within [min, max].
+type intRange struct{ v, min, max int }
+
+func (r *intRange) String() string { return strconv.Itoa(r.v) }
+func (r *intRange) Type() string   { return "int" }
+func (r *intRange) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is not an integer", s)
+	}
+	if n < r.min || n > r.max {
+		return fmt.Errorf("%d is out of range %d-%d", n, r.min, r.max)
+	}
+	r.v = n
+	return nil
+}
