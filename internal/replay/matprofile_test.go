@@ -1,0 +1,75 @@
+//go:build matprofile
+
+package replay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"gocv.io/x/gocv"
+
+	"camhub/internal/wire"
+)
+
+// Every Mat and VideoWriter an export makes is closed, on every path: a
+// clip written, frames resized, frames that are not JPEGs, and an export
+// cancelled half way. Run with go test -tags matprofile.
+func TestExportNoMatLeaks(t *testing.T) {
+	_, js := startHub(t, hubConfig())
+	ts := publishFront(t, js) // frame 20 is bigger: it is resized
+	// A frame whose payload is not a JPEG: skipped.
+	bad := shot{id: "front", seq: 42, at: ts[40].Add(100 * time.Millisecond)}
+	publishRaw(t, js, bad, []byte("not a jpeg"))
+	ctx := ctxFor(t, 60*time.Second)
+	dir := t.TempDir()
+
+	before := gocv.MatProfile.Count()
+	check := func(name string) {
+		t.Helper()
+		if n := gocv.MatProfile.Count(); n != before {
+			var b bytes.Buffer
+			gocv.MatProfile.WriteTo(&b, 1)
+			t.Fatalf("%s: %d Mats open, %d before:\n%s", name, n, before, b.String())
+		}
+	}
+
+	for _, ext := range []string{".mp4", ".avi"} {
+		res, err := Export(ctx, js, ExportOptions{ID: "front", Out: filepath.Join(dir, "clip"+ext)})
+		if err != nil || res.Frames != 41 || res.Skipped != 1 {
+			t.Fatalf("%s: %+v, %v; want 41 frames and 1 skipped", ext, res, err)
+		}
+		check("export " + ext)
+
+		cctx, cancel := context.WithCancel(ctx)
+		_, err = Export(cctx, js, ExportOptions{ID: "front", Out: filepath.Join(dir, "cancelled"+ext),
+			Progress: func(done, _ int) {
+				if done == 25 {
+					cancel()
+				}
+			}})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s: cancelled export: %v", ext, err)
+		}
+		check("cancelled export " + ext)
+	}
+}
+
+// publishRaw stores a frame with data as its payload.
+func publishRaw(t *testing.T, js jetstream.JetStream, s shot, data []byte) {
+	t.Helper()
+	m := &nats.Msg{
+		Subject: wire.FramesSubject(s.id),
+		Data:    data,
+		Header:  wire.Frame{Seq: s.seq, Time: s.at, Width: 160, Height: 120}.Header(),
+	}
+	if _, err := js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,104 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/wire"
+)
+
+// seekMargin is how much earlier than a requested time a consumer starts.
+// JetStream seeks by the time the hub stored a frame, but the range is
+// chosen by capture time (Frame-Time); a frame is stored after it was
+// captured, unless the agent's clock runs ahead of the hub's. Starting a
+// little earlier and skipping frames captured before the requested time
+// makes the seek exact for clocks up to this far apart.
+const seekMargin = 5 * time.Second
+
+// idleCheck is how long a reader waits for a message it expects (the
+// server said more were stored) before it asks the server again. Frames
+// can leave the buffer (by age or size) before they are read, and then
+// would never come.
+const idleCheck = time.Second
+
+// reader reads one camera's frames, in stream order, through an ordered
+// consumer: no frame twice and none missed, even across the consumer's own
+// recoveries, and new frames keep coming as they are stored.
+type reader struct {
+	js      jetstream.JetStream
+	cons    jetstream.Consumer
+	it      jetstream.MessagesContext
+	pending uint64 // messages stored after the last one read, as the server last said
+}
+
+// openReader creates an ordered consumer on the buffer for camera id, and
+// iterates it holding at most pull messages in the client.
+func openReader(ctx context.Context, js jetstream.JetStream, id string, cfg jetstream.OrderedConsumerConfig, pull int) (*reader, error) {
+	cfg.FilterSubjects = []string{wire.FramesSubject(id)}
+	cons, err := js.OrderedConsumer(ctx, wire.FramesStream, cfg)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("camera %q: %w: stream %s is gone; is the hub running?", id, ErrNoBuffer, wire.FramesStream)
+		}
+		return nil, fmt.Errorf("camera %q: reading the replay buffer: %w", id, err)
+	}
+	r := &reader{js: js, cons: cons}
+	if info := cons.CachedInfo(); info != nil {
+		r.pending = info.NumPending
+	}
+	r.it, err = cons.Messages(jetstream.PullMaxMessages(pull))
+	if err != nil {
+		r.close()
+		return nil, fmt.Errorf("camera %q: reading the replay buffer: %w", id, err)
+	}
+	return r, nil
+}
+
+// next returns the next message. If none comes within idleCheck it
+// refreshes r.pending from the server and returns nil, nil: a caller that
+// waits for the end of what is stored checks r.pending and calls again.
+func (r *reader) next(ctx context.Context) (jetstream.Msg, error) {
+	nctx, cancel := context.WithTimeout(ctx, idleCheck)
+	m, err := r.it.Next(jetstream.NextContext(nctx))
+	cancel()
+	if err == nil {
+		if meta, merr := m.Metadata(); merr == nil {
+			r.pending = meta.NumPending
+		}
+		return m, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		ictx, icancel := context.WithTimeout(ctx, 5*time.Second)
+		info, ierr := r.cons.Info(ictx)
+		icancel()
+		if ierr == nil {
+			r.pending = info.NumPending
+		}
+		// An error here (the consumer is being recreated) is not
+		// fatal: try again on the next call.
+		return nil, nil
+	}
+	return nil, err
+}
+
+// close stops the iterator and deletes the consumer on the server (which
+// would otherwise linger until its inactivity threshold).
+func (r *reader) close() {
+	if r.it != nil {
+		r.it.Stop()
+	}
+	info := r.cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = r.js.DeleteConsumer(ctx, wire.FramesStream, info.Name) // best effort
+}
