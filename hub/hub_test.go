@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,24 +19,6 @@ import (
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// logBuffer collects log lines safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 func config() hub.Config {
 	return hub.Config{Listen: "127.0.0.1:0", Replay: 30 * time.Second, ReplayBytes: 1 << 30}
@@ -280,7 +261,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // The hub logs cameras joining, leaving on a stop report, and leaving when
 // their reports stop.
 func TestCameraJoinLeaveLog(t *testing.T) {
-	var logs logBuffer
+	var logs testenv.Buffer
 	h := start(t, config(), slog.New(slog.NewTextHandler(&logs, nil)))
 	nc := testenv.Conn(t, h.ClientURL())
 
@@ -299,7 +280,9 @@ func TestCameraJoinLeaveLog(t *testing.T) {
 
 	back.State = wire.StateStopped
 	publishStatus(t, nc, back)
-	waitFor(t, "back to leave", func() bool { return strings.Contains(logs.String(), `msg="camera left" camera=back reason="agent stopped"`) })
+	waitFor(t, "back to leave", func() bool {
+		return strings.Contains(logs.String(), `msg="camera left" camera=back reason="agent stopped"`)
+	})
 	// front reports every 100 ms; silent for 300 ms it counts as gone.
 	waitFor(t, "front to leave", func() bool {
 		return strings.Contains(logs.String(), `msg="camera left" camera=front reason="no status report"`)
@@ -311,4 +294,3 @@ func TestCameraJoinLeaveLog(t *testing.T) {
 	publishStatus(t, nc, front)
 	waitFor(t, "front to rejoin", func() bool { return len(h.Online()) == 1 })
 }
-

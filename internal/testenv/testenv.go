@@ -1,8 +1,17 @@
 // Package testenv starts the real parts camhub's tests need: an in-process
-// nats-server on loopback, and connections to it.
+// nats-server on loopback and connections to it, and a private X server.
 package testenv
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,4 +65,86 @@ func Conn(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// Xvfb starts a private X server for the test and returns its DISPLAY
+// (":N"). It fails the test if Xvfb cannot start; it never skips. Xvfb picks
+// a free display itself and says which once it accepts connections
+// (-displayfd); -noreset keeps it from resetting, and refusing connections,
+// each time its last client leaves.
+func Xvfb(t testing.TB) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "1600x1000x24", "-nolisten", "tcp", "-noreset")
+	cmd.ExtraFiles = []*os.File{w} // fd 3
+	var out Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		t.Fatalf("starting Xvfb (apt-get install xvfb): %v", err)
+	}
+	w.Close()
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		// SIGTERM lets Xvfb remove its socket and lock file
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	// the display number, a newline, then nothing (EOF) if Xvfb fails
+	read := make(chan string, 1)
+	go func() {
+		b, _ := bufio.NewReader(r).ReadString('\n')
+		read <- strings.TrimSpace(b)
+	}()
+	select {
+	case n := <-read:
+		if _, err := strconv.Atoi(n); err != nil {
+			t.Fatalf("Xvfb did not start: %q\n%s", n, out.String())
+		}
+		return ":" + n
+	case <-time.After(15 * time.Second):
+		t.Fatalf("Xvfb did not start within 15 s:\n%s", out.String())
+		return ""
+	}
+}
+
+// Screenshot writes the whole screen of display to a PNG file.
+func Screenshot(display, file string) error {
+	cmd := exec.Command("sh", "-c", `xwd -root -silent -display "$1" | convert xwd:- "png:$2"`, "sh", display, file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("screenshot of %s: %v: %s", display, err, out)
+	}
+	return nil
+}
+
+// Buffer is a bytes.Buffer safe for concurrent use: a process's or a
+// logger's output written from several goroutines.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

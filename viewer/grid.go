@@ -1,0 +1,448 @@
+package viewer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"log/slog"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"camhub/internal/wire"
+)
+
+// NoSignalAfter is how long a camera may send no frame that can be shown
+// before its tile says "no signal".
+const NoSignalAfter = 3 * time.Second
+
+// fpsWindow is how long frames are counted for a tile's fps.
+const fpsWindow = time.Second
+
+// Colours of the grid.
+var (
+	background = gocv.NewScalar(40, 40, 40, 0) // BGR, around the tiles
+	tileColour = color.RGBA{0, 0, 0, 255}      // letterbox bars
+	textColour = color.RGBA{255, 255, 255, 255}
+	alarm      = color.RGBA{255, 90, 90, 255}
+	dimText    = color.RGBA{200, 200, 200, 255}
+)
+
+// errNotJPEG is returned for a payload that does not look like a JPEG.
+var errNotJPEG = errors.New("payload is not a complete JPEG")
+
+// Grid draws the newest frame of every camera of a Feed onto a canvas, in
+// tiles laid out by Layout. It is used from one goroutine: Update takes the
+// newest frames from the feed and decodes those not yet shown, Render
+// draws. Close releases its images.
+type Grid struct {
+	feed *Feed
+	log  *slog.Logger
+	size image.Point
+
+	gen    uint64 // the feed's generation the tiles were laid out for
+	tiles  []*tile
+	byID   map[string]*tile
+	laid   bool
+	notice string
+}
+
+// tile is one camera's place on the grid.
+type tile struct {
+	slot *slot
+	rect image.Rectangle // on the canvas
+
+	pic     gocv.Mat        // the newest good frame, at its shown size
+	picRect image.Rectangle // where pic goes on the canvas
+	frame   wire.Frame      // headers of the frame in pic
+	reduced int             // the reduction it was decoded with
+	good    time.Time       // when the frame in pic was received
+	shown   *delivery       // the newest delivery looked at
+
+	decoded, bad uint64
+	warned       bool
+
+	fps      float64
+	measured bool // fps has been measured over a whole window
+	fpsAt    time.Time
+	fpsN     uint64
+}
+
+// NewGrid returns a grid of the cameras of feed for a canvas of size.
+func NewGrid(feed *Feed, size image.Point, log *slog.Logger) *Grid {
+	return &Grid{feed: feed, log: log, size: size, byID: make(map[string]*tile)}
+}
+
+// SetNotice sets a line drawn across the bottom of the canvas, such as
+// "waiting for the hub"; empty: none.
+func (g *Grid) SetNotice(s string) { g.notice = s }
+
+// Size is the canvas size the grid draws.
+func (g *Grid) Size() image.Point { return g.size }
+
+// Close releases the grid's images. The grid must not be used afterwards.
+func (g *Grid) Close() {
+	for _, t := range g.byID {
+		t.pic.Close()
+	}
+	g.byID, g.tiles = nil, nil
+}
+
+// relayout lays the tiles out again if cameras were added to the feed.
+func (g *Grid) relayout() {
+	order, gen := g.feed.cameras()
+	if g.laid && gen == g.gen {
+		return
+	}
+	g.laid, g.gen = true, gen
+	rects := Layout(len(order), g.size)
+	g.tiles = g.tiles[:0]
+	for i, s := range order {
+		t := g.byID[s.id]
+		if t == nil {
+			t = &tile{slot: s, pic: gocv.NewMat()}
+			g.byID[s.id] = t
+			if g.feed.fixed {
+				g.log.Debug("camera tile", "camera", s.id)
+			} else {
+				g.log.Info("camera added", "camera", s.id, "cameras", len(order))
+			}
+		}
+		if rects[i] != t.rect {
+			t.rect = rects[i]
+			t.resize()
+		}
+		g.tiles = append(g.tiles, t)
+	}
+}
+
+// resize fits the picture a tile holds to its new rectangle; the next frame
+// is decoded at the new size.
+func (t *tile) resize() {
+	if t.pic.Empty() {
+		return
+	}
+	size := Fit(image.Pt(t.pic.Cols(), t.pic.Rows()), t.rect.Size())
+	if size.X == 0 {
+		t.pic.Close()
+		t.pic = gocv.NewMat()
+		return
+	}
+	gocv.Resize(t.pic, &t.pic, size, 0, 0, interpolation(image.Pt(t.pic.Cols(), t.pic.Rows()), size))
+	t.picRect = Centre(size, t.rect)
+}
+
+// Update takes the newest frame of every camera from the feed and decodes
+// it if the tile has not shown it yet. It reports whether any tile changed.
+// A frame with bad headers or a payload that is not a JPEG is counted and
+// skipped: the tile keeps its picture.
+func (g *Grid) Update(now time.Time) bool {
+	gen := g.gen
+	g.relayout()
+	changed := gen != g.gen
+	for _, t := range g.tiles {
+		if d := t.slot.frame.Load(); d != nil && d != t.shown {
+			t.shown = d
+			if err := t.decode(d); err != nil {
+				t.bad++
+				if !t.warned {
+					t.warned = true
+					g.log.Warn("skipping a bad frame; further ones are only counted", "camera", t.slot.id, "error", err)
+				}
+			} else {
+				changed = true
+			}
+		}
+		n := t.slot.received.Load()
+		if t.fpsAt.IsZero() {
+			t.fpsAt, t.fpsN = now, n
+		} else if el := now.Sub(t.fpsAt); el >= fpsWindow {
+			fps := float64(n-t.fpsN) / el.Seconds()
+			changed = changed || fps != t.fps
+			t.fps, t.measured, t.fpsAt, t.fpsN = fps, true, now, n
+		}
+	}
+	return changed
+}
+
+// decode decodes a frame into the tile's picture, at the size it is shown.
+func (t *tile) decode(d *delivery) error {
+	f, err := wire.ParseFrame(d.msg.Header)
+	if err != nil {
+		return err
+	}
+	if !looksLikeJPEG(d.msg.Data) {
+		return errNotJPEG
+	}
+	box := t.rect.Size()
+	frame := image.Pt(f.Width, f.Height)
+	shown := Fit(frame, box)
+	if shown.X == 0 {
+		return nil // no room on this canvas
+	}
+	flag, k := DecodeFlag(frame, shown)
+	m, err := gocv.IMDecode(d.msg.Data, flag)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if m.Empty() {
+		return errNotJPEG
+	}
+	// the decoded picture's own shape rules, should the headers be wrong
+	got := image.Pt(m.Cols(), m.Rows())
+	shown = Fit(got, box)
+	gocv.Resize(m, &t.pic, shown, 0, 0, interpolation(got, shown))
+	t.picRect = Centre(shown, t.rect)
+	t.frame, t.reduced, t.good = f, k, d.at
+	t.decoded++
+	return nil
+}
+
+// looksLikeJPEG checks a payload's start and end markers: a truncated JPEG
+// would decode into a partly grey picture without an error.
+func looksLikeJPEG(b []byte) bool {
+	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+		return false
+	}
+	// some encoders pad after the end-of-image marker
+	tail := b[max(2, len(b)-64):]
+	return bytes.LastIndex(tail, []byte{0xFF, 0xD9}) >= 0
+}
+
+func interpolation(from, to image.Point) gocv.InterpolationFlags {
+	if to.X < from.X {
+		return gocv.InterpolationArea
+	}
+	return gocv.InterpolationLinear
+}
+
+// Render draws the grid on canvas as it is at now: each camera's newest
+// picture with its id, fps and age, or "no signal" for a camera that sent
+// nothing that could be shown for NoSignalAfter. canvas is made the grid's
+// size (8-bit BGR) if it is not.
+func (g *Grid) Render(canvas *gocv.Mat, now time.Time) {
+	g.relayout()
+	if canvas.Rows() != g.size.Y || canvas.Cols() != g.size.X || canvas.Type() != gocv.MatTypeCV8UC3 {
+		canvas.Close()
+		*canvas = gocv.NewMatWithSize(g.size.Y, g.size.X, gocv.MatTypeCV8UC3)
+	}
+	canvas.SetTo(background)
+	for _, t := range g.tiles {
+		if t.rect.Dx() < 1 || t.rect.Dy() < 1 {
+			continue
+		}
+		gocv.Rectangle(canvas, t.rect, tileColour, -1)
+		if t.live(now) {
+			region := canvas.Region(t.picRect)
+			t.pic.CopyTo(&region)
+			region.Close()
+			info := "age " + formatAge(now.Sub(t.frame.Time))
+			if t.measured {
+				info = fmt.Sprintf("%.1f fps  %s", t.fps, info)
+			}
+			label(canvas, t.rect, t.slot.id, info)
+			continue
+		}
+		t.drawNoSignal(canvas, now)
+	}
+	full := image.Rectangle{Max: g.size}
+	if len(g.tiles) == 0 {
+		centred(canvas, full, []textLine{
+			{"no cameras yet", textColour, 2},
+			{"waiting for cameras to report to the hub", dimText, 1},
+		})
+	}
+	if g.notice != "" {
+		scale := fitScale(g.notice, fontScale(full), g.size.X-2*pad)
+		size := gocv.GetTextSize(g.notice, font, scale, 1)
+		band := image.Rect(0, g.size.Y-size.Y-2*pad-2, g.size.X, g.size.Y)
+		gocv.Rectangle(canvas, band, color.RGBA{90, 20, 20, 255}, -1)
+		gocv.PutTextWithParams(canvas, g.notice, image.Pt(max(pad, (g.size.X-size.X)/2), g.size.Y-pad-1), font, scale, textColour, 1, gocv.LineAA, false)
+	}
+}
+
+// live reports whether the tile shows a picture at now.
+func (t *tile) live(now time.Time) bool {
+	return !t.pic.Empty() && !t.good.IsZero() && now.Sub(t.good) < NoSignalAfter
+}
+
+// lastSeen is when a frame of the camera was last received, or when the hub
+// last heard of it before the viewer started; zero if never.
+func (t *tile) lastSeen() time.Time {
+	if !t.good.IsZero() {
+		return t.good
+	}
+	if d := t.shown; d != nil {
+		return d.at // only bad frames so far
+	}
+	if ns := t.slot.seen.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// textLine is a line of text to draw, its size relative to the labels'.
+type textLine struct {
+	text  string
+	c     color.RGBA
+	scale float64
+}
+
+// drawNoSignal draws the tile of a camera that sent nothing to show lately.
+func (t *tile) drawNoSignal(canvas *gocv.Mat, now time.Time) {
+	label(canvas, t.rect, t.slot.id, "")
+	seen := "last seen never"
+	if at := t.lastSeen(); !at.IsZero() {
+		seen = "last seen " + formatClock(at, now)
+	}
+	lines := []textLine{
+		{"no signal", alarm, 2},
+		{seen, textColour, 1},
+	}
+	if r := t.slot.status.Load(); r != nil && r.status.State != wire.StateStreaming {
+		state := "camera " + r.status.State
+		if r.status.Error != "" {
+			state += ": " + r.status.Error
+		}
+		lines = append(lines, textLine{state, dimText, 1})
+	}
+	centred(canvas, t.rect, lines)
+}
+
+// centred draws lines of text centred in r, one under the other.
+func centred(canvas *gocv.Mat, r image.Rectangle, lines []textLine) {
+	base := fontScale(r)
+	var total int
+	sizes := make([]image.Point, len(lines))
+	scales := make([]float64, len(lines))
+	for i, l := range lines {
+		scales[i] = fitScale(l.text, base*l.scale, r.Dx()-2*pad)
+		sizes[i] = gocv.GetTextSize(l.text, font, scales[i], thickness(scales[i]))
+		total += sizes[i].Y + 3*pad
+	}
+	y := r.Min.Y + (r.Dy()-total)/2
+	for i, l := range lines {
+		y += sizes[i].Y + 3*pad
+		if y > r.Max.Y {
+			break
+		}
+		x := r.Min.X + max(pad, (r.Dx()-sizes[i].X)/2)
+		gocv.PutTextWithParams(canvas, l.text, image.Pt(x, y), font, scales[i], l.c, thickness(scales[i]), gocv.LineAA, false)
+	}
+}
+
+// Text drawing.
+const (
+	font = gocv.FontHersheySimplex
+	pad  = 5
+)
+
+// fontScale is the label size for a tile: larger on large tiles.
+func fontScale(r image.Rectangle) float64 {
+	return min(0.65, max(0.4, float64(r.Dy())/600))
+}
+
+func thickness(scale float64) int {
+	if scale >= 1.0 {
+		return 2
+	}
+	return 1
+}
+
+// fitScale shrinks scale until text fits into width, down to a minimum.
+func fitScale(text string, scale float64, width int) float64 {
+	for scale > 0.3 && gocv.GetTextSize(text, font, scale, thickness(scale)).X > width {
+		scale *= 0.9
+	}
+	return scale
+}
+
+// label draws a darkened band across the top of tile r holding the camera
+// id on the left and info on the right (dropped if there is no room).
+func label(canvas *gocv.Mat, r image.Rectangle, id, info string) {
+	scale := fontScale(r)
+	text := id
+	if info != "" {
+		text = id + "  " + info
+	}
+	width := r.Dx() - 2*pad
+	if info != "" && gocv.GetTextSize(text, font, scale, 1).X > width {
+		text = id // keep the id readable rather than everything tiny
+	}
+	scale = fitScale(text, scale, width)
+	size := gocv.GetTextSize(text, font, scale, 1)
+	band := image.Rect(r.Min.X, r.Min.Y, r.Max.X, min(r.Max.Y, r.Min.Y+size.Y+2*pad+2))
+	region := canvas.Region(band)
+	region.DivideUChar(4)
+	region.Close()
+	gocv.PutTextWithParams(canvas, text, image.Pt(r.Min.X+pad, band.Max.Y-pad-1), font, scale, textColour, 1, gocv.LineAA, false)
+}
+
+// formatAge writes how old a frame is: "35ms", "1.2s", "3m05s".
+func formatAge(d time.Duration) string {
+	switch a := d.Abs(); {
+	case a < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case a < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case a < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	default:
+		return d.Round(time.Minute).String()
+	}
+}
+
+// formatClock writes a local time as "15:04:05", with the date if it is not
+// today.
+func formatClock(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+		return t.Format("15:04:05")
+	}
+	return t.Format("Jan 2 15:04:05")
+}
+
+// Tile describes one tile as the grid last laid it out and updated it.
+type Tile struct {
+	ID      string
+	Rect    image.Rectangle // the tile on the canvas
+	Picture image.Rectangle // the picture inside it; empty before the first frame
+	Frame   wire.Frame      // headers of the frame shown
+	// Reduction is how the frame was decoded: at 1/1, 1/2, 1/4 or 1/8
+	// of its size.
+	Reduction int
+	Live      bool // the picture is shown (at now)
+}
+
+// Tiles returns the tiles as of the last Update or Render, judged at now.
+func (g *Grid) Tiles(now time.Time) []Tile {
+	tiles := make([]Tile, len(g.tiles))
+	for i, t := range g.tiles {
+		tiles[i] = Tile{ID: t.slot.id, Rect: t.rect, Frame: t.frame, Reduction: t.reduced, Live: t.live(now)}
+		if !t.pic.Empty() {
+			tiles[i].Picture = t.picRect
+		}
+	}
+	return tiles
+}
+
+// Stats counts one camera's frames.
+type Stats struct {
+	ID       string
+	Received uint64  // frame messages received
+	Decoded  uint64  // frames decoded and shown
+	Bad      uint64  // frames looked at and skipped: bad headers or not a JPEG
+	FPS      float64 // frames received per second, recently
+}
+
+// Stats returns the counts of every camera, in display order.
+func (g *Grid) Stats() []Stats {
+	stats := make([]Stats, len(g.tiles))
+	for i, t := range g.tiles {
+		stats[i] = Stats{ID: t.slot.id, Received: t.slot.received.Load(), Decoded: t.decoded, Bad: t.bad, FPS: t.fps}
+	}
+	return stats
+}

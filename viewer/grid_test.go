@@ -1,0 +1,368 @@
+package viewer
+
+import (
+	"context"
+	"image"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"gocv.io/x/gocv"
+
+	"camhub/internal/testenv"
+	"camhub/internal/wire"
+)
+
+// newGrid subscribes a feed for cams (every camera if none) on the hub at
+// url and returns a grid of it on a canvas of size.
+func newGrid(t *testing.T, url string, size image.Point, cams ...string) (*Feed, *Grid) {
+	t.Helper()
+	feed, err := NewFeed(cams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := testenv.Conn(t, url)
+	if err := feed.Subscribe(nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil { // the server has the subscriptions
+		t.Fatal(err)
+	}
+	t.Cleanup(feed.Close)
+	g := NewGrid(feed, size, quiet())
+	t.Cleanup(g.Close)
+	return feed, g
+}
+
+// stats returns the grid's counts for camera id after an Update.
+func stats(g *Grid, id string) Stats {
+	g.Update(time.Now())
+	for _, s := range g.Stats() {
+		if s.ID == id {
+			return s
+		}
+	}
+	return Stats{}
+}
+
+func tileOf(t *testing.T, g *Grid, id string, now time.Time) Tile {
+	t.Helper()
+	for _, tl := range g.Tiles(now) {
+		if tl.ID == id {
+			return tl
+		}
+	}
+	t.Fatalf("no tile for %s in %+v", id, g.Tiles(now))
+	return Tile{}
+}
+
+// checkPicture checks that the picture of a tile shows colour c, away from
+// its label band and the white corner square, and that the letterbox bars
+// beside it are black.
+func checkPicture(t *testing.T, canvas gocv.Mat, tl Tile, c gocv.Scalar) {
+	t.Helper()
+	p := tl.Picture
+	for _, at := range []image.Point{
+		p.Min.Add(p.Size().Div(2)),                       // centre
+		image.Pt(p.Max.X-p.Dx()/10, p.Max.Y-p.Dy()/10),   // bottom right
+		image.Pt(p.Min.X+p.Dx()/10, p.Max.Y-p.Dy()/10),   // bottom left
+		image.Pt(p.Max.X-p.Dx()/10, p.Min.Y+p.Dy()*3/10), // top right, under the label
+	} {
+		if got := pixel(canvas, at); !near(got, c) {
+			t.Errorf("%s: pixel %v is %v (BGR), want about %v", tl.ID, at, got, c)
+		}
+	}
+	// the white square is top left: the picture is the right way round
+	if got := pixel(canvas, image.Pt(p.Min.X+p.Dx()/32, p.Min.Y+p.Dy()/10)); got[0] < 200 || got[1] < 200 || got[2] < 200 {
+		t.Errorf("%s: no white square at the top left of the picture: %v", tl.ID, got)
+	}
+	// letterbox bars
+	if p.Min.X > tl.Rect.Min.X+2 {
+		if got := pixel(canvas, image.Pt(tl.Rect.Min.X+1, tl.Rect.Max.Y-2)); got != [3]uint8{} {
+			t.Errorf("%s: left bar is %v, want black", tl.ID, got)
+		}
+	}
+}
+
+func TestGridShowsFrames(t *testing.T) {
+	h := startHub(t)
+	_, g := newGrid(t, h.ClientURL(), image.Pt(1280, 720), "front", "back")
+	pub := testenv.Conn(t, h.ClientURL())
+	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 640, 480), 640, 480))
+	publish(t, pub, frameMsg("back", 1, encodeJPEG(t, blue, 1280, 720), 1280, 720))
+	waitFor(t, "both frames decoded", 10*time.Second, func() bool {
+		return stats(g, "front").Decoded == 1 && stats(g, "back").Decoded == 1
+	})
+
+	canvas := gocv.NewMat()
+	defer canvas.Close()
+	now := time.Now()
+	g.Render(&canvas, now)
+	if canvas.Cols() != 1280 || canvas.Rows() != 720 || canvas.Type() != gocv.MatTypeCV8UC3 {
+		t.Fatalf("canvas %dx%d type %v", canvas.Cols(), canvas.Rows(), canvas.Type())
+	}
+	tiles := g.Tiles(now)
+	if len(tiles) != 2 || tiles[0].ID != "front" || tiles[1].ID != "back" {
+		t.Fatalf("tiles %+v, want front then back", tiles)
+	}
+	if tiles[0].Rect.Min.X >= tiles[1].Rect.Min.X {
+		t.Errorf("front %v should be left of back %v", tiles[0].Rect, tiles[1].Rect)
+	}
+	for _, tc := range []struct {
+		tl     Tile
+		c      gocv.Scalar
+		aspect float64
+	}{
+		{tiles[0], red, 4.0 / 3}, {tiles[1], blue, 16.0 / 9},
+	} {
+		tl := tc.tl
+		if !tl.Live || !tl.Picture.In(tl.Rect) {
+			t.Fatalf("%s: live %v, picture %v in tile %v", tl.ID, tl.Live, tl.Picture, tl.Rect)
+		}
+		// letterboxed: as wide or as high as the tile, with the frame's shape
+		if tl.Picture.Dx() != tl.Rect.Dx() && tl.Picture.Dy() != tl.Rect.Dy() {
+			t.Errorf("%s: picture %v does not fill tile %v in either direction", tl.ID, tl.Picture, tl.Rect)
+		}
+		if a := float64(tl.Picture.Dx()) / float64(tl.Picture.Dy()); a < tc.aspect*0.99 || a > tc.aspect*1.01 {
+			t.Errorf("%s: picture %v has aspect %.3f, want %.3f", tl.ID, tl.Picture, a, tc.aspect)
+		}
+		checkPicture(t, canvas, tl, tc.c)
+	}
+	// the tiles are about 636 pixels wide: the 1280x720 frame was decoded at half size
+	if tiles[1].Reduction != 2 || tiles[0].Reduction != 1 {
+		t.Errorf("reductions: front %d, back %d; want 1 and 2", tiles[0].Reduction, tiles[1].Reduction)
+	}
+
+	// 4 s later without frames, both tiles say "no signal"
+	later := now.Add(4 * time.Second)
+	g.Update(later)
+	g.Render(&canvas, later)
+	for _, tl := range g.Tiles(later) {
+		if tl.Live {
+			t.Errorf("%s is live 4 s after its last frame", tl.ID)
+		}
+		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Div(2))); near(got, red) || near(got, blue) {
+			t.Errorf("%s: the old picture is still shown: %v", tl.ID, got)
+		}
+		if n := countColour(canvas, tl.Rect, isAlarm); n < 200 || n > tl.Rect.Dx()*tl.Rect.Dy()/10 {
+			t.Errorf(`%s: %d pixels in the "no signal" colour, want the words only`, tl.ID, n)
+		}
+	}
+}
+
+func isAlarm(b [3]uint8) bool { return b[2] > 180 && b[1] < 140 && b[0] < 140 }
+
+// countColour counts the pixels in r for which is holds.
+func countColour(m gocv.Mat, r image.Rectangle, is func([3]uint8) bool) int {
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if is(pixel(m, image.Pt(x, y))) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// A tile whose camera never sent a frame says "no signal" from the start.
+func TestGridNoSignalNever(t *testing.T) {
+	h := startHub(t)
+	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
+	canvas := gocv.NewMat()
+	defer canvas.Close()
+	now := time.Now()
+	g.Update(now)
+	g.Render(&canvas, now)
+	tl := tileOf(t, g, "front", now)
+	if tl.Live || !tl.Picture.Empty() {
+		t.Fatalf("tile %+v", tl)
+	}
+	if n := countColour(canvas, tl.Rect, isAlarm); n < 200 {
+		t.Fatalf(`%d pixels of "no signal"`, n)
+	}
+}
+
+func TestDecodeReduced(t *testing.T) {
+	h := startHub(t)
+	// four tiles of about 154x84 on a 320x180 canvas
+	_, g := newGrid(t, h.ClientURL(), image.Pt(320, 180), "a", "b", "c", "d")
+	pub := testenv.Conn(t, h.ClientURL())
+	for _, f := range []struct {
+		id   string
+		w, h int
+	}{{"a", 1280, 720}, {"b", 640, 360}, {"c", 320, 180}, {"d", 100, 56}} {
+		publish(t, pub, frameMsg(f.id, 1, encodeJPEG(t, green, f.w, f.h), f.w, f.h))
+	}
+	waitFor(t, "four frames decoded", 10*time.Second, func() bool {
+		g.Update(time.Now())
+		for _, s := range g.Stats() {
+			if s.Decoded != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	now := time.Now()
+	canvas := gocv.NewMat()
+	defer canvas.Close()
+	g.Render(&canvas, now)
+	want := map[string]int{"a": 8, "b": 4, "c": 2, "d": 1}
+	for _, tl := range g.Tiles(now) {
+		if tl.Reduction != want[tl.ID] {
+			t.Errorf("%s (%dx%d into %v): reduction %d, want %d", tl.ID, tl.Frame.Width, tl.Frame.Height, tl.Picture.Size(), tl.Reduction, want[tl.ID])
+		}
+		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Mul(3).Div(4))); !near(got, green) {
+			t.Errorf("%s: pixel %v, want green", tl.ID, got)
+		}
+	}
+}
+
+// Frames that cannot be shown are counted and skipped; the grid goes on.
+func TestGridSkipsBadFrames(t *testing.T) {
+	h := startHub(t)
+	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
+	pub := testenv.Conn(t, h.ClientURL())
+	redJPEG := encodeJPEG(t, red, 320, 240)
+	publish(t, pub, frameMsg("front", 1, redJPEG, 320, 240))
+	waitFor(t, "the first frame", 10*time.Second, func() bool { return stats(g, "front").Decoded == 1 })
+
+	badHeader := frameMsg("front", 2, redJPEG, 320, 240)
+	badHeader.Header.Set(wire.HeaderWidth, "-1")
+	pngType := frameMsg("front", 2, redJPEG, 320, 240)
+	pngType.Header.Set(wire.HeaderContentType, "image/png")
+	markers := append([]byte{0xFF, 0xD8}, make([]byte, 500)...)
+	markers = append(markers, 0xFF, 0xD9)
+	for i, m := range []*nats.Msg{
+		frameMsg("front", 2, []byte("hello, not a JPEG"), 320, 240),
+		frameMsg("front", 3, redJPEG[:len(redJPEG)/2], 320, 240), // truncated
+		frameMsg("front", 4, nil, 320, 240),                      // 0 bytes
+		frameMsg("front", 5, markers, 320, 240),                  // JPEG markers around zeros
+		badHeader,
+		pngType,
+		{Subject: wire.FramesSubject("front"), Data: redJPEG}, // no headers
+	} {
+		publish(t, pub, m)
+		waitFor(t, "the bad frame counted", 10*time.Second, func() bool { return stats(g, "front").Bad == uint64(i+1) })
+		now := time.Now()
+		canvas := gocv.NewMat()
+		g.Render(&canvas, now)
+		tl := tileOf(t, g, "front", now)
+		if !tl.Live || tl.Frame.Seq != 1 {
+			t.Errorf("bad frame %d: tile %+v, want the first frame still shown", i, tl)
+		}
+		checkPicture(t, canvas, tl, red)
+		canvas.Close()
+	}
+	publish(t, pub, frameMsg("front", 9, encodeJPEG(t, green, 320, 240), 320, 240))
+	waitFor(t, "a good frame after the bad ones", 10*time.Second, func() bool { return stats(g, "front").Decoded == 2 })
+	canvas := gocv.NewMat()
+	defer canvas.Close()
+	now := time.Now()
+	g.Render(&canvas, now)
+	tl := tileOf(t, g, "front", now)
+	if tl.Frame.Seq != 9 {
+		t.Fatalf("tile %+v, want frame 9", tl)
+	}
+	checkPicture(t, canvas, tl, green)
+	if s := stats(g, "front"); s.Received != 9 || s.Bad != 7 {
+		t.Errorf("stats %+v, want 9 received, 7 bad", s)
+	}
+}
+
+// Without a camera list the grid starts with the hub's cameras, offline ones
+// too, and adds a camera when it starts publishing.
+func TestGridAddsCameras(t *testing.T) {
+	h := startHub(t)
+	js, err := jetstream.New(testenv.Conn(t, h.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	old := `{"id":"old","host":"pi","state":"stopped","interval_ms":2000,"time":"2026-01-01T00:00:00Z"}`
+	if _, err := js.Publish(ctx, wire.StatusSubject("old"), []byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	feed, g := newGrid(t, h.ClientURL(), image.Pt(1280, 720))
+	if err := feed.Seed(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	canvas := gocv.NewMat()
+	defer canvas.Close()
+	now := time.Now()
+	g.Update(now)
+	g.Render(&canvas, now)
+	if got := feed.IDs(); !slices.Equal(got, []string{"old"}) {
+		t.Fatalf("cameras %v, want [old] from the camera list", got)
+	}
+	if tl := tileOf(t, g, "old", now); tl.Live || tl.Rect.Dx() < 1200 {
+		t.Fatalf("old: %+v, want one large no-signal tile", tl)
+	}
+
+	pub := testenv.Conn(t, h.ClientURL())
+	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 640, 480), 640, 480))
+	waitFor(t, "a tile for front", 10*time.Second, func() bool { return stats(g, "front").Decoded == 1 })
+	publish(t, pub, frameMsg("back", 1, encodeJPEG(t, blue, 640, 480), 640, 480))
+	waitFor(t, "a tile for back", 10*time.Second, func() bool { return stats(g, "back").Decoded == 1 })
+
+	now = time.Now()
+	g.Render(&canvas, now)
+	if got := feed.IDs(); !slices.Equal(got, []string{"back", "front", "old"}) {
+		t.Fatalf("cameras %v, want them sorted", got)
+	}
+	tiles := g.Tiles(now)
+	want := Layout(3, image.Pt(1280, 720))
+	for i, tl := range tiles {
+		if tl.Rect != want[i] {
+			t.Errorf("tile %s at %v, want %v", tl.ID, tl.Rect, want[i])
+		}
+	}
+	checkPicture(t, canvas, tileOf(t, g, "back", now), blue)
+	// front's tile moved and shrank since its frame arrived
+	checkPicture(t, canvas, tileOf(t, g, "front", now), red)
+	if tl := tileOf(t, g, "front", now); !tl.Picture.In(tl.Rect) {
+		t.Errorf("front: picture %v outside its tile %v", tl.Picture, tl.Rect)
+	}
+	if feed.Ignored() != 0 {
+		t.Errorf("%d messages ignored", feed.Ignored())
+	}
+}
+
+// A fixed camera list ignores other cameras.
+func TestGridFixedList(t *testing.T) {
+	h := startHub(t)
+	feed, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
+	pub := testenv.Conn(t, h.ClientURL())
+	publish(t, pub, frameMsg("other", 1, encodeJPEG(t, red, 64, 48), 64, 48))
+	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 64, 48), 64, 48))
+	waitFor(t, "front's frame", 10*time.Second, func() bool { return stats(g, "front").Decoded == 1 })
+	if got := feed.IDs(); !slices.Equal(got, []string{"front"}) {
+		t.Fatalf("cameras %v", got)
+	}
+}
+
+func TestCheckCams(t *testing.T) {
+	for _, ok := range [][]string{nil, {"front"}, {"front", "back", "Cam_2-b"}} {
+		if err := CheckCams(ok); err != nil {
+			t.Errorf("CheckCams(%q) = %v", ok, err)
+		}
+	}
+	many := make([]string, MaxCameras+1)
+	for i := range many {
+		many[i] = "c" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+	}
+	for _, bad := range [][]string{{"front.door"}, {"front", "front"}, {""}, many} {
+		if err := CheckCams(bad); err == nil {
+			t.Errorf("CheckCams(%q) accepted", bad)
+		}
+	}
+	if err := CheckCams([]string{"a b"}); err == nil || !strings.Contains(err.Error(), wire.IDRule) {
+		t.Errorf("error %v does not name the id rule", err)
+	}
+	if got := ParseCams([]string{"front, back", "", " side "}); !slices.Equal(got, []string{"front", "back", "side"}) {
+		t.Errorf("ParseCams = %q", got)
+	}
+}

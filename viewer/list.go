@@ -1,0 +1,136 @@
+package viewer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/camlist"
+	"camhub/internal/wire"
+)
+
+// States shown by the camera list.
+const (
+	StateLive    = "live"    // online and streaming
+	StateOffline = "offline" // stopped, or silent for three report intervals
+	// An online camera that is starting or failing shows the state it
+	// reports: wire.StateStarting or wire.StateSourceError.
+)
+
+// State is the state the camera list shows for c.
+func State(c camlist.Camera) string {
+	switch {
+	case !c.Online:
+		return StateOffline
+	case c.State == wire.StateStreaming:
+		return StateLive
+	default:
+		return c.State
+	}
+}
+
+// ListEntry is one camera in `viewer list --json`.
+type ListEntry struct {
+	ID            string    `json:"id"`
+	State         string    `json:"state"`          // live, offline, starting or source-error
+	ReportedState string    `json:"reported_state"` // the state in the camera's newest report
+	Error         string    `json:"error,omitempty"`
+	FPS           float64   `json:"fps"`
+	Width         int       `json:"width"`
+	Height        int       `json:"height"`
+	Host          string    `json:"host"`
+	Source        string    `json:"source"`
+	LastSeen      time.Time `json:"last_seen"`
+	FramesSent    uint64    `json:"frames_sent"`
+	FramesDropped uint64    `json:"frames_dropped"`
+	Version       string    `json:"version"`
+}
+
+// PrintList reads the hub's camera list and writes it to w as a table, or
+// as JSON. It returns camlist.ErrNoHub if the server has no camhub streams.
+func PrintList(ctx context.Context, js jetstream.JetStream, w io.Writer, asJSON bool) error {
+	now := time.Now()
+	cams, err := camlist.List(ctx, js, now)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return WriteJSON(w, cams)
+	}
+	return WriteTable(w, cams, now)
+}
+
+// Entries converts the camera list for JSON output.
+func Entries(cams []camlist.Camera) []ListEntry {
+	out := make([]ListEntry, len(cams))
+	for i, c := range cams {
+		out[i] = ListEntry{
+			ID: c.ID, State: State(c), ReportedState: c.State, Error: c.Error,
+			FPS: c.FPS, Width: c.Width, Height: c.Height, Host: c.Host, Source: c.Source,
+			LastSeen: c.LastSeen.UTC(), FramesSent: c.FramesSent, FramesDropped: c.FramesDropped, Version: c.Version,
+		}
+	}
+	return out
+}
+
+// WriteJSON writes the camera list as a JSON array.
+func WriteJSON(w io.Writer, cams []camlist.Camera) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(Entries(cams))
+}
+
+// WriteTable writes the camera list as a table, with last-seen times
+// relative to now.
+func WriteTable(w io.Writer, cams []camlist.Camera, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tFPS\tSIZE\tHOST\tLAST SEEN")
+	for _, c := range cams {
+		size := "-"
+		if c.Width > 0 && c.Height > 0 {
+			size = fmt.Sprintf("%dx%d", c.Width, c.Height)
+		}
+		state := State(c)
+		if state == wire.StateSourceError && c.Error != "" {
+			state += " (" + c.Error + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\t%s\n", c.ID, state, c.FPS, size, dash(c.Host), lastSeen(c.LastSeen, now))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// lastSeen writes a time as "2s ago (15:04:05)".
+func lastSeen(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return fmt.Sprintf("%s ago (%s)", ago(now.Sub(t)), formatClock(t, now))
+}
+
+// ago writes a duration the way people say it: "2s", "5m", "3h", "2d".
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "0s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+}

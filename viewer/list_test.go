@@ -1,0 +1,80 @@
+package viewer
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"camhub/internal/camlist"
+	"camhub/internal/wire"
+)
+
+func TestState(t *testing.T) {
+	for _, tc := range []struct {
+		state  string
+		online bool
+		want   string
+	}{
+		{wire.StateStreaming, true, StateLive},
+		{wire.StateStreaming, false, StateOffline}, // silent
+		{wire.StateStopped, false, StateOffline},
+		{wire.StateSourceError, true, wire.StateSourceError},
+		{wire.StateStarting, true, wire.StateStarting},
+		{wire.StateSourceError, false, StateOffline},
+	} {
+		c := camlist.Camera{Status: wire.Status{State: tc.state}, Online: tc.online}
+		if got := State(c); got != tc.want {
+			t.Errorf("State(%s, online %v) = %s, want %s", tc.state, tc.online, got, tc.want)
+		}
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.Local)
+	cams := []camlist.Camera{
+		{Status: wire.Status{ID: "back", Host: "pi-back", State: wire.StateStreaming, FPS: 14.96, Width: 1280, Height: 720}, LastSeen: now.Add(-2 * time.Second), Online: true},
+		{Status: wire.Status{ID: "front", State: wire.StateStopped}, LastSeen: now.Add(-3 * time.Hour), Online: false},
+		{Status: wire.Status{ID: "garage", Host: "nuc", State: wire.StateSourceError, Error: "no such device"}, LastSeen: now.Add(-72 * time.Hour), Online: true},
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, cams, now); err != nil {
+		t.Fatal(err)
+	}
+	want := `ID      STATE                          FPS   SIZE      HOST     LAST SEEN
+back    live                           15.0  1280x720  pi-back  2s ago (11:59:58)
+front   offline                        0.0   -         -        3h ago (09:00:00)
+garage  source-error (no such device)  0.0   -         nuc      3d ago (Nov 21 12:00:00)
+`
+	if b.String() != want {
+		t.Fatalf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+
+	b.Reset()
+	if err := WriteJSON(&b, cams); err != nil {
+		t.Fatal(err)
+	}
+	var entries []ListEntry
+	if err := json.Unmarshal(b.Bytes(), &entries); err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 3 || entries[0].State != "live" || entries[1].ReportedState != "stopped" ||
+		!entries[0].LastSeen.Equal(now.Add(-2*time.Second)) || !strings.Contains(b.String(), `"last_seen"`) {
+		t.Fatalf("JSON:\n%s", b.String())
+	}
+}
+
+func TestFormatAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		35 * time.Millisecond:   "35ms",
+		-5 * time.Millisecond:   "-5ms", // the camera's clock is ahead
+		1500 * time.Millisecond: "1.5s",
+		185 * time.Second:       "3m05s",
+		2 * time.Hour:           "2h0m0s",
+	} {
+		if got := formatAge(d); got != want {
+			t.Errorf("formatAge(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+//go:build matprofile
+
+package viewer
+
+import (
+	"bytes"
+	"image"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"camhub/internal/testenv"
+)
+
+// Rendering a grid many times, through new frames, bad frames, new cameras,
+// "no signal" and relayouts, leaves no Mat behind once the grid is closed.
+// Run with: go test -tags matprofile ./viewer/
+func TestNoMatLeaks(t *testing.T) {
+	h := startHub(t)
+	pub := testenv.Conn(t, h.ClientURL())
+	// encode the test frames before counting
+	frames := map[string][]byte{
+		"front": encodeJPEG(t, red, 640, 480),
+		"back":  encodeJPEG(t, blue, 1280, 720),
+		"side":  encodeJPEG(t, green, 320, 240),
+	}
+	start := gocv.MatProfile.Count()
+
+	feed, err := NewFeed(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := testenv.Conn(t, h.ClientURL())
+	if err := feed.Subscribe(nc); err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	g := NewGrid(feed, image.Pt(960, 540), quiet())
+	canvas := gocv.NewMat()
+	for i := 1; i <= 60; i++ {
+		for id, data := range frames {
+			if i%10 == 0 {
+				data = data[:len(data)/2] // a bad frame now and then
+			}
+			publish(t, pub, frameMsg(id, uint64(i), data, map[string]int{"front": 640, "back": 1280, "side": 320}[id],
+				map[string]int{"front": 480, "back": 720, "side": 240}[id]))
+		}
+		if i == 30 {
+			publish(t, pub, frameMsg("porch", 1, frames["side"], 320, 240)) // a new camera: relayout
+		}
+		want := uint64(i)
+		waitFor(t, "the frames", 10*time.Second, func() bool {
+			g.Update(time.Now())
+			for _, s := range g.Stats() {
+				if s.ID != "porch" && s.Received < want {
+					return false
+				}
+			}
+			return len(g.Stats()) >= 3
+		})
+		now := time.Now()
+		if i%7 == 0 {
+			now = now.Add(5 * time.Second) // no signal
+		}
+		g.Render(&canvas, now)
+	}
+	if n := len(g.Stats()); n != 4 {
+		t.Fatalf("%d cameras, want 4", n)
+	}
+	canvas.Close()
+	g.Close()
+	if got := gocv.MatProfile.Count(); got != start {
+		var b bytes.Buffer
+		gocv.MatProfile.WriteTo(&b, 1)
+		t.Fatalf("%d Mats left open (%d before):\n%s", got-start, start, b.String())
+	}
+}

@@ -1,0 +1,275 @@
+// Package viewer shows camhub cameras: a live grid of their newest frames in
+// one OpenCV window, and the camera list as a table.
+//
+// The grid is split so that everything but the window can be tested: a Feed
+// receives frames from NATS and keeps only the newest of each camera; a Grid
+// decodes those at the size they are shown and draws them onto a canvas; a
+// Viewer runs the window loop on a locked OS thread.
+package viewer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"gocv.io/x/gocv"
+
+	"camhub/internal/camlist"
+	"camhub/internal/cli"
+)
+
+// Title is the window's title.
+const Title = "camhub"
+
+// DefaultRefresh is how often the window is redrawn and polled for keys.
+const DefaultRefresh = 20 * time.Millisecond
+
+// labelRefresh is how often labels (fps, age, no signal) are redrawn when
+// no new frame arrived.
+const labelRefresh = 250 * time.Millisecond
+
+// Config is the grid viewer's configuration.
+type Config struct {
+	// Cams are the cameras to show, in this order; empty: every camera
+	// on the hub, sorted by id, adding cameras as they appear.
+	Cams []string
+	// WindowSize is the size of the canvas; DefaultSize if zero.
+	WindowSize Size
+	// Refresh is how often the window is redrawn; DefaultRefresh if zero.
+	Refresh time.Duration
+}
+
+// Viewer is the grid window.
+type Viewer struct {
+	cfg  Config
+	nc   *nats.Conn
+	log  *slog.Logger
+	feed *Feed
+	grid *Grid
+	url  string // the hub's URL, for "waiting for the hub"
+
+	closeOnce sync.Once
+}
+
+// New subscribes to the cameras on nc (which may still be waiting for its
+// server) and returns the viewer, ready to Run.
+func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Viewer, error) {
+	if cfg.WindowSize == (Size{}) {
+		cfg.WindowSize = DefaultSize
+	}
+	if err := cfg.WindowSize.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = DefaultRefresh
+	}
+	feed, err := NewFeed(cfg.Cams)
+	if err != nil {
+		return nil, err
+	}
+	if err := feed.Subscribe(nc); err != nil {
+		feed.Close()
+		return nil, err
+	}
+	v := &Viewer{cfg: cfg, nc: nc, log: log, feed: feed, url: cli.RedactURL(strings.Join(nc.Opts.Servers, ","))}
+	v.grid = NewGrid(feed, image.Point(cfg.WindowSize), log)
+	return v, nil
+}
+
+// Run shows the grid until the user presses q or Esc, closes the window, or
+// ctx is done. It must be called from the goroutine that owns the GUI — the
+// main goroutine, locked to the main OS thread; it locks its thread itself
+// while it runs.
+func (v *Viewer) Run(ctx context.Context) error {
+	if err := CheckDisplay(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		v.seed(ctx)
+	}()
+	return v.loop(ctx)
+}
+
+// seed reads the hub's camera list once it can, so that offline cameras get
+// "no signal" tiles, retrying while the hub is not up.
+func (v *Viewer) seed(ctx context.Context) {
+	js, err := jetstream.New(v.nc)
+	if err != nil {
+		v.log.Warn("no camera list", "error", err)
+		return
+	}
+	backoff := cli.Backoff(500*time.Millisecond, 10*time.Second)
+	warned := false
+	for attempt := 1; ; attempt++ {
+		if v.nc.IsConnected() {
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = v.feed.Seed(lctx, js)
+			cancel()
+			if err == nil {
+				v.log.Debug("read the camera list", "cameras", len(v.feed.IDs()))
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if !warned || !errors.Is(err, camlist.ErrNoHub) {
+				v.log.Warn("cannot read the camera list yet; retrying", "error", err)
+			}
+			warned = true
+		}
+		t := time.NewTimer(backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// loop is the window loop. Qt's windows must be used from one OS thread.
+func (v *Viewer) loop(ctx context.Context) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	w := gocv.NewWindow(Title)
+	defer w.Close()
+	// gocv opens a resizable window that scales the canvas to fit; one
+	// that takes the canvas's size shows it pixel for pixel, sharp.
+	w.SetWindowProperty(gocv.WindowPropertyAutosize, gocv.WindowAutosize)
+	canvas := gocv.NewMat()
+	defer canvas.Close()
+
+	delay := max(1, int(v.cfg.Refresh/time.Millisecond))
+	var drawn time.Time
+	for {
+		if ctx.Err() != nil {
+			v.log.Info("stopping", "reason", context.Cause(ctx))
+			return nil
+		}
+		now := time.Now()
+		if v.nc.IsConnected() {
+			v.grid.SetNotice("")
+		} else {
+			v.grid.SetNotice("waiting for the hub at " + v.url + " ...")
+		}
+		if v.grid.Update(now) || now.Sub(drawn) >= labelRefresh {
+			v.grid.Render(&canvas, now)
+			w.IMShow(canvas)
+			drawn = now
+		}
+		switch key := w.WaitKey(delay); key {
+		case 'q', 'Q', 27:
+			v.log.Info("stopping", "reason", "key pressed")
+			return nil
+		}
+		if w.GetWindowProperty(gocv.WindowPropertyVisible) < 1 {
+			v.log.Info("stopping", "reason", "window closed")
+			return nil
+		}
+	}
+}
+
+// Stats returns the frame counts of every camera.
+func (v *Viewer) Stats() []Stats { return v.grid.Stats() }
+
+// Close unsubscribes and releases the grid. Call it after Run returned. It
+// may be called more than once.
+func (v *Viewer) Close() {
+	v.closeOnce.Do(func() {
+		v.feed.Close()
+		var decoded, bad uint64
+		for _, s := range v.grid.Stats() {
+			decoded += s.Decoded
+			bad += s.Bad
+		}
+		v.log.Info("viewer stopped", "frames_shown", decoded, "bad_frames", bad)
+		v.grid.Close()
+	})
+}
+
+// ErrNoDisplay is returned by CheckDisplay.
+var ErrNoDisplay = errors.New("no display to open a window on")
+
+// CheckDisplay checks that an X display is there to open the window on:
+// Qt aborts the whole process when it finds none.
+func CheckDisplay() error {
+	if os.Getenv("QT_QPA_PLATFORM") != "" || os.Getenv("WAYLAND_DISPLAY") != "" {
+		return nil // Qt is told where to draw
+	}
+	d := os.Getenv("DISPLAY")
+	if d == "" {
+		return fmt.Errorf("%w: DISPLAY is not set (run it in a desktop session, with ssh -X, or under Xvfb)", ErrNoDisplay)
+	}
+	// a local display ":N" or ":N.S" is a socket in /tmp/.X11-unix
+	host, num, ok := strings.Cut(d, ":")
+	if !ok || (host != "" && host != "unix") {
+		return nil
+	}
+	num, _, _ = strings.Cut(num, ".")
+	if _, err := strconv.Atoi(num); err != nil {
+		return nil
+	}
+	if _, err := os.Stat("/tmp/.X11-unix/X" + num); err != nil {
+		return fmt.Errorf("%w: DISPLAY=%s but no X server listens there", ErrNoDisplay, d)
+	}
+	return nil
+}
+
+// Size is a canvas size, written as "1280x720". It is a pflag.Value.
+type Size image.Point
+
+// DefaultSize is the default window size.
+var DefaultSize = Size{1280, 720}
+
+// Size limits.
+var (
+	MinSize = Size{160, 120}
+	MaxSize = Size{7680, 4320}
+)
+
+// String implements pflag.Value.
+func (s *Size) String() string { return fmt.Sprintf("%dx%d", s.X, s.Y) }
+
+// Set implements pflag.Value.
+func (s *Size) Set(v string) error {
+	w, h, ok := strings.Cut(strings.ToLower(strings.TrimSpace(v)), "x")
+	x, errW := strconv.Atoi(w)
+	y, errH := strconv.Atoi(h)
+	if !ok || errW != nil || errH != nil {
+		return errors.New("not a size such as 1280x720")
+	}
+	n := Size{x, y}
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	*s = n
+	return nil
+}
+
+// Type implements pflag.Value.
+func (s *Size) Type() string { return "WxH" }
+
+// Validate checks that s is within MinSize and MaxSize.
+func (s Size) Validate() error {
+	if s.X < MinSize.X || s.Y < MinSize.Y || s.X > MaxSize.X || s.Y > MaxSize.Y {
+		return fmt.Errorf("window size %dx%d: want between %dx%d and %dx%d", s.X, s.Y, MinSize.X, MinSize.Y, MaxSize.X, MaxSize.Y)
+	}
+	return nil
+}
