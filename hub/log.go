@@ -34,6 +34,6 @@ func (l natsLogger) Fatalf(format string, v ...any) {
 	default:
 	}
 }
-func (l natsLogger) Errorf(format string, v ...any)  { l.logf(slog.LevelError, format, v) }
-func (l natsLogger) Debugf(format string, v ...any)  { l.logf(slog.LevelDebug, format, v) }
-func (l natsLogger) Tracef(format string, v ...any)  { l.logf(slog.LevelDebug-4, format, v) }
+func (l natsLogger) Errorf(format string, v ...any) { l.logf(slog.LevelError, format, v) }
+func (l natsLogger) Debugf(format string, v ...any) { l.logf(slog.LevelDebug, format, v) }
+func (l natsLogger) Tracef(format string, v ...any) { l.logf(slog.LevelDebug-4, format, v) }
