@@ -11,17 +11,23 @@ go build -o bin/ ./cmd/hub ./cmd/agent
 dir=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 mport=$((port + 1))
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+agents=()
+hub=
+stop() { # agents first, so they report "stopped" to a hub still there
+	[ ${#agents[@]} -eq 0 ] || kill "${agents[@]}" 2>/dev/null || true
+	wait "${agents[@]}" 2>/dev/null || true
+	[ -z "$hub" ] || { kill "$hub" 2>/dev/null; wait "$hub" 2>/dev/null; } || true
+	rm -rf "$dir"
+}
+trap stop EXIT
 
 bin/hub --listen 127.0.0.1:$port --monitor 127.0.0.1:$mport --storage "$storage" \
 	--store-dir "$dir" --replay-bytes "$bytes" --log-level warn &
 hub=$!
-pids+=($hub)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null && break; sleep 0.1; done
 for i in $(seq "$cams"); do
 	bin/agent --id "cam$i" --source testpattern --fps "$fps" --nats "nats://127.0.0.1:$port" --log-level warn &
-	pids+=($!)
+	agents+=($!)
 done
 echo "# $cams cameras x $fps fps, 640x480 q80, storage=$storage, replay-bytes=$bytes; $(nproc) cores; $(date -u +%FT%TZ)"
 printf '%8s %10s %10s %12s\n' elapsed rss_mib frames buffer_mib
