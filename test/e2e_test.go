@@ -112,9 +112,14 @@ func TestOneMachine(t *testing.T) {
 
 	display := testenv.Xvfb(t)
 	viewer := start(t, []string{"DISPLAY=" + display}, "viewer", "--cams", "front,back", "--nats", url, "--window-size", "960x360")
+	// Qt shows the window at a default size, then fits it to the first
+	// canvas shown.
 	win := windowRect(t, display)
-	if win.Dx() < 480 || win.Dy() < 180 {
-		t.Fatalf("viewer window %v is too small", win)
+	for deadline := time.Now().Add(30 * time.Second); win.Dx() < 480 || win.Dy() < 180; win = windowRect(t, display) {
+		if time.Now().After(deadline) {
+			t.Fatalf("viewer window %v is too small", win)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
 	}
 	// Both halves of the window (one tile each) must change between two
 	// screenshots: both cameras are live, not "no signal".

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/camlist"
+	"camhub/internal/replay"
 	"camhub/internal/wire"
 )
 
@@ -33,10 +34,25 @@ const (
 	pendingStatusBytes     = 1 << 20
 )
 
-// delivery is a received frame message and when it arrived.
+// delivery is a frame for a tile and when it arrived: a live frame message,
+// or a frame the replay player delivered from the buffer.
 type delivery struct {
-	msg *nats.Msg
-	at  time.Time
+	msg *nats.Msg // a live frame message; nil for a replayed frame
+	// A replayed frame: its headers, parsed by the player, and payload.
+	frame wire.Frame
+	jpeg  []byte
+	// behind: replayed while the player was behind live.
+	behind bool
+	at     time.Time
+}
+
+// parts returns the frame's headers and JPEG payload.
+func (d *delivery) parts() (wire.Frame, []byte, error) {
+	if d.msg == nil {
+		return d.frame, d.jpeg, nil
+	}
+	f, err := wire.ParseFrame(d.msg.Header)
+	return f, d.msg.Data, err
 }
 
 // report is a camera's newest status report and when it was received.
@@ -62,6 +78,14 @@ func (s *slot) onFrame(m *nats.Msg) {
 	s.received.Add(1)
 }
 
+// onReplayed takes a frame from the replay player, as onFrame takes a live
+// one: newest wins, nothing is decoded here. behind says the player was
+// still behind live when it delivered the frame.
+func (s *slot) onReplayed(f replay.Frame, behind bool) {
+	s.frame.Store(&delivery{frame: f.Frame, jpeg: f.JPEG, behind: behind, at: time.Now()})
+	s.received.Add(1)
+}
+
 func (s *slot) onStatus(m *nats.Msg) {
 	st, err := wire.ParseStatus(m.Subject, m.Data)
 	if err != nil {
@@ -74,7 +98,8 @@ func (s *slot) onStatus(m *nats.Msg) {
 // With a camera list it subscribes to those cameras only; without one it
 // subscribes to every camera and adds cameras as they appear, sorted by id.
 type Feed struct {
-	fixed bool
+	fixed   bool
+	rewound bool // frames come from a replay player, not subscriptions
 
 	mu    sync.Mutex
 	slots map[string]*slot
@@ -136,9 +161,10 @@ func ParseCams(list []string) []string {
 	return ids
 }
 
-// Subscribe subscribes to the cameras' frames and status reports on nc. It
-// works on a connection that is still waiting for its server: the
-// subscriptions are made when it connects.
+// Subscribe subscribes to the cameras' frames and status reports on nc (to
+// the status reports only after Rewind). It works on a connection that is
+// still waiting for its server: the subscriptions are made when it
+// connects.
 func (f *Feed) Subscribe(nc *nats.Conn) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -152,8 +178,10 @@ func (f *Feed) Subscribe(nc *nats.Conn) error {
 	}
 	if f.fixed {
 		for _, s := range f.order {
-			if err := sub(wire.FramesSubject(s.id), s.onFrame, pendingFramesPerCamera, pendingBytesPerCamera); err != nil {
-				return err
+			if !f.rewound {
+				if err := sub(wire.FramesSubject(s.id), s.onFrame, pendingFramesPerCamera, pendingBytesPerCamera); err != nil {
+					return err
+				}
 			}
 			if err := sub(wire.StatusSubject(s.id), s.onStatus, pendingStatus, pendingStatusBytes); err != nil {
 				return err
@@ -165,6 +193,48 @@ func (f *Feed) Subscribe(nc *nats.Conn) error {
 		return err
 	}
 	return sub(wire.AllStatus, f.onAnyStatus, pendingStatus, pendingStatusBytes)
+}
+
+// ErrRewind is wrapped by the errors Rewind returns for a feed it cannot
+// rewind.
+var ErrRewind = errors.New("cannot rewind")
+
+// Rewind makes the feed play its cameras from the hub's replay buffer
+// instead of subscribing to their live frames: from start (a capture time)
+// at speed (1: as fast as they were captured), all cameras in time order,
+// carrying on live with no gap and no duplicate (see replay.Player; at
+// speed 1 playback stays as far behind live as it started). Its frames go
+// into the same newest-wins slots as live frames, marked as behind live
+// until the player has caught up. Call it once, before Subscribe, which
+// then subscribes to the status reports only, and run the returned player;
+// the feed must have a camera list.
+func (f *Feed) Rewind(js jetstream.JetStream, start time.Time, speed float64) (*replay.Player, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case !f.fixed:
+		return nil, fmt.Errorf("%w: a rewind needs a camera list", ErrRewind)
+	case f.rewound:
+		return nil, fmt.Errorf("%w: the feed is rewound already", ErrRewind)
+	case len(f.subs) > 0:
+		return nil, fmt.Errorf("%w: the feed is subscribed to live frames already", ErrRewind)
+	}
+	ids := make([]string, len(f.order))
+	slots := make(map[string]*slot, len(f.order))
+	for i, s := range f.order {
+		ids[i], slots[s.id] = s.id, s
+	}
+	var p *replay.Player
+	p, err := replay.NewPlayer(js, ids, start, speed, func(id string, fr replay.Frame, _ time.Duration) {
+		// The player marks itself live before it delivers the frame
+		// that caught up.
+		slots[id].onReplayed(fr, !p.Stats().Live)
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.rewound = true
+	return p, nil
 }
 
 // Close unsubscribes. It may be called more than once.

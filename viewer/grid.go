@@ -28,6 +28,7 @@ var (
 	textColour = color.RGBA{255, 255, 255, 255}
 	alarm      = color.RGBA{255, 90, 90, 255}
 	dimText    = color.RGBA{200, 200, 200, 255}
+	replayText = color.RGBA{255, 191, 0, 255} // amber: the label of a tile behind live
 )
 
 // errNotJPEG is returned for a payload that does not look like a JPEG.
@@ -59,6 +60,7 @@ type tile struct {
 	frame   wire.Frame      // headers of the frame in pic
 	reduced int             // the reduction it was decoded with
 	good    time.Time       // when the frame in pic was received
+	behind  bool            // the frame in pic was replayed behind live
 	shown   *delivery       // the newest delivery looked at
 
 	decoded, bad uint64
@@ -169,11 +171,11 @@ func (g *Grid) Update(now time.Time) bool {
 
 // decode decodes a frame into the tile's picture, at the size it is shown.
 func (t *tile) decode(d *delivery) error {
-	f, err := wire.ParseFrame(d.msg.Header)
+	f, data, err := d.parts()
 	if err != nil {
 		return err
 	}
-	if !looksLikeJPEG(d.msg.Data) {
+	if !looksLikeJPEG(data) {
 		return errNotJPEG
 	}
 	box := t.rect.Size()
@@ -183,7 +185,7 @@ func (t *tile) decode(d *delivery) error {
 		return nil // no room on this canvas
 	}
 	flag, k := DecodeFlag(frame, shown)
-	m, err := gocv.IMDecode(d.msg.Data, flag)
+	m, err := gocv.IMDecode(data, flag)
 	if err != nil {
 		return err
 	}
@@ -196,7 +198,7 @@ func (t *tile) decode(d *delivery) error {
 	shown = Fit(got, box)
 	gocv.Resize(m, &t.pic, shown, 0, 0, interpolation(got, shown))
 	t.picRect = Centre(shown, t.rect)
-	t.frame, t.reduced, t.good = f, k, d.at
+	t.frame, t.reduced, t.good, t.behind = f, k, d.at, d.behind
 	t.decoded++
 	return nil
 }
@@ -239,11 +241,11 @@ func (g *Grid) Render(canvas *gocv.Mat, now time.Time) {
 			region := canvas.Region(t.picRect)
 			t.pic.CopyTo(&region)
 			region.Close()
-			info := "age " + formatAge(now.Sub(t.frame.Time))
-			if t.measured {
-				info = fmt.Sprintf("%.1f fps  %s", t.fps, info)
+			c := textColour
+			if t.behind {
+				c = replayText
 			}
-			label(canvas, t.rect, t.slot.id, info)
+			label(canvas, t.rect, t.slot.id, c, t.info(now)...)
 			continue
 		}
 		t.drawNoSignal(canvas, now)
@@ -262,6 +264,22 @@ func (g *Grid) Render(canvas *gocv.Mat, now time.Time) {
 		gocv.Rectangle(canvas, band, color.RGBA{90, 20, 20, 255}, -1)
 		gocv.PutTextWithParams(canvas, g.notice, image.Pt(max(pad, (g.size.X-size.X)/2), g.size.Y-pad-1), font, scale, textColour, 1, gocv.LineAA, false)
 	}
+}
+
+// info is what the label of a tile showing a picture says after the camera
+// id, longest first: the frame rate and the age of the frame, or how far
+// behind live a replayed frame is ("REPLAY -12.3s"); without the rate when
+// there is no room. The age is judged at now, so it grows between frames.
+func (t *tile) info(now time.Time) []string {
+	age := now.Sub(t.frame.Time)
+	short := "age " + formatAge(age)
+	if t.behind {
+		short = "REPLAY -" + formatAge(age)
+	}
+	if !t.measured {
+		return []string{short}
+	}
+	return []string{fmt.Sprintf("%.1f fps  %s", t.fps, short), short}
 }
 
 // live reports whether the tile shows a picture at now.
@@ -293,7 +311,7 @@ type textLine struct {
 
 // drawNoSignal draws the tile of a camera that sent nothing to show lately.
 func (t *tile) drawNoSignal(canvas *gocv.Mat, now time.Time) {
-	label(canvas, t.rect, t.slot.id, "")
+	label(canvas, t.rect, t.slot.id, textColour)
 	seen := "last seen never"
 	if at := t.lastSeen(); !at.IsZero() {
 		seen = "last seen " + formatClock(at, now)
@@ -361,16 +379,17 @@ func fitScale(text string, scale float64, width int) float64 {
 }
 
 // label draws a darkened band across the top of tile r holding the camera
-// id on the left and info on the right (dropped if there is no room).
-func label(canvas *gocv.Mat, r image.Rectangle, id, info string) {
+// id followed by the first of infos that fits (none if none does), in
+// colour c.
+func label(canvas *gocv.Mat, r image.Rectangle, id string, c color.RGBA, infos ...string) {
 	scale := fontScale(r)
-	text := id
-	if info != "" {
-		text = id + "  " + info
-	}
 	width := r.Dx() - 2*pad
-	if info != "" && gocv.GetTextSize(text, font, scale, 1).X > width {
-		text = id // keep the id readable rather than everything tiny
+	text := id // keep the id readable rather than everything tiny
+	for _, info := range infos {
+		if t := id + "  " + info; gocv.GetTextSize(t, font, scale, 1).X <= width {
+			text = t
+			break
+		}
 	}
 	scale = fitScale(text, scale, width)
 	size := gocv.GetTextSize(text, font, scale, 1)
@@ -378,7 +397,7 @@ func label(canvas *gocv.Mat, r image.Rectangle, id, info string) {
 	region := canvas.Region(band)
 	region.DivideUChar(4)
 	region.Close()
-	gocv.PutTextWithParams(canvas, text, image.Pt(r.Min.X+pad, band.Max.Y-pad-1), font, scale, textColour, 1, gocv.LineAA, false)
+	gocv.PutTextWithParams(canvas, text, image.Pt(r.Min.X+pad, band.Max.Y-pad-1), font, scale, c, 1, gocv.LineAA, false)
 }
 
 // formatAge writes how old a frame is: "35ms", "1.2s", "3m05s".
@@ -415,15 +434,26 @@ type Tile struct {
 	// of its size.
 	Reduction int
 	Live      bool // the picture is shown (at now)
+	// Replay: the frame was replayed from the buffer while playback was
+	// behind live; Behind is then how far (now minus its capture time).
+	Replay bool
+	Behind time.Duration
+	// Info is what the label says after the camera id when the picture
+	// is shown, if there is room: "15.0 fps  age 35ms", "REPLAY -12.3s".
+	Info string
 }
 
 // Tiles returns the tiles as of the last Update or Render, judged at now.
 func (g *Grid) Tiles(now time.Time) []Tile {
 	tiles := make([]Tile, len(g.tiles))
 	for i, t := range g.tiles {
-		tiles[i] = Tile{ID: t.slot.id, Rect: t.rect, Frame: t.frame, Reduction: t.reduced, Live: t.live(now)}
+		tiles[i] = Tile{ID: t.slot.id, Rect: t.rect, Frame: t.frame, Reduction: t.reduced, Live: t.live(now), Replay: t.behind}
 		if !t.pic.Empty() {
 			tiles[i].Picture = t.picRect
+			tiles[i].Info = t.info(now)[0]
+		}
+		if t.behind {
+			tiles[i].Behind = now.Sub(t.frame.Time)
 		}
 	}
 	return tiles

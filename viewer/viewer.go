@@ -2,7 +2,8 @@
 // one OpenCV window, and the camera list as a table.
 //
 // The grid is split so that everything but the window can be tested: a Feed
-// receives frames from NATS and keeps only the newest of each camera; a Grid
+// receives frames from NATS and keeps only the newest of each camera (live,
+// or rewound: from the hub's replay buffer through a replay.Player); a Grid
 // decodes those at the size they are shown and draws them onto a canvas; a
 // Viewer runs the window loop on a locked OS thread.
 package viewer
@@ -26,6 +27,7 @@ import (
 
 	"camhub/internal/camlist"
 	"camhub/internal/cli"
+	"camhub/internal/replay"
 )
 
 // Title is the window's title.
@@ -38,6 +40,10 @@ const DefaultRefresh = 20 * time.Millisecond
 // no new frame arrived.
 const labelRefresh = 250 * time.Millisecond
 
+// noteFor is how long the grid shows what a rewind found different from
+// what was asked (replay.Player.Note).
+const noteFor = 10 * time.Second
+
 // Config is the grid viewer's configuration.
 type Config struct {
 	// Cams are the cameras to show, in this order; empty: every camera
@@ -47,6 +53,13 @@ type Config struct {
 	WindowSize Size
 	// Refresh is how often the window is redrawn; DefaultRefresh if zero.
 	Refresh time.Duration
+	// Rewind, if not zero, is the capture time to play the cameras from,
+	// out of the hub's replay buffer, before carrying on live (see
+	// Feed.Rewind). It needs Cams.
+	Rewind time.Time
+	// Speed is the playback speed of a rewind (1: real time, which stays
+	// as far behind live as it started; faster catches up); 1 if zero.
+	Speed float64
 }
 
 // Viewer is the grid window.
@@ -57,6 +70,8 @@ type Viewer struct {
 	feed *Feed
 	grid *Grid
 	url  string // the hub's URL, for "waiting for the hub"
+
+	player *replay.Player // nil unless rewinding
 
 	closeOnce sync.Once
 }
@@ -73,15 +88,28 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Viewer, error) {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = DefaultRefresh
 	}
+	if cfg.Speed == 0 {
+		cfg.Speed = 1
+	}
 	feed, err := NewFeed(cfg.Cams)
 	if err != nil {
 		return nil, err
+	}
+	var player *replay.Player
+	if !cfg.Rewind.IsZero() {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return nil, err
+		}
+		if player, err = feed.Rewind(js, cfg.Rewind, cfg.Speed); err != nil {
+			return nil, err
+		}
 	}
 	if err := feed.Subscribe(nc); err != nil {
 		feed.Close()
 		return nil, err
 	}
-	v := &Viewer{cfg: cfg, nc: nc, log: log, feed: feed, url: cli.RedactURL(strings.Join(nc.Opts.Servers, ","))}
+	v := &Viewer{cfg: cfg, nc: nc, log: log, feed: feed, player: player, url: cli.RedactURL(strings.Join(nc.Opts.Servers, ","))}
 	v.grid = NewGrid(feed, image.Point(cfg.WindowSize), log)
 	return v, nil
 }
@@ -89,21 +117,33 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Viewer, error) {
 // Run shows the grid until the user presses q or Esc, closes the window, or
 // ctx is done. It must be called from the goroutine that owns the GUI — the
 // main goroutine, locked to the main OS thread; it locks its thread itself
-// while it runs.
+// while it runs. When rewinding, it also returns (with the error) if the
+// replay buffer cannot be read.
 func (v *Viewer) Run(ctx context.Context) error {
 	if err := CheckDisplay(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		v.seed(ctx)
-	}()
-	return v.loop(ctx)
+	wg.Go(func() { v.seed(ctx) })
+	var playErr error // set before cancel, read after wg.Wait
+	if v.player != nil {
+		v.log.Info("rewinding", "cams", strings.Join(v.cfg.Cams, ","), "from", v.cfg.Rewind.Format(time.RFC3339Nano),
+			"behind", time.Since(v.cfg.Rewind).Round(100*time.Millisecond), "speed", v.cfg.Speed)
+		wg.Go(func() {
+			if err := v.player.Run(ctx); err != nil {
+				playErr = fmt.Errorf("rewind: %w", err)
+				cancel(playErr)
+			}
+		})
+	}
+	err := v.loop(ctx)
+	cancel(nil) // the loop is done: stop the goroutines and wait for them
+	wg.Wait()
+	if playErr != nil {
+		return playErr
+	}
+	return err
 }
 
 // seed reads the hub's camera list once it can, so that offline cameras get
@@ -158,16 +198,32 @@ func (v *Viewer) loop(ctx context.Context) error {
 
 	delay := max(1, int(v.cfg.Refresh/time.Millisecond))
 	var drawn time.Time
+	var noteUntil time.Time // when the rewind's note is no longer shown
+	note := ""
+	live := false
 	for {
 		if ctx.Err() != nil {
 			v.log.Info("stopping", "reason", context.Cause(ctx))
 			return nil
 		}
 		now := time.Now()
-		if v.nc.IsConnected() {
-			v.grid.SetNotice("")
-		} else {
+		if v.player != nil {
+			if n := v.player.Note(); n != "" && note == "" {
+				note, noteUntil = n, now.Add(noteFor)
+				v.log.Warn("rewind note", "note", n)
+			}
+			if st := v.player.Stats(); st.Live && !live {
+				live = true
+				v.log.Info("rewind caught up: live", "frames_replayed", st.Delivered, "frames_skipped", st.Skipped)
+			}
+		}
+		switch {
+		case !v.nc.IsConnected():
 			v.grid.SetNotice("waiting for the hub at " + v.url + " ...")
+		case now.Before(noteUntil):
+			v.grid.SetNotice(note)
+		default:
+			v.grid.SetNotice("")
 		}
 		if v.grid.Update(now) || now.Sub(drawn) >= labelRefresh {
 			v.grid.Render(&canvas, now)
@@ -199,7 +255,12 @@ func (v *Viewer) Close() {
 			decoded += s.Decoded
 			bad += s.Bad
 		}
-		v.log.Info("viewer stopped", "frames_shown", decoded, "bad_frames", bad)
+		attrs := []any{"frames_shown", decoded, "bad_frames", bad}
+		if v.player != nil {
+			st := v.player.Stats()
+			attrs = append(attrs, "frames_played", st.Delivered, "frames_skipped", st.Skipped)
+		}
+		v.log.Info("viewer stopped", attrs...)
 		v.grid.Close()
 	})
 }

@@ -66,8 +66,26 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(o.cams, []string{"front", "back"}) || o.nats != "nats://127.0.0.1:4222" ||
-		o.size != (viewer.Size{X: 1280, Y: 720}) || o.logLevel != "info" || o.json || o.command.name != "" {
+		o.size != (viewer.Size{X: 1280, Y: 720}) || o.logLevel != "info" || o.json || o.command.name != "" ||
+		o.format != "mp4" || o.outDir != "" || o.rewinding() {
 		t.Fatalf("configs/viewer.yaml gave %+v", o)
+	}
+}
+
+// The flags for one run are not settings: a file that sets one is wrong,
+// and the environment does not set them.
+func TestRunFlagsAreNotSettings(t *testing.T) {
+	for _, key := range runFlags {
+		_, err := parse([]string{"--config", writeFile(t, key+": x\n")}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), `unknown key "`+key+`"`) {
+			t.Errorf("%s in the file: %v", key, err)
+		}
+	}
+	t.Setenv("CAMHUB_SINCE", "20s")
+	t.Setenv("CAMHUB_OUT_DIR", "clips")
+	o, err := parse(nil, io.Discard)
+	if err != nil || o.rewinding() || o.outDir != "clips" {
+		t.Fatalf("parse with CAMHUB_SINCE and CAMHUB_OUT_DIR: %+v, %v", o, err)
 	}
 }
 
@@ -129,9 +147,35 @@ func TestBadArgs(t *testing.T) {
 	}{
 		{"bad id", []string{"--cams", "front,back door"}, wire.IDRule},
 		{"duplicate", []string{"--cams", "front,front"}, `"front" is listed twice`},
-		{"unknown command", []string{"show"}, `unknown command "show"; the commands are: list`},
+		{"unknown command", []string{"show"}, `unknown command "show"; the commands are: list, snapshot, export`},
 		{"two commands", []string{"list", "more"}, `unexpected argument "more"`},
 		{"json without list", []string{"--json"}, "--json applies to `viewer list` only"},
+		{"cams with list", []string{"list", "--cams", "front"}, "--cams applies to `viewer`, `viewer snapshot` and `viewer export` only"},
+		{"window size with export", []string{"export", "--cam", "front", "--out", "f.mp4", "--window-size", "640x480"}, "--window-size applies to `viewer` only"},
+		{"since with list", []string{"list", "--since", "5s"}, "--since applies to `viewer` and `viewer export` only"},
+		{"since with snapshot", []string{"snapshot", "--cam", "front", "--out", "f.jpg", "--since", "5s"}, "--since applies to `viewer` and `viewer export` only"},
+		{"at with export", []string{"export", "--cam", "front", "--out", "f.mp4", "--at", "2026-01-01T00:00:00Z"}, "--at applies to `viewer` only"},
+		{"from with the grid", []string{"--from", "2026-01-01T00:00:00Z"}, "--from applies to `viewer export` only"},
+		{"out with the grid", []string{"--out", "f.jpg"}, "--out applies to `viewer snapshot` and `viewer export` only"},
+		{"cam with the grid", []string{"--cam", "front"}, "--cam applies to `viewer snapshot` and `viewer export` only"},
+		{"format with snapshot", []string{"snapshot", "--cam", "front", "--out-dir", "d", "--format", "avi"}, "--format applies to `viewer export` only"},
+		{"speed without a rewind", []string{"--speed", "2"}, "--speed applies to a rewind only"},
+		{"zero speed", []string{"--since", "5s", "--speed", "0"}, "--speed 0: must be a positive number"},
+		{"NaN speed", []string{"--since", "5s", "--speed", "NaN"}, "must be a positive number"},
+		{"negative since", []string{"--since", "-5s"}, "--since -5s: must be positive"},
+		{"since and at", []string{"--since", "5s", "--at", "2026-01-01T00:00:00Z"}, "give one"},
+		{"at in the future", []string{"--at", "2999-01-01T00:00:00Z"}, "is in the future"},
+		{"at not RFC 3339", []string{"--at", "08:00:05"}, "not an RFC 3339 time"},
+		{"cam and cams", []string{"snapshot", "--cam", "front", "--cams", "back", "--out-dir", "d"}, "--cam and --cams both name the cameras"},
+		{"bad cam", []string{"snapshot", "--cam", "front.door", "--out", "f.jpg"}, wire.IDRule},
+		{"no camera", []string{"snapshot", "--out", "f.jpg"}, "which camera?"},
+		{"nowhere", []string{"export", "--cam", "front"}, "where to? give --out FILE or --out-dir DIR"},
+		{"out and out-dir", []string{"export", "--cam", "front", "--out", "f.mp4", "--out-dir", "d"}, "--out and --out-dir"},
+		{"out with two cameras", []string{"export", "--cams", "front,back", "--out", "f.mp4"}, "--out names one file, for one camera"},
+		{"format with out", []string{"export", "--cam", "front", "--out", "f.mp4", "--format", "avi"}, "--format applies with --out-dir"},
+		{"bad format", []string{"export", "--cam", "front", "--out-dir", "d", "--format", "mkv"}, "want mp4 or avi"},
+		{"since with from", []string{"export", "--cam", "front", "--out", "f.mp4", "--since", "5s", "--from", "2026-01-01T00:00:00Z"}, "--since cannot be combined with --from or --to"},
+		{"from after to", []string{"export", "--cam", "front", "--out", "f.mp4", "--from", "2026-01-01T00:00:05Z", "--to", "2026-01-01T00:00:00Z"}, "is after --to"},
 		{"bad flag", []string{"--frobnicate"}, "unknown flag: --frobnicate"},
 		{"bad size", []string{"--window-size", "1280"}, "1280x720"},
 		{"bad log level", []string{"list", "--log-level", "loud"}, `log level "loud"`},
@@ -150,7 +194,9 @@ func TestHelpAndVersion(t *testing.T) {
 	if code := run([]string{"--help"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("--help: exit %d", code)
 	}
-	for _, want := range []string{"Commands:", "list ", "--cams", "--window-size", "--json", "CAMHUB_", "Examples:", "viewer list --json"} {
+	for _, want := range []string{"Commands:", "list ", "snapshot ", "export ", "--cams", "--window-size", "--json", "--since", "--at", "--speed",
+		"--speed 2", "--cam", "--from", "--to", "--out", "--out-dir", "--format", "CAMHUB_", "Examples:", "viewer list --json",
+		"viewer export --cam front --since 60s --out front.mp4", "viewer snapshot --cam front --out front.jpg", "Exit status"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("--help does not mention %q:\n%s", want, stderr.String())
 		}

@@ -35,6 +35,24 @@ func colourArea(file string) (red, blue int) {
 	return red, blue
 }
 
+// amberArea counts the pixels of a picture in the amber of the labels of
+// tiles behind live.
+func amberArea(file string) int {
+	m := gocv.IMRead(file, gocv.IMReadColor)
+	defer m.Close()
+	if m.Empty() {
+		return 0
+	}
+	b, _ := m.DataPtrUint8()
+	n := 0
+	for i := 0; i+2 < len(b); i += 3 {
+		if b[i+2] > 200 && b[i+1] > 140 && b[i+1] < 230 && b[i] < 90 {
+			n++
+		}
+	}
+	return n
+}
+
 // wmClose is a C program that asks an X window to close, as a window
 // manager's close button does (a WM_DELETE_WINDOW message); xdotool here
 // has no such command.
@@ -193,6 +211,62 @@ func TestWindow(t *testing.T) {
 		p.waitExit(t, "q")
 		if !strings.Contains(p.logs.String(), `reason="key pressed"`) {
 			t.Errorf("log:\n%s", p.logs.String())
+		}
+	})
+
+	t.Run("rewinds with --since", func(t *testing.T) {
+		// more than the buffer holds: it starts at the oldest frame, and
+		// at speed 1 stays that far behind live, in amber
+		p := startViewer(t, display, "--cams", "front,back", "--since", "10m", "--nats", h.ClientURL())
+		shot := filepath.Join(t.TempDir(), "screen.png")
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			select {
+			case <-p.exited:
+				t.Fatalf("the viewer exited early: %v\n%s", p.err, p.logs.String())
+			default:
+			}
+			if err := testenv.Screenshot(display, shot); err != nil {
+				t.Fatal(err)
+			}
+			r, b := colourArea(shot)
+			a := amberArea(shot)
+			if r > 200_000 && b > 200_000 && a > 50 {
+				t.Logf("screenshot %s: %d red, %d blue and %d amber pixels", shot, r, b, a)
+				if dir := os.Getenv("CAMHUB_TEST_SCREENSHOTS"); dir != "" {
+					data, _ := os.ReadFile(shot)
+					os.WriteFile(filepath.Join(dir, "viewer-rewind.png"), data, 0o644)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no replayed red and blue tiles with amber labels on the screen (%d red, %d blue, %d amber pixels) in %s; log:\n%s",
+					r, b, a, shot, p.logs.String())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		p.waitExit(t, "SIGTERM")
+		for _, want := range []string{`msg=rewinding`, `speed=1`, `msg="rewind note" note="asked for 10m0s ago, but the buffer holds`, "starting at its oldest frame", "frames_played="} {
+			if !strings.Contains(p.logs.String(), want) {
+				t.Errorf("the log lacks %q:\n%s", want, p.logs.String())
+			}
+		}
+	})
+
+	t.Run("a rewind without a replay buffer fails", func(t *testing.T) {
+		bare := testenv.NATS(t, nil) // a NATS server no hub provisioned
+		p := startViewer(t, display, "--cams", "front", "--since", "20s", "--nats", bare.ClientURL())
+		select {
+		case <-p.exited:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the viewer still runs 20 s later; log:\n%s", p.logs.String())
+		}
+		if ee, ok := p.err.(*exec.ExitError); !ok || ee.ExitCode() != 1 ||
+			!strings.Contains(p.logs.String(), "rewind: no replay buffer") || !strings.Contains(p.logs.String(), "is the hub running?") {
+			t.Fatalf("exit %v; log:\n%s", p.err, p.logs.String())
 		}
 	})
 
