@@ -265,7 +265,7 @@ func TestCameraJoinLeaveLog(t *testing.T) {
 	h := start(t, config(), slog.New(slog.NewTextHandler(&logs, nil)))
 	nc := testenv.Conn(t, h.ClientURL())
 
-	front := wire.Status{ID: "front", Host: "pi1", State: wire.StateStreaming, Width: 640, Height: 480, IntervalMS: 100}
+	front := wire.Status{ID: "front", Host: "pi1", State: wire.StateStreaming, Width: 640, Height: 480, IntervalMS: 60000}
 	back := wire.Status{ID: "back", Host: "pi2", State: wire.StateStreaming, Width: 640, Height: 480, IntervalMS: 60000}
 	publishStatus(t, nc, front)
 	publishStatus(t, nc, back)
@@ -280,16 +280,17 @@ func TestCameraJoinLeaveLog(t *testing.T) {
 
 	back.State = wire.StateStopped
 	publishStatus(t, nc, back)
-	waitFor(t, "back to leave", func() bool {
-		return strings.Contains(logs.String(), `msg="camera left" camera=back reason="agent stopped"`)
-	})
-	// front reports every 100 ms; silent for 300 ms it counts as gone.
+	waitFor(t, "back to leave", func() bool { return strings.Contains(logs.String(), `msg="camera left" camera=back reason="agent stopped"`) })
+	// front now says it reports every 100 ms; silent for 300 ms it counts as gone.
+	front.IntervalMS = 100
+	publishStatus(t, nc, front)
 	waitFor(t, "front to leave", func() bool {
 		return strings.Contains(logs.String(), `msg="camera left" camera=front reason="no status report"`)
 	})
 	if got := h.Online(); len(got) != 0 {
 		t.Fatalf("online after both left: %v", got)
 	}
+	front.IntervalMS = 60000
 	// and joins again when it reports
 	publishStatus(t, nc, front)
 	waitFor(t, "front to rejoin", func() bool { return len(h.Online()) == 1 })

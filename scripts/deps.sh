@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build=(pkg-config g++ libopencv-dev)
-test=(xvfb x11-apps imagemagick xdotool gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+test=(xvfb x11-apps imagemagick xdotool gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium ffmpeg)
 
 case "${1:-build}" in
 build) want=("${build[@]}") ;;
