@@ -256,8 +256,11 @@ func TestList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	report(t, js, wire.Status{ID: "front", Host: "pi-front", State: wire.StateStreaming, FPS: 15, Width: 640, Height: 480, IntervalMS: 100})
-	report(t, js, wire.Status{ID: "back", Host: "pi-back", State: wire.StateStreaming, FPS: 10, Width: 1280, Height: 720, IntervalMS: 100})
+	// long intervals first, so no camera can time out on a loaded machine
+	// before the first listing
+	report(t, js, wire.Status{ID: "front", Host: "pi-front", State: wire.StateStreaming, FPS: 15, Width: 640, Height: 480, IntervalMS: 60000})
+	back := wire.Status{ID: "back", Host: "pi-back", State: wire.StateStreaming, FPS: 10, Width: 1280, Height: 720, IntervalMS: 60000}
+	report(t, js, back)
 	report(t, js, wire.Status{ID: "side", Host: "pi-side", State: wire.StateStreaming, FPS: 5, Width: 320, Height: 240, IntervalMS: 5000})
 	report(t, js, wire.Status{ID: "garage", Host: "nuc", State: wire.StateSourceError, Error: "no such device", IntervalMS: 5000})
 
@@ -275,9 +278,12 @@ func TestList(t *testing.T) {
 		t.Errorf("not sorted by id:\n%s", table)
 	}
 
-	// front stops; back falls silent and is offline after three missed
-	// 100 ms reports; side, reporting every 5 s, stays live
+	// front stops; back says it reports every 100 ms, falls silent and is
+	// offline after three missed reports; side, reporting every 5 s, stays
+	// live
 	report(t, js, wire.Status{ID: "front", Host: "pi-front", State: wire.StateStopped, IntervalMS: 100})
+	back.IntervalMS = 100
+	report(t, js, back)
 	if got := tableStates(t, list(t, "--nats", url)); got["front"] != "offline" {
 		t.Fatalf("front after stopping: %q", got["front"])
 	}
