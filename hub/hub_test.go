@@ -280,7 +280,9 @@ func TestCameraJoinLeaveLog(t *testing.T) {
 
 	back.State = wire.StateStopped
 	publishStatus(t, nc, back)
-	waitFor(t, "back to leave", func() bool { return strings.Contains(logs.String(), `msg="camera left" camera=back reason="agent stopped"`) })
+	waitFor(t, "back to leave", func() bool {
+		return strings.Contains(logs.String(), `msg="camera left" camera=back reason="agent stopped"`)
+	})
 	// front now says it reports every 100 ms; silent for 300 ms it counts as gone.
 	front.IntervalMS = 100
 	publishStatus(t, nc, front)
