@@ -25,6 +25,7 @@ import (
 	"camhub/internal/config"
 	"camhub/internal/version"
 	"camhub/viewer"
+	"camhub/web"
 )
 
 // Qt wants its windows on the process's main thread: keep the main
@@ -60,6 +61,7 @@ Examples:
   viewer                                   # every camera on the local hub
   viewer --cams front,back --nats nats://hub.local:4222
   viewer --window-size 1920x1080 --config /etc/camhub/viewer.yaml
+  viewer --http :8080                      # the grid in a browser: http://this-host:8080
   viewer --cams front,back --since 20s     # what just happened: 20 s behind live
   viewer --since 30s --speed 2             # every camera, catching up with live in 30 s
   viewer --at 2026-11-24T08:00:05Z         # from a time (RFC 3339) still in the buffer
@@ -103,6 +105,7 @@ type options struct {
 	logLevel string
 	version  bool
 	json     bool
+	http     string // serve the grid to browsers here instead of a window
 
 	// the grid's rewind (since also sets the start of an export)
 	since time.Duration
@@ -132,7 +135,7 @@ var commonFlags = []string{config.FileFlag, "nats", "log-level", "version", "hel
 // commands is viewer's command table. A new command is a line here and
 // its run function.
 var commands = []*command{
-	{"", "show the grid (the default)", runGrid, []string{"cams", "window-size", "since", "at", "speed"}},
+	{"", "show the grid (the default)", runGrid, []string{"cams", "window-size", "since", "at", "speed", "http"}},
 	{"list", "print the cameras the hub knows, with their state (--json for JSON)", runList, []string{"json"}},
 	{"snapshot", "write the newest frame of cameras in the replay buffer as JPEGs", runSnapshot, []string{"cam", "cams", "out", "out-dir"}},
 	{"export", "write a video clip of cameras from the replay buffer", runExport,
@@ -195,6 +198,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringSliceVar(&o.cams, "cams", nil, "cameras to show (or export, snapshot), in this order (comma-separated `ids`; grid default: every camera on the hub)")
 	fs.StringVar(&o.nats, "nats", cli.DefaultNATS, "NATS server or cluster of the hub (comma-separated `URLs`)")
 	fs.Var(&o.size, "window-size", "size of the grid window")
+	fs.StringVar(&o.http, "http", "", "serve the grid to browsers on this `host:port` (e.g. :8080) instead of opening a window")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.json, "json", false, "list: print JSON instead of a table")
@@ -385,8 +389,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return o.command.run(ctx, o, stdout, stderr, log)
 }
 
-// runGrid shows the grid window.
+// runGrid shows the grid window, or serves it to browsers with --http.
 func runGrid(ctx context.Context, o *options, stdout, stderr io.Writer, log *slog.Logger) int {
+	if o.http != "" {
+		return runWeb(ctx, o, log)
+	}
 	// fail before connecting: without a display Qt aborts the process
 	if err := viewer.CheckDisplay(); err != nil {
 		log.Error("cannot open the window", "error", err)
@@ -421,6 +428,32 @@ func runGrid(ctx context.Context, o *options, stdout, stderr io.Writer, log *slo
 	defer v.Close()
 	if err := v.Run(ctx); err != nil {
 		log.Error("viewer failed", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// runWeb serves the grid, the HTTP API and metrics to browsers.
+func runWeb(ctx context.Context, o *options, log *slog.Logger) int {
+	if o.rewinding() {
+		log.Error("--since and --at rewind the window; the web page has its own rewind buttons (and ?since= on streams)")
+		return 2
+	}
+	log.Info("camhub web viewer starting", "version", version.String(), "cams", strings.Join(o.cams, ","), "http", o.http)
+	nc, err := cli.Dial(o.nats, cli.DialOptions{Name: "camhub-viewer-web", Retry: true}, log)
+	if err != nil {
+		log.Error("cannot connect", "error", err)
+		return 1
+	}
+	defer nc.Close()
+	srv, err := web.New(web.Config{Addr: o.http, Cams: o.cams}, nc, log)
+	if err != nil {
+		log.Error("web viewer failed to start", "error", err)
+		return 1
+	}
+	defer srv.Close()
+	if err := srv.Run(ctx); err != nil {
+		log.Error("web viewer failed", "error", err)
 		return 1
 	}
 	return 0

@@ -1,0 +1,186 @@
+package web
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"camhub/internal/camlist"
+	"camhub/internal/wire"
+)
+
+// NoSignalAfter is how long a camera may send no frame before its tile says
+// "no signal" (as the desktop viewer's does).
+const NoSignalAfter = 3 * time.Second
+
+// States in the camera list, as `viewer list` shows them.
+const (
+	StateLive    = "live"    // online and streaming
+	StateOffline = "offline" // stopped, silent for three report intervals, or never heard of
+	// An online camera that is starting or failing shows the state it
+	// reports: wire.StateStarting or wire.StateSourceError.
+)
+
+// report is a camera's newest status report and when it was received (or,
+// read from the hub's camera list, stored).
+type report struct {
+	status wire.Status
+	at     time.Time
+}
+
+// directory keeps the newest status report of every camera: first the hub's
+// camera list, then the reports as they come.
+type directory struct {
+	max int
+
+	mu   sync.Mutex
+	cams map[string]report
+}
+
+func newDirectory(max int) *directory {
+	return &directory{max: max, cams: make(map[string]report)}
+}
+
+// put keeps r as camera id's report unless a newer one is known.
+func (d *directory) put(r report) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, ok := d.cams[r.status.ID]
+	if !ok && len(d.cams) >= d.max {
+		return
+	}
+	if ok && old.at.After(r.at) {
+		return
+	}
+	d.cams[r.status.ID] = r
+}
+
+// seed takes the hub's camera list.
+func (d *directory) seed(cams []camlist.Camera, want func(string) bool) {
+	for _, c := range cams {
+		if want(c.ID) {
+			d.put(report{status: c.Status, at: c.LastSeen})
+		}
+	}
+}
+
+// onStatus takes a status report message.
+func (d *directory) onStatus(m *nats.Msg, want func(string) bool) {
+	st, err := wire.ParseStatus(m.Subject, m.Data)
+	if err != nil || !want(st.ID) {
+		return // not a camhub agent's report, or not a camera shown
+	}
+	d.put(report{status: *st, at: time.Now()})
+}
+
+func (d *directory) get(id string) (report, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, ok := d.cams[id]
+	return r, ok
+}
+
+func (d *directory) ids() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ids := make([]string, 0, len(d.cams))
+	for id := range d.cams {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Camera is one camera in GET /api/cams: what `viewer list --json` says of
+// it, and what this server measures of its frames.
+type Camera struct {
+	ID            string    `json:"id"`
+	State         string    `json:"state"`                    // live, offline, starting or source-error
+	ReportedState string    `json:"reported_state,omitempty"` // the state in the camera's newest report
+	Error         string    `json:"error,omitempty"`
+	FPS           float64   `json:"fps"` // as the agent reports it
+	Width         int       `json:"width"`
+	Height        int       `json:"height"`
+	Host          string    `json:"host"`
+	Source        string    `json:"source"`
+	LastSeen      time.Time `json:"last_seen,omitzero"` // the newest status report
+	FramesSent    uint64    `json:"frames_sent"`
+	FramesDropped uint64    `json:"frames_dropped"`
+	Version       string    `json:"version,omitempty"`
+
+	// Measured by this server, from the frames it received.
+	Signal     bool      `json:"signal"`                  // a frame came in the last NoSignalAfter
+	RxFPS      float64   `json:"rx_fps"`                  // frames received per second, recently
+	FrameAgeMS *int64    `json:"frame_age_ms"`            // now minus the newest frame's Frame-Time; null: no frame yet
+	FrameTime  time.Time `json:"frame_time,omitzero"`     // the newest frame's Frame-Time
+	FrameSeq   uint64    `json:"frame_seq,omitempty"`     // and its Frame-Seq
+	Frames     uint64    `json:"frames_received"`         // frames received by this server
+	Bytes      uint64    `json:"bytes_received"`          // their bytes
+	Drops      uint64    `json:"frames_missed"`           // frames missing from Frame-Seq
+	Received   time.Time `json:"frame_received,omitzero"` // when the newest frame arrived here
+}
+
+// cameras lists the cameras the server shows, judged at now: the configured
+// ones in their order, or every camera heard of (by report or frame) by id.
+func (s *Server) cameras(now time.Time) []Camera {
+	byID := make(map[string]feedStats)
+	for _, st := range s.live.stats(now) {
+		byID[st.ID] = st
+	}
+	ids := s.cfg.Cams
+	if len(ids) == 0 {
+		seen := make(map[string]bool)
+		for _, id := range s.dir.ids() {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+		for id, st := range byID {
+			if !seen[id] && st.Newest != nil {
+				ids = append(ids, id)
+			}
+		}
+		sort.Strings(ids)
+	}
+	out := make([]Camera, 0, len(ids))
+	for _, id := range ids {
+		rep, known := s.dir.get(id)
+		out = append(out, describe(id, rep, known, byID[id], now))
+	}
+	return out
+}
+
+// describe puts together what is known of one camera.
+func describe(id string, rep report, known bool, st feedStats, now time.Time) Camera {
+	c := Camera{ID: id, State: StateOffline}
+	if known {
+		s := rep.status
+		c.ReportedState, c.Error = s.State, s.Error
+		c.FPS, c.Width, c.Height = s.FPS, s.Width, s.Height
+		c.Host, c.Source, c.LastSeen = s.Host, s.Source, rep.at.UTC()
+		c.FramesSent, c.FramesDropped, c.Version = s.FramesSent, s.FramesDropped, s.Version
+		switch {
+		case !s.Online(rep.at, now):
+		case s.State == wire.StateStreaming:
+			c.State = StateLive
+		default:
+			c.State = s.State
+		}
+	}
+	c.Frames, c.Bytes, c.Drops, c.RxFPS = st.Frames, st.Bytes, st.Drops, st.FPS
+	if f := st.Newest; f != nil {
+		c.Signal = now.Sub(f.received) <= NoSignalAfter
+		age := max(now.Sub(f.Time), 0).Milliseconds()
+		c.FrameAgeMS = &age
+		c.FrameTime, c.FrameSeq, c.Received = f.Time.UTC(), f.Seq, f.received.UTC()
+		if c.Width == 0 || c.Height == 0 {
+			c.Width, c.Height = f.Width, f.Height
+		}
+		// A publisher that sends no status reports (the protocol
+		// does not require them) is live while its frames come.
+		if !known && c.Signal {
+			c.State = StateLive
+		}
+	}
+	return c
+}

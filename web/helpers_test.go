@@ -1,0 +1,223 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"camhub/hub"
+	"camhub/internal/testenv"
+	"camhub/internal/wire"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// startHub starts a real in-process hub on loopback and returns a
+// connection to it; both end with the test.
+func startHub(t testing.TB) (*hub.Server, *nats.Conn) {
+	t.Helper()
+	h, err := hub.Start(context.Background(), hub.Config{
+		Listen: "127.0.0.1:0", Replay: 30 * time.Second, ReplayBytes: 256 << 20, Storage: hub.StorageMemory,
+	}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h, testenv.Conn(t, h.ClientURL())
+}
+
+// startWeb starts a web server on nc behind an httptest server on
+// loopback. The web server closes first when the test ends, which ends its
+// streams, so that the httptest server's Close does not wait for them.
+func startWeb(t testing.TB, cfg Config, nc *nats.Conn) (*Server, *httptest.Server) {
+	t.Helper()
+	s, err := New(cfg, nc, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	t.Cleanup(s.Close)
+	return s, ts
+}
+
+// picture returns a JPEG of w x h showing n: a solid colour that changes
+// with every n, and a white bar whose position does, so that consecutive
+// frames look different. noise > 0 sprinkles random pixels, which JPEG
+// cannot compress: large frames.
+func picture(t testing.TB, n, w, h int, noise float64) []byte {
+	t.Helper()
+	data, err := pictureJPEG(n, w, h, noise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func pictureJPEG(n, w, h int, noise float64) ([]byte, error) {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	c := color.RGBA{uint8(n * 67), uint8(n*131 + 80), uint8(n*29 + 160), 255}
+	bar := (n * 7) % 10
+	rng := rand.New(rand.NewPCG(uint64(n), 1))
+	for y := range h {
+		for x := range w {
+			px := c
+			if x*10/w == bar {
+				px = color.RGBA{255, 255, 255, 255}
+			}
+			if noise > 0 && rng.Float64() < noise {
+				px = color.RGBA{uint8(rng.Uint32()), uint8(rng.Uint32()), uint8(rng.Uint32()), 255}
+			}
+			img.SetRGBA(x, y, px)
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 85}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// camera publishes test frames and status reports as an agent does.
+type camera struct {
+	t    testing.TB
+	nc   *nats.Conn
+	id   string
+	w, h int
+	pics [][]byte // frames cycle through these
+
+	mu  sync.Mutex
+	seq uint64
+}
+
+// newCamera returns a camera with frames of w x h; it makes npics
+// different ones.
+func newCamera(t testing.TB, nc *nats.Conn, id string, w, h, npics int, noise float64) *camera {
+	c := &camera{t: t, nc: nc, id: id, w: w, h: h}
+	for i := range npics {
+		c.pics = append(c.pics, picture(t, i, w, h, noise))
+	}
+	return c
+}
+
+// frame publishes the next frame and returns its Frame-Seq.
+func (c *camera) frame() uint64 {
+	c.mu.Lock()
+	c.seq++
+	seq := c.seq
+	c.mu.Unlock()
+	m := nats.NewMsg(wire.FramesSubject(c.id))
+	m.Header = wire.Frame{Seq: seq, Time: time.Now(), Width: c.w, Height: c.h}.Header()
+	m.Data = c.pics[int(seq-1)%len(c.pics)]
+	if err := c.nc.PublishMsg(m); err != nil {
+		c.t.Error(err)
+	}
+	return seq
+}
+
+// lastSeq is the Frame-Seq of the newest frame published.
+func (c *camera) lastSeq() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq
+}
+
+// report publishes a status report in state.
+func (c *camera) report(state string) {
+	st := wire.Status{
+		ID: c.id, Host: "test-host", Source: "testpattern", State: state, FPS: 10, Width: c.w, Height: c.h,
+		Started: time.Now(), Time: time.Now(), IntervalMS: 1000, Version: "test",
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.nc.Publish(wire.StatusSubject(c.id), data); err != nil {
+		c.t.Error(err)
+	}
+	if err := c.nc.Flush(); err != nil {
+		c.t.Error(err)
+	}
+}
+
+// run publishes a frame every interval and a report every 500 ms until
+// the test ends.
+func (c *camera) run(interval time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	c.t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	c.report(wire.StateStreaming)
+	go func() {
+		defer close(done)
+		frames := time.NewTicker(interval)
+		defer frames.Stop()
+		reports := time.NewTicker(500 * time.Millisecond)
+		defer reports.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-frames.C:
+				c.frame()
+			case <-reports.C:
+				c.report(wire.StateStreaming)
+			}
+		}
+	}()
+}
+
+// eventually fails the test unless cond becomes true within d; it checks
+// every 10 ms.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// getJSON gets url and decodes its JSON body into v, returning the status.
+func getJSON(t testing.TB, url string, v any) int {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+		body, _ := io.ReadAll(res.Body)
+		t.Fatalf("GET %s: Content-Type %q, want application/json: %s", url, ct, body)
+	}
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return res.StatusCode
+}
+
+// natsFrame is a frame message of camera c with Frame-Seq seq captured at
+// at.
+func natsFrame(c *camera, seq uint64, at time.Time) *nats.Msg {
+	m := nats.NewMsg(wire.FramesSubject(c.id))
+	m.Header = wire.Frame{Seq: seq, Time: at, Width: c.w, Height: c.h}.Header()
+	m.Data = c.pics[int(seq-1)%len(c.pics)]
+	return m
+}

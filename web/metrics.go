@@ -1,0 +1,108 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics, per camera (label "camera") and of the server. The counters are
+// read from the board at scrape time, so a frame costs nothing extra.
+var (
+	mFrames = prometheus.NewDesc("camhub_web_camera_frames_total",
+		"Frames received from the camera.", []string{"camera"}, nil)
+	mBytes = prometheus.NewDesc("camhub_web_camera_bytes_total",
+		"JPEG bytes received from the camera.", []string{"camera"}, nil)
+	mDrops = prometheus.NewDesc("camhub_web_camera_frames_missed_total",
+		"Frames missing from the camera's Frame-Seq sequence: dropped by the agent or on the way.", []string{"camera"}, nil)
+	mInvalid = prometheus.NewDesc("camhub_web_camera_invalid_total",
+		"Messages on the camera's frames subject that were not camhub frames.", []string{"camera"}, nil)
+	mFPS = prometheus.NewDesc("camhub_web_camera_fps",
+		"Frames received from the camera per second, recently.", []string{"camera"}, nil)
+	mAge = prometheus.NewDesc("camhub_web_camera_frame_age_seconds",
+		"Now minus the capture time (Frame-Time) of the camera's newest frame.", []string{"camera"}, nil)
+	mUp = prometheus.NewDesc("camhub_web_camera_up",
+		"1 if the camera is live (online and streaming), else 0.", []string{"camera"}, nil)
+	mClients = prometheus.NewDesc("camhub_web_clients",
+		"Streams being served.", nil, nil)
+	mReplays = prometheus.NewDesc("camhub_web_replays",
+		"Rewinding streams being served.", nil, nil)
+	mSent = prometheus.NewDesc("camhub_web_frames_sent_total",
+		"Frames written to clients.", nil, nil)
+	mSkipped = prometheus.NewDesc("camhub_web_frames_skipped_total",
+		"Frames clients skipped because they were slower than the camera.", nil, nil)
+	mDropped = prometheus.NewDesc("camhub_web_clients_dropped_total",
+		"Clients cut off because they took longer than the write timeout to accept a frame.", nil, nil)
+	mRefused = prometheus.NewDesc("camhub_web_clients_refused_total",
+		"Streams refused because the server served as many as it may.", nil, nil)
+	mIgnored = prometheus.NewDesc("camhub_web_frames_ignored_total",
+		"Frames ignored because they came from more cameras than the server shows.", nil, nil)
+)
+
+// collector reads the server's counts at scrape time.
+type collector struct{ s *Server }
+
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{mFrames, mBytes, mDrops, mInvalid, mFPS, mAge, mUp,
+		mClients, mReplays, mSent, mSkipped, mDropped, mRefused, mIgnored} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	now := time.Now()
+	emit := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+		// Camera ids are valid label values (wire.ValidateID), so this
+		// does not fail; if it did, the metric is left out.
+		if m, err := prometheus.NewConstMetric(d, t, v, labels...); err == nil {
+			ch <- m
+		}
+	}
+	for _, cam := range s.cameras(now) {
+		id := cam.ID
+		emit(mFrames, prometheus.CounterValue, float64(cam.Frames), id)
+		emit(mBytes, prometheus.CounterValue, float64(cam.Bytes), id)
+		emit(mDrops, prometheus.CounterValue, float64(cam.Drops), id)
+		emit(mFPS, prometheus.GaugeValue, cam.RxFPS, id)
+		if cam.FrameAgeMS != nil {
+			emit(mAge, prometheus.GaugeValue, float64(*cam.FrameAgeMS)/1000, id)
+		}
+		up := 0.0
+		if cam.State == StateLive {
+			up = 1
+		}
+		emit(mUp, prometheus.GaugeValue, up, id)
+	}
+	for _, st := range s.live.stats(now) {
+		emit(mInvalid, prometheus.CounterValue, float64(st.Invalid), st.ID)
+	}
+	emit(mClients, prometheus.GaugeValue, float64(s.clients.Load()))
+	emit(mReplays, prometheus.GaugeValue, float64(s.replays.Load()))
+	emit(mSent, prometheus.CounterValue, float64(s.sent.Load()))
+	emit(mSkipped, prometheus.CounterValue, float64(s.skipped.Load()))
+	emit(mDropped, prometheus.CounterValue, float64(s.dropped.Load()))
+	emit(mRefused, prometheus.CounterValue, float64(s.refused.Load()))
+	emit(mIgnored, prometheus.CounterValue, float64(s.ignored.Load()))
+}
+
+// metricsHandler builds the server's own registry (never the global one, so
+// that two servers in a process do not collide) with the camhub metrics
+// and the Go runtime's and process's, and the handler of GET /metrics.
+func (s *Server) metricsHandler() (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		collector{s},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	s.metrics = reg
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}), nil
+}

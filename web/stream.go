@@ -1,0 +1,423 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/replay"
+	"camhub/internal/wire"
+)
+
+// boundary separates the parts of an MJPEG stream.
+const boundary = "camhubframe"
+
+// MuxContentType is the type of GET /api/stream: the frames of several
+// cameras on one connection, each a line of JSON (id, seq, time, width,
+// height, age_ms, len) followed by len bytes of JPEG. The page reads it with
+// fetch, so a grid of any size needs one connection: browsers open at most
+// six HTTP/1.1 connections to a server, which one MJPEG <img> per camera
+// would exhaust.
+const MuxContentType = "application/x-camhub-frames"
+
+// replayCheckTimeout bounds looking into the buffer before a rewind starts.
+const replayCheckTimeout = 5 * time.Second
+
+// httpError is an answer that could not be a stream.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// client is one stream being served, from its handler's goroutine.
+type client struct {
+	s     *Server
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	ctx   context.Context
+	src   *board
+	fps   float64
+	buf   []byte
+	sent  map[string]uint64    // per camera, the number of the frame sent last
+	last  map[string]time.Time // per camera, when it was sent (with fps)
+	timer *time.Timer          // with fps: wakes the client when a frame is due
+}
+
+// open admits a stream of cameras ids (nil: every camera; only with the
+// page's stream) and, if q asks to rewind, starts its replay player. The
+// caller must call the returned close when the stream ends.
+func (s *Server) open(w http.ResponseWriter, r *http.Request, ids []string, q streamQuery) (*client, func(), error) {
+	if s.ctx.Err() != nil {
+		return nil, nil, &httpError{http.StatusServiceUnavailable, "the server is shutting down"}
+	}
+	if s.clients.Add(1) > int64(s.cfg.MaxClients) {
+		s.clients.Add(-1)
+		s.refused.Add(1)
+		return nil, nil, &httpError{http.StatusServiceUnavailable, "too many streams: " + strconv.Itoa(s.cfg.MaxClients) + " are being served"}
+	}
+	// The stream ends when the client goes or the server closes.
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(s.ctx, cancel)
+	done := func() {
+		stop()
+		cancel()
+		s.clients.Add(-1)
+	}
+	c := &client{
+		s: s, w: w, rc: http.NewResponseController(w), ctx: ctx, src: s.live, fps: q.FPS,
+		sent: make(map[string]uint64), buf: make([]byte, 0, 256),
+	}
+	if q.FPS > 0 {
+		c.last = make(map[string]time.Time)
+		c.timer = time.NewTimer(time.Hour)
+		c.timer.Stop()
+	}
+	if q.Since > 0 {
+		if ids == nil {
+			for _, cam := range s.cameras(time.Now()) {
+				ids = append(ids, cam.ID)
+			}
+		}
+		b, err := s.startReplay(ctx, cancel, ids, q)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		c.src = b
+	}
+	return c, done, nil
+}
+
+// startReplay starts a replay player of cameras ids from q.Since ago that
+// leaves its frames on a board of their own, and runs until ctx ends (or
+// the player fails, which calls cancel).
+func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, ids []string, q streamQuery) (*board, error) {
+	if len(ids) == 0 {
+		return nil, &httpError{http.StatusNotFound, "no cameras to rewind"}
+	}
+	if s.replays.Add(1) > int64(s.cfg.MaxReplays) {
+		s.replays.Add(-1)
+		s.refused.Add(1)
+		return nil, &httpError{http.StatusServiceUnavailable, "too many rewinds: " + strconv.Itoa(s.cfg.MaxReplays) + " are being served"}
+	}
+	started := false
+	defer func() {
+		if !started {
+			s.replays.Add(-1)
+		}
+	}()
+	// Only cameras with frames in the buffer are replayed: a camera with
+	// none would only show its next frame, which is live, not a rewind.
+	ids, err := s.buffered(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, &httpError{http.StatusNotFound, "nothing to rewind: the replay buffer holds no frames of these cameras"}
+	}
+	b := newBoard(len(ids))
+	p, err := replay.NewPlayer(s.js, ids, time.Now().Add(-q.Since), q.Speed, func(id string, f replay.Frame, _ time.Duration) {
+		b.put(&frame{id: id, Frame: f.Frame, jpeg: f.JPEG, received: time.Now()})
+	})
+	if err != nil {
+		return nil, &httpError{http.StatusBadRequest, err.Error()}
+	}
+	log := s.log.With("cameras", ids, "since", q.Since)
+	started = s.spawn(func() {
+		defer s.replays.Add(-1)
+		defer cancel() // a player that fails ends its stream
+		if err := p.Run(ctx); err != nil {
+			log.Warn("rewind stopped", "error", err)
+		}
+	})
+	if !started {
+		return nil, &httpError{http.StatusServiceUnavailable, "the server is shutting down"}
+	}
+	log.Debug("rewinding")
+	return b, nil
+}
+
+// buffered returns those of cameras ids that have frames in the hub's
+// buffer, asking the server once for all of them.
+func (s *Server) buffered(ctx context.Context, ids []string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, replayCheckTimeout)
+	defer cancel()
+	st, err := s.js.Stream(ctx, wire.FramesStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, &httpError{http.StatusServiceUnavailable, fmt.Sprintf("%v: the NATS server has no stream %s; is the hub running?", replay.ErrNoBuffer, wire.FramesStream)}
+	}
+	if err != nil {
+		return nil, &httpError{http.StatusBadGateway, fmt.Sprintf("reading the replay buffer: %v", err)}
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(wire.AllFrames))
+	if err != nil {
+		return nil, &httpError{http.StatusBadGateway, fmt.Sprintf("reading the replay buffer: %v", err)}
+	}
+	var have []string
+	for _, id := range ids {
+		if info.State.Subjects[wire.FramesSubject(id)] > 0 {
+			have = append(have, id)
+		}
+	}
+	return have, nil
+}
+
+// streamError answers a stream request that failed before it started.
+func streamError(w http.ResponseWriter, err error) {
+	var he *httpError
+	if errors.As(err, &he) {
+		writeError(w, he.status, "%s", he.msg)
+		return
+	}
+	writeError(w, http.StatusInternalServerError, "%v", err)
+}
+
+// handleMJPEG answers GET /cams/{id}/stream.mjpg[?since=10s&speed=1&fps=5]:
+// the camera's frames as multipart/x-mixed-replace, as IP cameras serve
+// them, for browsers, VLC, ffmpeg and Home Assistant.
+func (s *Server) handleMJPEG(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !s.known(id) {
+		unknownCamera(w, id)
+		return
+	}
+	q, err := parseQuery(r.URL.RawQuery, MaxCameras)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+boundary)
+		noCache(w.Header())
+		return
+	}
+	c, done, err := s.open(w, r, []string{id}, q)
+	if err != nil {
+		streamError(w, err)
+		return
+	}
+	defer done()
+	h := w.Header()
+	h.Set("Content-Type", "multipart/x-mixed-replace; boundary="+boundary)
+	noCache(h)
+	w.WriteHeader(http.StatusOK)
+	if c.rc.Flush() != nil {
+		return
+	}
+	for {
+		f, wake := c.src.next(id, c.sent[id])
+		if f == nil {
+			if !c.wait(wake, 0) {
+				return
+			}
+			continue
+		}
+		if d := c.due(f, time.Now()); d > 0 {
+			if !c.wait(wake, d) {
+				return
+			}
+			continue
+		}
+		c.buf = appendPartHeader(c.buf[:0], f)
+		if c.write(f, c.buf, crlf) != nil || c.flush() != nil {
+			return
+		}
+	}
+}
+
+var crlf = []byte("\r\n")
+
+// appendPartHeader appends an MJPEG part's header for f.
+func appendPartHeader(b []byte, f *frame) []byte {
+	b = append(b, "--"+boundary+"\r\nContent-Type: image/jpeg\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(f.jpeg)), 10)
+	b = append(b, "\r\n"+wire.HeaderSeq+": "...)
+	b = strconv.AppendUint(b, f.Seq, 10)
+	b = append(b, "\r\n"+wire.HeaderTime+": "...)
+	b = f.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
+	return append(b, "\r\n\r\n"...)
+}
+
+// handleStream answers GET /api/stream[?cams=a,b&since=10s&speed=1&fps=5]:
+// the page's stream of every camera (or cams), in MuxContentType. Cameras
+// that join appear in it.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r.URL.RawQuery, MaxCameras)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	var want func(string) bool
+	if q.Cams != nil {
+		set := make(map[string]bool, len(q.Cams))
+		for _, id := range q.Cams {
+			if !s.known(id) {
+				unknownCamera(w, id)
+				return
+			}
+			set[id] = true
+		}
+		want = func(id string) bool { return set[id] }
+	}
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", MuxContentType)
+		noCache(w.Header())
+		return
+	}
+	c, done, err := s.open(w, r, q.Cams, q)
+	if err != nil {
+		streamError(w, err)
+		return
+	}
+	defer done()
+	h := w.Header()
+	h.Set("Content-Type", MuxContentType)
+	noCache(h)
+	w.WriteHeader(http.StatusOK)
+	if c.rc.Flush() != nil {
+		return
+	}
+	var fresh []*frame
+	for {
+		var wake <-chan struct{}
+		fresh, wake = c.src.newer(c.sent, want, fresh[:0])
+		now := time.Now()
+		wrote := false
+		var soonest time.Duration
+		for i, f := range fresh {
+			fresh[i] = nil
+			if d := c.due(f, now); d > 0 {
+				if soonest == 0 || d < soonest {
+					soonest = d
+				}
+				continue
+			}
+			c.buf = appendRecordHeader(c.buf[:0], f, now)
+			if c.write(f, c.buf, nil) != nil {
+				return
+			}
+			wrote = true
+		}
+		if wrote {
+			if c.flush() != nil {
+				return
+			}
+			continue
+		}
+		if !c.wait(wake, soonest) {
+			return
+		}
+	}
+}
+
+// appendRecordHeader appends the JSON line before a frame in the page's
+// stream. Camera ids need no escaping (wire.ValidateID).
+func appendRecordHeader(b []byte, f *frame, now time.Time) []byte {
+	b = append(b, `{"id":"`...)
+	b = append(b, f.id...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendUint(b, f.Seq, 10)
+	b = append(b, `,"time":"`...)
+	b = f.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
+	b = append(b, `","width":`...)
+	b = strconv.AppendInt(b, int64(f.Width), 10)
+	b = append(b, `,"height":`...)
+	b = strconv.AppendInt(b, int64(f.Height), 10)
+	b = append(b, `,"age_ms":`...)
+	b = strconv.AppendInt(b, max(now.Sub(f.Time), 0).Milliseconds(), 10)
+	b = append(b, `,"len":`...)
+	b = strconv.AppendInt(b, int64(len(f.jpeg)), 10)
+	return append(b, "}\n"...)
+}
+
+// noCache keeps proxies and browsers from caching or buffering a stream.
+func noCache(h http.Header) {
+	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass it on as it comes
+}
+
+// due says how long until a frame of f's camera may be sent, with a rate
+// limit; 0: now.
+func (c *client) due(f *frame, now time.Time) time.Duration {
+	if c.fps <= 0 {
+		return 0
+	}
+	last, ok := c.last[f.id]
+	if !ok {
+		return 0
+	}
+	return max(last.Add(time.Duration(float64(time.Second)/c.fps)).Sub(now), 0)
+}
+
+// wait waits for wake, for d if it is positive, or for the stream's end,
+// and reports whether the stream goes on.
+func (c *client) wait(wake <-chan struct{}, d time.Duration) bool {
+	var tc <-chan time.Time
+	if d > 0 {
+		c.timer.Reset(d)
+		tc = c.timer.C
+		defer c.timer.Stop()
+	}
+	select {
+	case <-wake:
+		return true
+	case <-tc:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+// write writes head, f's JPEG and tail under the write deadline, and
+// counts the frame and what the client skipped before it.
+func (c *client) write(f *frame, head, tail []byte) error {
+	c.rc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	_, err := c.w.Write(head)
+	if err == nil {
+		_, err = c.w.Write(f.jpeg)
+	}
+	if err == nil && tail != nil {
+		_, err = c.w.Write(tail)
+	}
+	if err != nil {
+		return c.failed(err)
+	}
+	if prev := c.sent[f.id]; prev != 0 && f.n > prev+1 {
+		c.s.skipped.Add(f.n - prev - 1)
+	}
+	c.sent[f.id] = f.n
+	if c.last != nil {
+		c.last[f.id] = time.Now()
+	}
+	c.s.sent.Add(1)
+	return nil
+}
+
+// flush sends what was written.
+func (c *client) flush() error {
+	c.rc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	if err := c.rc.Flush(); err != nil {
+		return c.failed(err)
+	}
+	return nil
+}
+
+// failed counts a client cut off by the write deadline.
+func (c *client) failed(err error) error {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		c.s.dropped.Add(1)
+		c.s.log.Debug("client too slow: cut off", "timeout", c.s.cfg.WriteTimeout)
+	}
+	return err
+}

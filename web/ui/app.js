@@ -1,0 +1,291 @@
+// camhub's grid page. One fetch of api/stream brings the frames of every
+// camera shown (browsers allow only six connections to a server, so one
+// MJPEG <img> per camera would not do for a grid); api/cams, polled once a
+// second, brings fps, frame age, state and cameras that join.
+'use strict';
+
+const grid = document.getElementById('grid');
+const empty = document.getElementById('empty');
+const back = document.getElementById('back');
+const notice = document.getElementById('notice');
+const rewind = document.getElementById('rewind');
+
+const tiles = new Map(); // camera id -> tile
+const state = {
+  solo: null, // the camera shown alone, or null
+  since: 0, // seconds rewound; 0: live
+  ctrl: null, // the AbortController of the current stream
+  retries: 0,
+};
+
+function fmtAge(ms) {
+  if (ms < 1000) return (ms / 1000).toFixed(1) + ' s';
+  if (ms < 60000) return Math.round(ms / 1000) + ' s';
+  if (ms < 3600000) return Math.round(ms / 60000) + ' min';
+  return Math.round(ms / 3600000) + ' h';
+}
+
+function say(text, bad) {
+  notice.textContent = text || '';
+  notice.classList.toggle('bad', !!bad);
+}
+
+// tileFor returns the tile of camera id, making it if it is new.
+function tileFor(id) {
+  let t = tiles.get(id);
+  if (t) return t;
+  const el = document.createElement('figure');
+  el.className = 'tile';
+  el.dataset.id = id;
+  el.dataset.shown = '0';
+  el.innerHTML = '<div class="pic"><img alt=""><div class="note"></div></div>' +
+    '<figcaption><span class="name"></span><span class="fps"></span><span class="age"></span>' +
+    '<a class="snap" download title="download a snapshot">JPG</a></figcaption>';
+  t = {
+    id, el,
+    img: el.querySelector('img'),
+    note: el.querySelector('.note'),
+    fps: el.querySelector('.fps'),
+    age: el.querySelector('.age'),
+    cam: null, // its entry in api/cams
+    shown: 0, // frames shown
+    busy: false, // a frame is being decoded
+    pending: null, // the newest frame that came meanwhile
+    url: null, // the object URL shown
+    rewound: false, // a rewound frame came since the rewind began
+  };
+  el.querySelector('.name').textContent = id;
+  t.img.alt = id;
+  const snap = el.querySelector('.snap');
+  snap.href = 'cams/' + encodeURIComponent(id) + '/snapshot.jpg?download=1';
+  snap.addEventListener('click', (e) => e.stopPropagation());
+  el.addEventListener('click', () => setSolo(state.solo === id ? null : id));
+  tiles.set(id, t);
+  // keep the tiles sorted by id
+  let before = null;
+  for (const other of grid.children) {
+    if (other.dataset.id > id) { before = other; break; }
+  }
+  grid.insertBefore(el, before);
+  empty.hidden = true;
+  if (state.solo === id) el.classList.add('sel');
+  label(t);
+  return t;
+}
+
+// show puts a frame on a tile. Newest wins here too: while the browser
+// decodes one frame, only the newest that arrives meanwhile is kept.
+function show(t, blob) {
+  if (t.busy) {
+    t.pending = blob;
+    return;
+  }
+  t.busy = true;
+  const url = URL.createObjectURL(blob);
+  const done = () => {
+    if (t.url) URL.revokeObjectURL(t.url);
+    t.url = url;
+    t.busy = false;
+    t.shown++;
+    t.el.dataset.shown = String(t.shown);
+    if (t.shown === 1) label(t);
+    if (t.pending) {
+      const next = t.pending;
+      t.pending = null;
+      show(t, next);
+    }
+  };
+  t.img.onload = done;
+  t.img.onerror = done;
+  t.img.src = url;
+}
+
+// label writes a tile's caption and note from its api/cams entry.
+function label(t) {
+  const c = t.cam;
+  let note = '';
+  if (c) {
+    t.fps.textContent = c.rx_fps > 0 ? c.rx_fps.toFixed(1) + ' fps' : '';
+    if (!state.since) t.age.textContent = c.frame_age_ms == null ? '' : fmtAge(c.frame_age_ms);
+    if (!state.since) {
+      if (c.state === 'offline') {
+        note = 'offline';
+        if (c.last_seen) note += ' \u00b7 last seen ' + new Date(c.last_seen).toLocaleTimeString();
+      } else if (c.state !== 'live') {
+        note = c.state + (c.error ? ': ' + c.error : '');
+      } else if (!c.signal) {
+        note = 'no signal';
+      }
+    }
+  }
+  if (!note && t.shown === 0) note = 'waiting for a picture\u2026';
+  if (!note && state.since && !t.rewound) note = 'rewinding\u2026';
+  t.note.textContent = note;
+  t.el.classList.toggle('down', note !== '');
+  t.el.dataset.state = c ? c.state : '';
+}
+
+// onFrame takes one frame of the stream.
+function onFrame(h, blob) {
+  const t = tileFor(h.id);
+  t.el.dataset.age = String(h.age_ms);
+  t.el.dataset.seq = String(h.seq);
+  if (state.since) {
+    t.age.textContent = '\u2212' + fmtAge(h.age_ms);
+    if (!t.rewound) {
+      t.rewound = true;
+      label(t);
+    }
+  }
+  show(t, blob);
+}
+
+// read parses the stream: a line of JSON, then that many bytes of JPEG, and
+// so on.
+async function read(reader) {
+  const dec = new TextDecoder();
+  let buf = new Uint8Array(1 << 16);
+  let start = 0;
+  let end = 0;
+  let head = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    if (end + value.length > buf.length) {
+      const kept = end - start;
+      if (kept + value.length > buf.length) {
+        const bigger = new Uint8Array(Math.max(2 * buf.length, kept + value.length));
+        bigger.set(buf.subarray(start, end));
+        buf = bigger;
+      } else {
+        buf.copyWithin(0, start, end);
+      }
+      start = 0;
+      end = kept;
+    }
+    buf.set(value, end);
+    end += value.length;
+    for (;;) {
+      if (head === null) {
+        const nl = buf.subarray(start, end).indexOf(10);
+        if (nl < 0) break;
+        head = JSON.parse(dec.decode(buf.subarray(start, start + nl)));
+        start += nl + 1;
+      }
+      if (end - start < head.len) break;
+      onFrame(head, new Blob([buf.subarray(start, start + head.len)], { type: 'image/jpeg' }));
+      start += head.len;
+      head = null;
+    }
+  }
+}
+
+function streamURL() {
+  const p = new URLSearchParams();
+  if (state.solo) p.set('cams', state.solo);
+  if (state.since) p.set('since', state.since + 's');
+  const q = p.toString();
+  return 'api/stream' + (q ? '?' + q : '');
+}
+
+// restart (re)opens the stream for what is to be shown.
+function restart() {
+  if (state.ctrl) state.ctrl.abort();
+  state.ctrl = null;
+  if (document.hidden) return; // reopened when the page is shown again
+  const ctrl = new AbortController();
+  state.ctrl = ctrl;
+  run(ctrl);
+}
+
+async function run(ctrl) {
+  try {
+    const res = await fetch(streamURL(), { signal: ctrl.signal, cache: 'no-store' });
+    if (!res.ok) {
+      let msg = res.status + ' ' + res.statusText;
+      try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
+      if (state.since) {
+        // nothing to rewind, or too many rewinds: back to live
+        say(msg, true);
+        setSince(0, true);
+        return;
+      }
+      throw new Error(msg);
+    }
+    state.retries = 0;
+    await read(res.body.getReader());
+  } catch (e) {
+    if (ctrl.signal.aborted) return;
+    say('connection lost: ' + e.message + '; retrying', true);
+  }
+  if (ctrl.signal.aborted || state.ctrl !== ctrl) return;
+  const delay = Math.min(500 * 2 ** state.retries++, 10000);
+  setTimeout(() => { if (state.ctrl === ctrl) restart(); }, delay);
+}
+
+// poll reads the camera list once a second.
+async function poll() {
+  try {
+    const res = await fetch('api/cams', { cache: 'no-store' });
+    if (res.ok) {
+      for (const c of await res.json()) {
+        const t = tileFor(c.id);
+        t.cam = c;
+        label(t);
+      }
+      if (notice.classList.contains('bad') && state.retries === 0) say('');
+    }
+  } catch (e) {
+    say('cannot reach the server; retrying', true);
+  }
+  setTimeout(poll, 1000);
+}
+
+function setSolo(id) {
+  location.hash = id ? 'cam=' + encodeURIComponent(id) : '';
+}
+
+// applyHash shows the camera named in the address (#cam=ID) alone, or all.
+function applyHash() {
+  const m = /^#cam=(.+)$/.exec(location.hash);
+  const solo = m ? decodeURIComponent(m[1]) : null;
+  if (solo === state.solo) return;
+  state.solo = solo;
+  grid.classList.toggle('solo', solo !== null);
+  back.hidden = solo === null;
+  for (const t of tiles.values()) t.el.classList.toggle('sel', t.id === solo);
+  if (solo) tileFor(solo);
+  restart();
+}
+
+function setSince(seconds, quiet) {
+  state.since = seconds;
+  for (const b of rewind.querySelectorAll('button')) {
+    b.classList.toggle('on', Number(b.dataset.since) === seconds);
+  }
+  grid.classList.toggle('rewound', seconds > 0);
+  if (!quiet) say(seconds ? 'rewound ' + seconds + ' s' : '');
+  for (const t of tiles.values()) {
+    t.rewound = false;
+    t.age.textContent = '';
+    label(t);
+  }
+  restart();
+}
+
+rewind.addEventListener('click', (e) => {
+  const b = e.target.closest('button');
+  if (b) setSince(Number(b.dataset.since));
+});
+back.addEventListener('click', () => setSolo(null));
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && state.solo) setSolo(null);
+});
+window.addEventListener('hashchange', applyHash);
+// A hidden tab receives nothing; it catches up with the newest frames when
+// it is shown again.
+document.addEventListener('visibilitychange', restart);
+
+state.solo = undefined; // so that applyHash applies whatever the address says
+applyHash();
+poll();

@@ -1,0 +1,408 @@
+// Package web serves camhub to browsers and to home-automation tools: a live
+// grid page, an MJPEG stream and a snapshot of every camera, a JSON camera
+// list, a health check and Prometheus metrics.
+//
+// Frames go out as they came in, JPEG bytes, never decoded or re-encoded, so
+// the package needs no OpenCV and builds without cgo.
+//
+// Fan-out is newest-frame-wins. One NATS subscription (per camera with a
+// camera list, one wildcard without) leaves each frame on a board that keeps
+// only the newest frame of each camera and wakes the waiting clients. Each
+// client is served by its HTTP handler's goroutine alone: it waits for a
+// frame newer than the one it sent last, writes it under a write deadline,
+// and waits again. A slow client skips frames (counted); a stalled one is
+// cut off at the deadline; neither holds anyone else up, and nothing queues.
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"camhub/internal/camlist"
+	"camhub/internal/wire"
+)
+
+// Defaults and limits.
+const (
+	// DefaultWriteTimeout is how long a client may take to accept one
+	// frame before it is cut off.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultMaxClients is how many streams are served at once.
+	DefaultMaxClients = 512
+	// DefaultMaxReplays is how many rewinding streams are served at once;
+	// each reads the hub's buffer through its own consumer.
+	DefaultMaxReplays = 16
+	// MaxCameras is the most cameras the server shows. Without a camera
+	// list, frames and reports of cameras beyond it are ignored.
+	MaxCameras = 256
+	// shutdownTimeout bounds Run's graceful shutdown.
+	shutdownTimeout = 5 * time.Second
+)
+
+// Pending limits of the frame subscription. The handler only stores a
+// pointer, so nothing should wait; the limits bound what a stalled server
+// could hold.
+const (
+	pendingFrames = 1024
+	pendingBytes  = 256 << 20
+)
+
+//go:embed ui
+var uiFiles embed.FS
+
+// ErrConfig is wrapped by the errors New returns for a bad configuration.
+var ErrConfig = errors.New("bad web configuration")
+
+// Config is the web server's configuration.
+type Config struct {
+	// Addr is the host:port Run listens on, such as ":8080".
+	Addr string
+	// Cams are the cameras shown, in this order; empty: every camera on
+	// the hub, and any that join.
+	Cams []string
+	// WriteTimeout: a client that takes longer to accept one frame is cut
+	// off. 0: DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// MaxClients bounds the streams served at once (MJPEG and the page's);
+	// more are refused with 503. 0: DefaultMaxClients.
+	MaxClients int
+	// MaxReplays bounds the rewinding streams served at once. 0:
+	// DefaultMaxReplays.
+	MaxReplays int
+}
+
+// validate checks c and fills in defaults.
+func (c *Config) validate() error {
+	seen := make(map[string]bool, len(c.Cams))
+	for _, id := range c.Cams {
+		if err := wire.ValidateID(id); err != nil {
+			return fmt.Errorf("%w: cams: %w", ErrConfig, err)
+		}
+		if seen[id] {
+			return fmt.Errorf("%w: cams: camera %q listed twice", ErrConfig, id)
+		}
+		seen[id] = true
+	}
+	if len(c.Cams) > MaxCameras {
+		return fmt.Errorf("%w: cams: %d cameras, at most %d", ErrConfig, len(c.Cams), MaxCameras)
+	}
+	if c.WriteTimeout < 0 || c.MaxClients < 0 || c.MaxReplays < 0 {
+		return fmt.Errorf("%w: negative write timeout or limit", ErrConfig)
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxClients == 0 {
+		c.MaxClients = DefaultMaxClients
+	}
+	if c.MaxReplays == 0 {
+		c.MaxReplays = DefaultMaxReplays
+	}
+	return nil
+}
+
+// Server is the web server.
+type Server struct {
+	cfg  Config
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	log  *slog.Logger
+	only map[string]bool // the configured cameras; nil: every camera
+
+	live    *board
+	dir     *directory
+	subs    []*nats.Subscription
+	handler http.Handler
+	metrics *prometheus.Registry
+
+	ctx    context.Context // ends with Close: stops every stream
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closed    bool
+	wg        sync.WaitGroup // every goroutine the server starts
+	running   atomic.Bool    // Run or Serve was called
+	closeOnce sync.Once
+
+	clients  atomic.Int64 // streams being served
+	replays  atomic.Int64 // replay players running
+	sent     atomic.Uint64
+	skipped  atomic.Uint64
+	dropped  atomic.Uint64 // clients cut off by the write deadline
+	refused  atomic.Uint64 // streams refused: too many
+	ignored  atomic.Uint64 // frames of cameras beyond MaxCameras
+	lastWarn atomic.Int64  // when the last rate-limited warning was logged (Unix ns)
+}
+
+// New returns a server of the cameras on the hub nc is connected to. It
+// subscribes at once and reads the hub's camera list in the background; the
+// handler works from the start. nc stays the caller's to close, after
+// Close.
+func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if nc == nil {
+		return nil, fmt.Errorf("%w: no NATS connection", ErrConfig)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, nc: nc, js: js, log: log,
+		live: newBoard(MaxCameras), dir: newDirectory(MaxCameras),
+	}
+	if len(cfg.Cams) > 0 {
+		s.only = make(map[string]bool, len(cfg.Cams))
+		for _, id := range cfg.Cams {
+			s.only[id] = true
+		}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.subscribe(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.handler, err = s.routes()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.spawn(s.seed)
+	return s, nil
+}
+
+// want reports whether camera id is shown.
+func (s *Server) want(id string) bool { return s.only == nil || s.only[id] }
+
+// known reports whether camera id is one the server shows and has heard of
+// (or is configured to show).
+func (s *Server) known(id string) bool {
+	if wire.ValidateID(id) != nil || !s.want(id) {
+		return false
+	}
+	if s.only != nil {
+		return true
+	}
+	if _, ok := s.dir.get(id); ok {
+		return true
+	}
+	return s.live.newest(id) != nil
+}
+
+func (s *Server) subscribe() error {
+	subjects := []string{wire.AllFrames}
+	if s.only != nil {
+		subjects = subjects[:0]
+		for _, id := range s.cfg.Cams {
+			subjects = append(subjects, wire.FramesSubject(id))
+		}
+	}
+	for _, subj := range subjects {
+		sub, err := s.nc.Subscribe(subj, s.onFrame)
+		if err != nil {
+			return fmt.Errorf("subscribing to %s: %w", subj, err)
+		}
+		s.subs = append(s.subs, sub)
+		if err := sub.SetPendingLimits(pendingFrames, pendingBytes); err != nil {
+			return err
+		}
+	}
+	sub, err := s.nc.Subscribe(wire.AllStatus, func(m *nats.Msg) { s.dir.onStatus(m, s.want) })
+	if err != nil {
+		return fmt.Errorf("subscribing to %s: %w", wire.AllStatus, err)
+	}
+	s.subs = append(s.subs, sub)
+	return nil
+}
+
+// onFrame takes one frame message. The payload is the message's own (the
+// NATS client copies it for each message), so it is kept, not copied.
+func (s *Server) onFrame(m *nats.Msg) {
+	id, kind, err := wire.ParseSubject(m.Subject)
+	if err != nil || kind != "frames" || !s.want(id) {
+		return
+	}
+	wf, err := wire.ParseFrame(m.Header)
+	if err != nil {
+		s.live.invalid(id)
+		s.warnRarely("ignoring a message that is not a camhub frame", "camera", id, "error", err)
+		return
+	}
+	if !s.live.put(&frame{id: id, Frame: wf, jpeg: m.Data, received: time.Now()}) {
+		s.ignored.Add(1)
+		s.warnRarely("too many cameras: ignoring frames", "camera", id, "max", MaxCameras)
+	}
+}
+
+// warnRarely logs a warning at most once a minute: what happens per frame
+// is counted, not logged.
+func (s *Server) warnRarely(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := s.lastWarn.Load()
+	if now-last < int64(time.Minute) || !s.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn(msg, args...)
+}
+
+// seed reads the hub's camera list, retrying until it has it: cameras the
+// hub knows show at once, offline ones too, without waiting for reports.
+func (s *Server) seed() {
+	delay := time.Second
+	for {
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		cams, err := camlist.List(ctx, s.js, time.Now())
+		cancel()
+		if err == nil {
+			s.dir.seed(cams, s.want)
+			return
+		}
+		if s.ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("cannot read the hub's camera list; showing cameras as they report", "error", err, "retry_in", delay)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// spawn runs f in a goroutine Close waits for. It returns false, and does
+// not run f, once the server is closed.
+func (s *Server) spawn(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// Handler is the server's HTTP handler: the page, the API, the streams and
+// the metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run listens on the configured address and serves until ctx ends, then
+// closes the server: streams end, other requests get shutdownTimeout to
+// finish.
+func (s *Server) Run(ctx context.Context) error {
+	if s.cfg.Addr == "" {
+		return fmt.Errorf("%w: no address to listen on", ErrConfig)
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener of the caller's; it closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if !s.running.CompareAndSwap(false, true) {
+		ln.Close()
+		return errors.New("web: Run called twice")
+	}
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: streams are endless. Each frame is written
+		// under its own deadline instead.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.log.Info("web viewer listening", "url", "http://"+ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.Close()
+		return fmt.Errorf("web: %w", err)
+	case <-ctx.Done():
+	}
+	s.Close() // ends the streams, which would otherwise hold Shutdown up
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if err != nil {
+		hs.Close()
+	}
+	<-errc
+	s.log.Info("web viewer stopped")
+	if err != nil {
+		return fmt.Errorf("web: shutting down: %w", err)
+	}
+	return nil
+}
+
+// Close ends every stream and replay, stops the subscriptions and waits for
+// the goroutines the server started. It may be called more than once.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.cancel()
+		for _, sub := range s.subs {
+			sub.Unsubscribe()
+		}
+		s.wg.Wait()
+	})
+}
+
+// Stats counts what the server does.
+type Stats struct {
+	// Clients is the streams being served. Each costs one goroutine, its
+	// HTTP handler's, however many frames it is sent.
+	Clients int
+	// Replays is the rewinding streams' replay players. Each costs one
+	// goroutine, plus one per camera it reads.
+	Replays int
+	// Cameras is the cameras frames came from.
+	Cameras        int
+	FramesSent     uint64 // frames written to clients
+	FramesSkipped  uint64 // frames clients skipped because they were slower than the camera
+	ClientsDropped uint64 // clients cut off by the write deadline
+	ClientsRefused uint64 // streams refused because MaxClients or MaxReplays were reached
+}
+
+// Stats returns the server's counts now.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Clients:        int(s.clients.Load()),
+		Replays:        int(s.replays.Load()),
+		Cameras:        len(s.live.stats(time.Now())),
+		FramesSent:     s.sent.Load(),
+		FramesSkipped:  s.skipped.Load(),
+		ClientsDropped: s.dropped.Load(),
+		ClientsRefused: s.refused.Load(),
+	}
+}
+
+// uiFS is the page's files.
+func uiFS() (fs.FS, error) { return fs.Sub(uiFiles, "ui") }
