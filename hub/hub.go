@@ -50,6 +50,8 @@ type Config struct {
 	ReplayBytes int64
 	MaxPayload  int32  // 0: DefaultMaxPayload
 	ServerName  string // embedded server's name; empty: "camhub-<host>"
+	// HTTP, if set, is the host:port of the hub's /metrics and /healthz.
+	HTTP string
 }
 
 // Validate checks c and fills in defaults.
@@ -259,11 +261,16 @@ func (s *Server) MonitorAddr() *net.TCPAddr {
 // Online lists the ids of the cameras the hub sees reporting now.
 func (s *Server) Online() []string { return s.cams.online() }
 
-// Run blocks until ctx is done, then closes the hub.
+// Run serves cfg.HTTP, if set, and blocks until ctx is done, then closes
+// the hub.
 func (s *Server) Run(ctx context.Context) error {
-	<-ctx.Done()
-	s.Close()
-	return nil
+	defer s.Close()
+	if s.cfg.HTTP == "" {
+		<-ctx.Done()
+		return nil
+	}
+	h := cli.OpsHandler(s.Collector(), func() (bool, any) { return s.Health(ctx) })
+	return cli.ServeHTTP(ctx, s.cfg.HTTP, h, s.log)
 }
 
 // Close stops the hub and waits for it. It may be called more than once.

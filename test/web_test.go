@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,14 +14,19 @@ import (
 // viewer --http serves the grid to browsers: the real binaries, a live
 // camera in the API, a snapshot that decodes, and a clean stop.
 func TestWebViewer(t *testing.T) {
-	hub := start(t, nil, "hub", "--listen", "127.0.0.1:0", "--monitor", "")
+	hub := start(t, nil, "hub", "--listen", "127.0.0.1:0", "--monitor", "", "--http", "127.0.0.1:0")
 	url := hub.waitLog(`msg="NATS server ready" url=(nats://[0-9.:]+)`)
-	start(t, nil, "agent", "--id", "front", "--source", "testpattern", "--nats", url, "--size", "320x240")
+	hubOps := hub.waitLog(`msg="http listening" url=(http://[0-9.:]+)`)
+	agent := start(t, nil, "agent", "--id", "front", "--source", "testpattern", "--nats", url, "--size", "320x240", "--http", "127.0.0.1:0")
+	agentOps := agent.waitLog(`msg="http listening" url=(http://[0-9.:]+)`)
 	web := start(t, nil, "viewer", "--http", "127.0.0.1:0", "--nats", url)
 	base := web.waitLog(`msg="web viewer listening" url=(http://[0-9.:]+)`)
 
 	get := func(path string) (int, []byte) {
-		resp, err := http.Get(base + path)
+		if !strings.HasPrefix(path, "http") {
+			path = base + path
+		}
+		resp, err := http.Get(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,6 +57,16 @@ func TestWebViewer(t *testing.T) {
 	img.Close()
 	if code, body := get("/cams/nope/snapshot.jpg"); code != 404 {
 		t.Fatalf("unknown camera: %d %s", code, body)
+	}
+	// the hub's and the agent's own /healthz and /metrics
+	for _, ops := range []string{hubOps, agentOps} {
+		if code, body := get(ops + "/healthz"); code != 200 {
+			t.Fatalf("%s/healthz: %d %s", ops, code, body)
+		}
+		code, body := get(ops + "/metrics")
+		if code != 200 || !strings.Contains(string(body), `camera="front"`) {
+			t.Fatalf("%s/metrics: %d\n%s", ops, code, body)
+		}
 	}
 	web.stop()
 }

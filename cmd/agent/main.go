@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -45,6 +46,7 @@ type settings struct {
 	quality        intRange
 	loop           bool
 	reportInterval time.Duration
+	http           string
 	logLevel       string
 	version        bool
 }
@@ -71,6 +73,7 @@ func flags() (*pflag.FlagSet, *settings) {
 		"(without it, the agent stops at the end of the file)")
 	fs.DurationVar(&s.reportInterval, "report-interval", wire.DefaultReportInterval,
 		"how often to report status, at most "+wire.MaxReportInterval.String())
+	fs.StringVar(&s.http, "http", "", "serve /metrics (Prometheus) and /healthz on this `host:port`, e.g. :9101 (default: off)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&s.version, "version", false, "print the version and exit")
 	return fs, s
@@ -162,6 +165,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a, err := agent.New(cfg, nc, log)
 	if err != nil {
 		return fail(err)
+	}
+	var ops sync.WaitGroup
+	if s.http != "" {
+		// Serves until Run has returned: the final state stays visible
+		// to a scrape until then.
+		hctx, stop := context.WithCancel(context.Background())
+		defer func() { stop(); ops.Wait() }()
+		h := cli.OpsHandler(a.Collector(), func() (bool, any) { return a.Health() })
+		ops.Add(1)
+		go func() {
+			defer ops.Done()
+			if err := cli.ServeHTTP(hctx, s.http, h, log); err != nil {
+				log.Error("metrics endpoint failed", "error", err)
+			}
+		}()
 	}
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent failed", "camera", s.id, "error", err)

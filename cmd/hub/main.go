@@ -72,6 +72,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&cfg.Replay, "replay", hub.DefaultReplay, "keep frames for this long")
 	fs.Var(&replayBytes, "replay-bytes", "keep at most this many bytes of frames (e.g. 512MiB, 2GiB)")
 	fs.Var(&maxPayload, "max-payload", "largest frame the embedded server accepts")
+	fs.StringVar(&cfg.HTTP, "http", "", "serve /metrics (Prometheus) and /healthz on this `host:port`, e.g. :9100 (default: off)")
 	fs.StringVar(&cfg.ServerName, "name", "", "embedded server name (default camhub-<hostname>)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -119,7 +120,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("hub failed to start", "error", err)
 		return 1
 	}
-	_ = h.Run(ctx)
+	if err := h.Run(ctx); err != nil {
+		log.Error("hub failed", "error", err)
+		return 1
+	}
 	log.Info("camhub hub stopped")
 	return 0
 }
