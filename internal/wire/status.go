@@ -45,11 +45,15 @@ type Status struct {
 	Version       string    `json:"version"`
 }
 
-// Interval is the agent's report interval, DefaultReportInterval if it did
-// not say.
+// Interval is the agent's report interval: DefaultReportInterval if it did
+// not say, and never more than MaxReportInterval, so a report claiming a
+// huge interval cannot keep a camera online for ever.
 func (s *Status) Interval() time.Duration {
 	if s.IntervalMS <= 0 {
 		return DefaultReportInterval
+	}
+	if s.IntervalMS > MaxReportInterval.Milliseconds() {
+		return MaxReportInterval
 	}
 	return time.Duration(s.IntervalMS) * time.Millisecond
 }

@@ -129,4 +129,7 @@ func TestOnline(t *testing.T) {
 	if (&Status{}).Interval() != DefaultReportInterval {
 		t.Error("no interval should mean the default")
 	}
+	if got := (&Status{IntervalMS: 1 << 40}).Interval(); got != MaxReportInterval {
+		t.Errorf("a huge interval gives %v, want it capped at %v", got, MaxReportInterval)
+	}
 }
