@@ -58,8 +58,11 @@ func (c *cameras) handle(m *nats.Msg) {
 		cam.online = false
 	case !cam.online:
 		cam.online = true
-		log.Info("camera joined", "host", st.Host, "source", st.Source, "state", st.State,
-			"size", sizeString(st.Width, st.Height), "version", st.Version)
+		attrs := []any{"host", st.Host, "source", st.Source, "state", st.State}
+		if st.Width > 0 && st.Height > 0 {
+			attrs = append(attrs, "size", strconv.Itoa(st.Width)+"x"+strconv.Itoa(st.Height))
+		}
+		log.Info("camera joined", append(attrs, "version", st.Version)...)
 	case prev.State != st.State && st.State == wire.StateSourceError:
 		log.Warn("camera source failing", "error", st.Error)
 	case prev.State != st.State:
@@ -93,11 +96,4 @@ func (c *cameras) online() []string {
 	}
 	sort.Strings(ids)
 	return ids
-}
-
-func sizeString(w, h int) string {
-	if w == 0 || h == 0 {
-		return ""
-	}
-	return strconv.Itoa(w) + "x" + strconv.Itoa(h)
 }
