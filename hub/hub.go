@@ -52,6 +52,12 @@ type Config struct {
 	ServerName  string // embedded server's name; empty: "camhub-<host>"
 	// HTTP, if set, is the host:port of the hub's /metrics and /healthz.
 	HTTP string
+	// Auth, if set, is a users file (see LoadUsers): clients must then log
+	// in as one of its users and get that user's permissions.
+	Auth string
+	// TLSCert and TLSKey, if set, are the PEM certificate (chain) and key
+	// the embedded server presents: clients must then connect with TLS.
+	TLSCert, TLSKey string
 }
 
 // Validate checks c and fills in defaults.
@@ -71,6 +77,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPayload == 0 {
 		c.MaxPayload = DefaultMaxPayload
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls-cert and tls-key go together")
+	}
+	if c.NATS != "" && (c.Auth != "" || c.TLSCert != "") {
+		return errors.New("auth, tls-cert and tls-key configure the embedded server: configure an existing NATS server (--nats) itself")
 	}
 	if c.NATS == "" {
 		if _, _, err := splitHostPort(c.Listen); err != nil {
@@ -208,6 +220,31 @@ func (s *Server) startEmbedded() error {
 		// Slow viewers are cut off rather than allowed to hold frames.
 		WriteDeadline: 5 * time.Second,
 	}
+	var inproc []nats.Option
+	if s.cfg.Auth != "" {
+		users, err := LoadUsers(s.cfg.Auth)
+		if err != nil {
+			return err
+		}
+		self, err := internalUser()
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if u.Username == self.Username {
+				return fmt.Errorf("%w: %s: user name %q is the hub's own", ErrAuth, s.cfg.Auth, u.Username)
+			}
+		}
+		opts.Users = append(users, self)
+		inproc = append(inproc, nats.UserInfo(self.Username, self.Password))
+	}
+	if s.cfg.TLSCert != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: s.cfg.TLSCert, KeyFile: s.cfg.TLSKey})
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		opts.TLSConfig, opts.TLS, opts.TLSTimeout = tc, true, 5
+	}
 	if s.cfg.Monitor != "" {
 		opts.HTTPHost, opts.HTTPPort, _ = splitHostPort(s.cfg.Monitor)
 	}
@@ -229,12 +266,15 @@ func (s *Server) startEmbedded() error {
 			return fmt.Errorf("NATS server did not start listening on %s", s.cfg.Listen)
 		}
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("camhub-hub"))
+	nc, err := nats.Connect("", append(inproc, nats.InProcessServer(ns), nats.Name("camhub-hub"))...)
 	if err != nil {
 		return err
 	}
 	s.nc = nc
-	attrs := []any{"url", ns.ClientURL(), "store_dir", dir}
+	attrs := []any{"url", ns.ClientURL(), "store_dir", dir, "auth", s.cfg.Auth != "", "tls", s.cfg.TLSCert != ""}
+	if s.cfg.Auth != "" {
+		attrs = append(attrs, "users", len(opts.Users)-1)
+	}
 	if ma := ns.MonitorAddr(); ma != nil {
 		attrs = append(attrs, "monitor", "http://"+ma.String())
 	}

@@ -41,6 +41,7 @@ type settings struct {
 	id             string
 	source         string
 	nats           string
+	auth           cli.Auth
 	fps            float64
 	size           size
 	quality        intRange
@@ -64,6 +65,7 @@ func flags() (*pflag.FlagSet, *settings) {
 	fs.StringVar(&s.id, "id", "", "camera `id` (required): "+wire.IDRule)
 	fs.StringVar(&s.source, "source", "testpattern", "what to capture (see Sources above)")
 	fs.StringVar(&s.nats, "nats", cli.DefaultNATS, "NATS server `urls`, comma-separated")
+	s.auth.AddFlags(fs)
 	fs.Float64Var(&s.fps, "fps", agent.DefaultFPS, "the most frames per second to send")
 	fs.Var(&s.size, "size", "the largest frame size: larger frames are scaled down to fit, keeping\n"+
 		"their aspect ratio, and smaller ones are never enlarged;\n"+
@@ -157,7 +159,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// With Retry, Dial fails only on a malformed URL or option: a
 	// configuration error. An unreachable server is retried forever.
-	nc, err := cli.Dial(s.nats, cli.DialOptions{Name: "camhub-agent " + s.id, Retry: true}, log.With("camera", s.id))
+	nc, err := cli.Dial(s.nats, cli.DialOptions{Name: "camhub-agent " + s.id, Retry: true, Auth: s.auth}, log.With("camera", s.id))
 	if err != nil {
 		return fail(err)
 	}

@@ -248,3 +248,14 @@ func TestRun(t *testing.T) {
 		t.Errorf("stopped report %+v: want about 30 fps from the flag", last)
 	}
 }
+
+func TestSecureExampleConfig(t *testing.T) {
+	fs, s := flags()
+	if err := config.Load(fs, []string{"--config", "../../configs/agent-secure.yaml"}, "version"); err != nil {
+		t.Fatal(err)
+	}
+	if s.id != "front" || s.auth.User != "front" || s.auth.PasswordFile != "/etc/camhub/front.pass" ||
+		s.auth.TLSCA != "/etc/camhub/ca.pem" || s.nats != "nats://hub.lan:4222" {
+		t.Fatalf("configs/agent-secure.yaml gave %+v", s)
+	}
+}

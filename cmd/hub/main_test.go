@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -10,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"camhub/hub"
 )
@@ -23,6 +27,43 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.Listen != "0.0.0.0:4222" || c.Storage != hub.StorageMemory || c.Replay != 30*time.Second ||
 		c.ReplayBytes != 1<<30 || c.MaxPayload != 8<<20 || c.Monitor != "0.0.0.0:8222" {
 		t.Fatalf("configs/hub.yaml gave %+v", c)
+	}
+}
+
+func TestSecureExampleConfigLoads(t *testing.T) {
+	o, err := parse([]string{"--config", "../../configs/hub-secure.yaml"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.hub
+	if c.Auth != "configs/users.yaml" || c.TLSCert != "/etc/camhub/hub-cert.pem" || c.TLSKey != "/etc/camhub/hub-key.pem" {
+		t.Fatalf("configs/hub-secure.yaml gave %+v", c)
+	}
+	for _, v := range []string{"ADMIN", "BACK", "FAMILY", "NEIGHBOUR"} {
+		t.Setenv("CAMHUB_"+v+"_PASSWORD", "pw")
+	}
+	users, err := hub.LoadUsers("../../" + c.Auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, u := range users {
+		got[u.Username] = fmt.Sprint(u.Permissions != nil)
+	}
+	if len(users) != 5 || got["admin"] != "false" || got["front"] != "true" || got["neighbour"] != "true" {
+		t.Fatalf("configs/users.yaml gave %v", got)
+	}
+}
+
+// Secrets never show in --help, nor a users file's hash in errors.
+func TestHelpHasNoSecrets(t *testing.T) {
+	var help strings.Builder
+	t.Setenv("CAMHUB_ADMIN_PASSWORD", "s3cret-admin")
+	if _, err := parse([]string{"--help"}, &help); !errors.Is(err, pflag.ErrHelp) {
+		t.Fatal(err)
+	}
+	if !strings.Contains(help.String(), "--auth") || strings.Contains(help.String(), "s3cret") {
+		t.Fatalf("help:\n%s", help.String())
 	}
 }
 

@@ -101,6 +101,7 @@ type options struct {
 	command  *command
 	cams     []string
 	nats     string
+	auth     cli.Auth
 	size     viewer.Size
 	logLevel string
 	version  bool
@@ -130,7 +131,7 @@ type command struct {
 }
 
 // commonFlags apply to every command.
-var commonFlags = []string{config.FileFlag, "nats", "log-level", "version", "help"}
+var commonFlags = []string{config.FileFlag, "nats", "user", "password-file", "tls-ca", "log-level", "version", "help"}
 
 // commands is viewer's command table. A new command is a line here and
 // its run function.
@@ -197,6 +198,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.String(config.FileFlag, "", "YAML configuration `file`")
 	fs.StringSliceVar(&o.cams, "cams", nil, "cameras to show (or export, snapshot), in this order (comma-separated `ids`; grid default: every camera on the hub)")
 	fs.StringVar(&o.nats, "nats", cli.DefaultNATS, "NATS server or cluster of the hub (comma-separated `URLs`)")
+	o.auth.AddFlags(fs)
 	fs.Var(&o.size, "window-size", "size of the grid window")
 	fs.StringVar(&o.http, "http", "", "serve the grid to browsers on this `host:port` (e.g. :8080) instead of opening a window")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -401,7 +403,7 @@ func runGrid(ctx context.Context, o *options, stdout, stderr io.Writer, log *slo
 	}
 	log.Info("camhub viewer starting", "version", version.String(), "cams", strings.Join(o.cams, ","))
 	// A rewind reads the buffer at once: it needs the hub up.
-	nc, err := cli.Dial(o.nats, cli.DialOptions{Name: "camhub-viewer", Retry: !o.rewinding()}, log)
+	nc, err := cli.Dial(o.nats, cli.DialOptions{Name: "camhub-viewer", Retry: !o.rewinding(), Auth: o.auth}, log)
 	if err != nil {
 		log.Error("cannot connect", "error", err)
 		return 1
@@ -440,7 +442,7 @@ func runWeb(ctx context.Context, o *options, log *slog.Logger) int {
 		return 2
 	}
 	log.Info("camhub web viewer starting", "version", version.String(), "cams", strings.Join(o.cams, ","), "http", o.http)
-	nc, err := cli.Dial(o.nats, cli.DialOptions{Name: "camhub-viewer-web", Retry: true}, log)
+	nc, err := cli.Dial(o.nats, cli.DialOptions{Name: "camhub-viewer-web", Retry: true, Auth: o.auth}, log)
 	if err != nil {
 		log.Error("cannot connect", "error", err)
 		return 1

@@ -379,3 +379,14 @@ func TestNoDisplay(t *testing.T) {
 		t.Fatalf("exit %v, output:\n%s", err, out)
 	}
 }
+
+func TestSecureExampleConfigLoads(t *testing.T) {
+	o, err := parse([]string{"--config", "../../configs/viewer-secure.yaml", "list"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.auth.User != "family" || o.auth.PasswordFile != "/etc/camhub/family.pass" ||
+		o.auth.TLSCA != "/etc/camhub/ca.pem" || o.nats != "nats://hub.lan:4222" {
+		t.Fatalf("configs/viewer-secure.yaml gave %+v", o)
+	}
+}

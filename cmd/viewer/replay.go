@@ -47,7 +47,7 @@ func dialOnce(o *options, stderr io.Writer, log *slog.Logger) (*nats.Conn, jetst
 	if o.logLevel == "info" {
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	nc, err := cli.Dial(o.nats, cli.DialOptions{Name: "camhub-viewer-" + o.command.name}, log)
+	nc, err := cli.Dial(o.nats, cli.DialOptions{Name: "camhub-viewer-" + o.command.name, Auth: o.auth}, log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -43,6 +44,8 @@ type DialOptions struct {
 	// connection keeps trying in the background. Otherwise Dial fails if
 	// no server answers within a few seconds.
 	Retry bool
+	// Auth is the user, password and TLS trust to connect with.
+	Auth Auth
 	// Extra options, applied last.
 	Extra []nats.Option
 }
@@ -80,6 +83,11 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 			log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) || errors.Is(err, nats.ErrAuthorization) {
+				// Not transient: this user may not do this, ever.
+				log.Error("NATS refused: permission denied for this user", "user", o.Auth.User, "error", err)
+				return
+			}
 			if sub != nil {
 				log.Warn("NATS error", "subject", sub.Subject, "error", err)
 				return
@@ -90,6 +98,11 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 	if o.Retry {
 		opts = append(opts, nats.RetryOnFailedConnect(true))
 	}
+	auth, err := o.Auth.Options()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, auth...)
 	opts = append(opts, o.Extra...)
 	nc, err := nats.Connect(urls, opts...)
 	if err != nil {

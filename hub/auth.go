@@ -1,0 +1,200 @@
+package hub
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"go.yaml.in/yaml/v3"
+
+	"camhub/internal/cli"
+	"camhub/internal/wire"
+)
+
+// Roles a user of the hub can have.
+const (
+	RoleAdmin  = "admin"  // everything
+	RoleAgent  = "agent"  // publish its cameras' frames and status, nothing else
+	RoleViewer = "viewer" // read cameras (all, or those listed), nothing else
+)
+
+// ErrAuth is wrapped by every error in a users file.
+var ErrAuth = errors.New("bad users file")
+
+// User is one entry of the users file. The password comes from exactly one
+// of Password (a bcrypt hash, "$2a$..."), PasswordFile (plain text, first
+// line; relative to the users file) or PasswordEnv (an environment variable).
+type User struct {
+	Name         string   `yaml:"user"`
+	Role         string   `yaml:"role"`
+	Cams         []string `yaml:"cams"`
+	Password     string   `yaml:"password"`
+	PasswordFile string   `yaml:"password_file"`
+	PasswordEnv  string   `yaml:"password_env"`
+}
+
+// usersFile is the users file's layout.
+type usersFile struct {
+	Users []User `yaml:"users"`
+}
+
+// LoadUsers reads the users file and returns NATS users with their
+// permissions, secrets resolved.
+func LoadUsers(file string) ([]*server.User, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrAuth, err)
+	}
+	var f usersFile
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrAuth, file, err)
+	}
+	if len(f.Users) == 0 {
+		return nil, fmt.Errorf("%w: %s: no users", ErrAuth, file)
+	}
+	seen := map[string]bool{}
+	var users []*server.User
+	for i, u := range f.Users {
+		nu, err := u.natsUser(filepath.Dir(file))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: user %d (%q): %v", ErrAuth, file, i+1, u.Name, err)
+		}
+		if seen[u.Name] {
+			return nil, fmt.Errorf("%w: %s: user %q twice", ErrAuth, file, u.Name)
+		}
+		seen[u.Name] = true
+		users = append(users, nu)
+	}
+	return users, nil
+}
+
+func (u User) natsUser(dir string) (*server.User, error) {
+	if err := wire.ValidateID(u.Name); err != nil {
+		return nil, fmt.Errorf("user name: %v", err)
+	}
+	for _, id := range u.Cams {
+		if err := wire.ValidateID(id); err != nil {
+			return nil, fmt.Errorf("cams: %v", err)
+		}
+	}
+	pw, err := u.password(dir)
+	if err != nil {
+		return nil, err
+	}
+	var perms *server.Permissions
+	switch u.Role {
+	case RoleAdmin:
+		if len(u.Cams) > 0 {
+			return nil, errors.New("an admin has every camera: remove cams")
+		}
+	case RoleAgent:
+		if len(u.Cams) == 0 {
+			return nil, errors.New("an agent needs cams: the ids it may publish")
+		}
+		perms = AgentPermissions(u.Cams)
+	case RoleViewer:
+		perms = ViewerPermissions(u.Name, u.Cams)
+	default:
+		return nil, fmt.Errorf("role %q: want %s, %s or %s", u.Role, RoleAdmin, RoleAgent, RoleViewer)
+	}
+	return &server.User{Username: u.Name, Password: pw, Permissions: perms}, nil
+}
+
+func (u User) password(dir string) (string, error) {
+	n := 0
+	for _, s := range []string{u.Password, u.PasswordFile, u.PasswordEnv} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return "", errors.New("give exactly one of password (a bcrypt hash), password_file or password_env")
+	}
+	switch {
+	case u.Password != "":
+		if !strings.HasPrefix(u.Password, "$2") {
+			return "", errors.New("password must be a bcrypt hash ($2a$...); put plain passwords in password_file or password_env")
+		}
+		return u.Password, nil
+	case u.PasswordFile != "":
+		f := u.PasswordFile
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(dir, f)
+		}
+		return cli.ReadSecret(f)
+	default:
+		pw := os.Getenv(u.PasswordEnv)
+		if pw == "" {
+			return "", fmt.Errorf("environment variable %s is empty", u.PasswordEnv)
+		}
+		return pw, nil
+	}
+}
+
+// AgentPermissions lets an agent publish its cameras' subjects and nothing
+// else; it subscribes to nothing.
+func AgentPermissions(cams []string) *server.Permissions {
+	var pub []string
+	for _, id := range cams {
+		pub = append(pub, wire.SubjectPrefix+"."+id+".>")
+	}
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: pub},
+		Subscribe: &server.SubjectPermission{Deny: []string{">"}},
+	}
+}
+
+// ViewerPermissions lets a viewer read cams (every camera if empty): live
+// frames and status, the camera list and replay through JetStream. Replies
+// come to the user's own inbox prefix (cli.InboxPrefix), so one viewer
+// cannot read another's replies.
+//
+// Reading the newest or oldest message of a subject ($JS.API.STREAM.MSG.GET)
+// names the subject in the request's body, not its subject, so NATS cannot
+// limit it per camera: a viewer limited to some cameras may get the status
+// list of all (CAMS_STATUS) but no frames through it, and so has no snapshot
+// or export.
+func ViewerPermissions(user string, cams []string) *server.Permissions {
+	const api = "$JS.API."
+	fs, ss := wire.FramesStream, wire.StatusStream
+	pub := []string{
+		api + "STREAM.INFO." + fs,
+		api + "STREAM.INFO." + ss,
+		api + "STREAM.MSG.GET." + ss,
+		api + "CONSUMER.INFO." + fs + ".*",
+		api + "CONSUMER.DELETE." + fs + ".*",
+		api + "CONSUMER.MSG.NEXT." + fs + ".*",
+	}
+	sub := []string{cli.InboxPrefix(user) + ".>"}
+	if len(cams) == 0 {
+		pub = append(pub, api+"STREAM.MSG.GET."+fs, api+"CONSUMER.CREATE."+fs+".>")
+		sub = append(sub, wire.AllFrames, wire.AllStatus)
+	}
+	for _, id := range cams {
+		// An ordered consumer with one filter subject is created on
+		// $JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>.
+		pub = append(pub, api+"CONSUMER.CREATE."+fs+".*."+wire.FramesSubject(id))
+		sub = append(sub, wire.FramesSubject(id), wire.StatusSubject(id))
+	}
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: pub},
+		Subscribe: &server.SubjectPermission{Allow: sub},
+	}
+}
+
+// internalUser is the hub's own in-process connection: an admin with a
+// random password made at each start.
+func internalUser() (*server.User, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return &server.User{Username: "camhub-hub-internal", Password: hex.EncodeToString(b)}, nil
+}

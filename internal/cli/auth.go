@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/pflag"
+)
+
+// PasswordEnv is the environment variable a client's password may come from
+// instead of --password-file. Passwords are never flags (they would show in
+// ps) nor YAML keys, and never logged.
+const PasswordEnv = "CAMHUB_PASSWORD"
+
+// Auth is how a client proves who it is to the hub and checks the hub's
+// certificate: the flags --user, --password-file and --tls-ca.
+type Auth struct {
+	User         string
+	PasswordFile string
+	TLSCA        string
+}
+
+// AddFlags defines --user, --password-file and --tls-ca on fs, filling a.
+func (a *Auth) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&a.User, "user", "", "NATS `user` to connect as (password from --password-file or $"+PasswordEnv+")")
+	fs.StringVar(&a.PasswordFile, "password-file", "", "read the NATS password from this `file` (first line)")
+	fs.StringVar(&a.TLSCA, "tls-ca", "", "connect with TLS, trusting the hub's certificate if signed by this CA `file` (PEM)")
+}
+
+// Options returns the nats.Options for a: user and password, TLS.
+func (a Auth) Options() ([]nats.Option, error) {
+	var opts []nats.Option
+	if a.User != "" {
+		pw, err := a.password()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.UserInfo(a.User, pw), nats.CustomInboxPrefix(InboxPrefix(a.User)))
+	} else if a.PasswordFile != "" {
+		return nil, errors.New("--password-file needs --user")
+	}
+	if a.TLSCA != "" {
+		if _, err := os.Stat(a.TLSCA); err != nil {
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		opts = append(opts, nats.RootCAs(a.TLSCA))
+	}
+	return opts, nil
+}
+
+func (a Auth) password() (string, error) {
+	if a.PasswordFile != "" {
+		return ReadSecret(a.PasswordFile)
+	}
+	if pw, ok := os.LookupEnv(PasswordEnv); ok && pw != "" {
+		return pw, nil
+	}
+	return "", fmt.Errorf("user %q: no password: give --password-file or set %s", a.User, PasswordEnv)
+}
+
+// ReadSecret reads a secret from the first line of file.
+func ReadSecret(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("reading secret: %w", err)
+	}
+	s, _, _ := strings.Cut(string(b), "\n")
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", fmt.Errorf("secret file %s is empty", file)
+	}
+	return s, nil
+}
+
+// InboxPrefix is the prefix of user's reply subjects. Each user has its own,
+// so the hub can let a user read replies to itself and not to others.
+func InboxPrefix(user string) string { return "_INBOX_" + user }
