@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# End-to-end test of the Docker packaging: builds the image with
+# docker-compose.yml, starts the stack (hub, two demo agents, web viewer),
+# waits until the viewer's /api/cams shows both cameras live, restarts the
+# hub and checks that both agents come back live by themselves (without being
+# restarted) and that the hub's file-backed replay buffer kept the frames
+# from before the restart. Always ends with `down -v`.
+#
+# Needs a Docker engine and docker compose (v2) or docker-compose (v1).
+# With no registry, deploy/docker/base-images.sh makes the base images.
+# The Go modules for the image build come from this machine's module cache,
+# served to the build over HTTP on the docker bridge (CAMHUB_GOPROXY
+# overrides: e.g. CAMHUB_GOPROXY=https://proxy.golang.org to use the real one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[compose-test %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+now() { date +%s; }
+
+command -v jq >/dev/null || { if [ "$(id -u)" = 0 ]; then apt-get install -y jq; else sudo apt-get install -y jq; fi; }
+command -v curl >/dev/null || die "curl is needed"
+
+if docker compose version >/dev/null 2>&1; then
+	compose_cmd=(docker compose)
+elif command -v docker-compose >/dev/null; then
+	compose_cmd=(docker-compose)
+else
+	die "neither docker compose nor docker-compose is installed"
+fi
+log "docker compose (v2): $(docker compose version 2>&1 | head -1)"
+log "docker-compose (v1): $(docker-compose version --short 2>&1 | head -1)"
+log "using: ${compose_cmd[*]}"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+project=camhubtest$$
+export COMPOSE_PROJECT_NAME=$project
+export CAMHUB_BIND=127.0.0.1
+export CAMHUB_HTTP_PORT=${CAMHUB_HTTP_PORT:-$(free_port)}
+export CAMHUB_NATS_PORT=${CAMHUB_NATS_PORT:-$(free_port)}
+compose() { "${compose_cmd[@]}" "$@"; }
+
+proxy_pid=
+cleanup() {
+	rc=$?
+	if [ $rc != 0 ]; then
+		log "logs of the failed run:"
+		compose ps >&2 || true
+		compose logs --tail 30 >&2 || true
+	fi
+	log "down -v"
+	compose down -v --remove-orphans >&2 || true
+	[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null || true
+	exit $rc
+}
+trap cleanup EXIT
+
+t0=$(now)
+deploy/docker/base-images.sh
+t_base=$(( $(now) - t0 ))
+
+if [ -z "${CAMHUB_GOPROXY:-}" ]; then
+	go mod download
+	gw=$(docker network inspect bridge -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
+	[ -n "$gw" ] || gw=$(ip -4 -o addr show docker0 | awk '{print $4}' | cut -d/ -f1)
+	[ -n "$gw" ] || die "cannot find the docker bridge's address"
+	# A fixed port keeps the build's cache (GOPROXY is a build arg).
+	port=${CAMHUB_MODPROXY_PORT:-38111}
+	python3 -m http.server --bind "$gw" --directory "$(go env GOMODCACHE)/cache/download" "$port" >/dev/null 2>&1 &
+	proxy_pid=$!
+	deadline=$(( $(now) + 10 ))
+	until curl -fsS -o /dev/null "http://$gw:$port/"; do
+		[ "$(now)" -lt "$deadline" ] || die "module cache server on $gw:$port did not start (port taken? set CAMHUB_MODPROXY_PORT)"
+		sleep 0.2
+	done
+	export CAMHUB_GOPROXY=http://$gw:$port
+	log "Go modules for the build from this machine's module cache: $CAMHUB_GOPROXY"
+fi
+
+t0=$(now)
+log "build"
+compose build
+t_build=$(( $(now) - t0 ))
+
+t0=$(now)
+log "up -d (viewer on 127.0.0.1:$CAMHUB_HTTP_PORT, NATS on 127.0.0.1:$CAMHUB_NATS_PORT)"
+compose up -d
+api=http://127.0.0.1:$CAMHUB_HTTP_PORT/api/cams
+
+# wait_live DEADLINE_SECONDS SINCE_EPOCH_SECONDS: until both demo cameras are
+# live with a frame captured after SINCE.
+wait_live() {
+	local deadline=$(( $(now) + $1 )) since=$2 body
+	while :; do
+		body=$(curl -fsS --max-time 3 "$api" 2>/dev/null || true)
+		if [ -n "$body" ] && jq -e --argjson since "$since" '
+			[.[] | select((.id == "demo1" or .id == "demo2") and .state == "live" and .signal
+				and ((.frame_time // "1970-01-01T00:00:00Z") | sub("\\.[0-9]+"; "") | fromdateiso8601) >= $since)]
+			| length == 2' <<<"$body" >/dev/null 2>&1; then
+			return 0
+		fi
+		[ "$(now)" -lt "$deadline" ] || { log "last /api/cams: $body"; return 1; }
+		sleep 1
+	done
+}
+
+wait_live 120 "$t0" || die "both cameras not live within 120 s of up"
+t_up=$(( $(now) - t0 ))
+log "both cameras live ($t_up s after up)"
+curl -fsS "$api" | jq -c '.[] | {id, state, fps, rx_fps, source}' >&2
+
+# Compose services are healthy (the health checks work).
+for s in hub agent-demo1 agent-demo2 viewer; do
+	deadline=$(( $(now) + 60 ))
+	until [ "$(docker inspect -f '{{.State.Health.Status}}' "$(compose ps -q "$s")")" = healthy ]; do
+		[ "$(now)" -lt "$deadline" ] || die "$s not healthy within 60 s"
+		sleep 1
+	done
+done
+log "all four services healthy"
+
+# Restart the hub; the agents must reconnect by themselves.
+a1=$(compose ps -q agent-demo1) a2=$(compose ps -q agent-demo2)
+started1=$(docker inspect -f '{{.State.StartedAt}}' "$a1")
+started2=$(docker inspect -f '{{.State.StartedAt}}' "$a2")
+sleep_until=$(( $(now) + 3 )) # the buffer must hold a few seconds before the restart
+while [ "$(now)" -lt "$sleep_until" ]; do sleep 0.5; done
+before=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+t0=$(now)
+log "restart hub"
+compose restart hub
+wait_live 90 "$(now)" || die "both cameras not live again within 90 s of restarting the hub"
+t_back=$(( $(now) - t0 ))
+log "both cameras live again ($t_back s after the hub restart)"
+[ "$(docker inspect -f '{{.State.StartedAt}}' "$a1")" = "$started1" ] || die "agent-demo1 was restarted"
+[ "$(docker inspect -f '{{.State.StartedAt}}' "$a2")" = "$started2" ] || die "agent-demo2 was restarted"
+[ "$(docker inspect -f '{{.RestartCount}}' "$a1")" = 0 ] || die "agent-demo1 restarted by docker"
+[ "$(docker inspect -f '{{.RestartCount}}' "$a2")" = 0 ] || die "agent-demo2 restarted by docker"
+log "agents were not restarted"
+
+# The replay buffer is file-backed: frames from before the restart are still there.
+compose exec -T viewer viewer export --nats nats://hub:4222 --cam demo1 \
+	--to "$before" --out /tmp/before.avi >&2 || die "no frames from before the hub restart"
+size=$(compose exec -T viewer stat -c %s /tmp/before.avi | tr -d '\r')
+[ "$size" -gt 1000 ] || die "export of frames before the restart is $size bytes"
+log "frames from before the restart survived it (export: $size bytes)"
+
+# down (keeping the volume) and up again: the buffer survives that too.
+t0=$(now)
+log "down (volume kept), up -d"
+compose down
+compose up -d
+wait_live 120 "$(now)" || die "both cameras not live within 120 s of up after down"
+t_reup=$(( $(now) - t0 ))
+compose exec -T viewer viewer export --nats nats://hub:4222 --cam demo2 \
+	--to "$before" --out /tmp/before.avi >&2 || die "no frames from before down/up"
+log "frames from before down/up survived it"
+
+log "PASS: base images ${t_base}s, build ${t_build}s, live ${t_up}s after up, ${t_back}s after hub restart, ${t_reup}s for down+up"
