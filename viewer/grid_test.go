@@ -32,7 +32,7 @@ func newGrid(t *testing.T, url string, size image.Point, cams ...string) (*Feed,
 		t.Fatal(err)
 	}
 	t.Cleanup(feed.Close)
-	g := NewGrid(feed, size, quiet())
+	g := NewGrid(feed, size, testenv.Quiet())
 	t.Cleanup(g.Close)
 	return feed, g
 }
@@ -88,7 +88,7 @@ func checkPicture(t *testing.T, canvas gocv.Mat, tl Tile, c gocv.Scalar) {
 }
 
 func TestGridShowsFrames(t *testing.T) {
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(1280, 720), "front", "back")
 	pub := testenv.Conn(t, h.ClientURL())
 	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 640, 480), 640, 480))
@@ -170,7 +170,7 @@ func countColour(m gocv.Mat, r image.Rectangle, is func([3]uint8) bool) int {
 
 // A tile whose camera never sent a frame says "no signal" from the start.
 func TestGridNoSignalNever(t *testing.T) {
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
 	canvas := gocv.NewMat()
 	defer canvas.Close()
@@ -187,7 +187,7 @@ func TestGridNoSignalNever(t *testing.T) {
 }
 
 func TestDecodeReduced(t *testing.T) {
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 	// four tiles of about 154x84 on a 320x180 canvas
 	_, g := newGrid(t, h.ClientURL(), image.Pt(320, 180), "a", "b", "c", "d")
 	pub := testenv.Conn(t, h.ClientURL())
@@ -223,7 +223,7 @@ func TestDecodeReduced(t *testing.T) {
 
 // Frames that cannot be shown are counted and skipped; the grid goes on.
 func TestGridSkipsBadFrames(t *testing.T) {
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
 	pub := testenv.Conn(t, h.ClientURL())
 	redJPEG := encodeJPEG(t, red, 320, 240)
@@ -276,7 +276,7 @@ func TestGridSkipsBadFrames(t *testing.T) {
 // Without a camera list the grid starts with the hub's cameras, offline ones
 // too, and adds a camera when it starts publishing.
 func TestGridAddsCameras(t *testing.T) {
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 	js, err := jetstream.New(testenv.Conn(t, h.ClientURL()))
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +333,7 @@ func TestGridAddsCameras(t *testing.T) {
 
 // A fixed camera list ignores other cameras.
 func TestGridFixedList(t *testing.T) {
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 	feed, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
 	pub := testenv.Conn(t, h.ClientURL())
 	publish(t, pub, frameMsg("other", 1, encodeJPEG(t, red, 64, 48), 64, 48))

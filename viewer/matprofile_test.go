@@ -17,7 +17,7 @@ import (
 // "no signal" and relayouts, leaves no Mat behind once the grid is closed.
 // Run with: go test -tags matprofile ./viewer/
 func TestNoMatLeaks(t *testing.T) {
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 	pub := testenv.Conn(t, h.ClientURL())
 	// encode the test frames before counting
 	frames := map[string][]byte{
@@ -39,7 +39,7 @@ func TestNoMatLeaks(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	g := NewGrid(feed, image.Pt(960, 540), quiet())
+	g := NewGrid(feed, image.Pt(960, 540), testenv.Quiet())
 	canvas := gocv.NewMat()
 	for i := 1; i <= 60; i++ {
 		for id, data := range frames {

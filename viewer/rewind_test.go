@@ -47,7 +47,7 @@ type seen struct {
 // behind live it is; once the player has caught up, live frames follow
 // and the tiles say so.
 func TestGridRewind(t *testing.T) {
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 	nc := testenv.Conn(t, h.ClientURL())
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -83,7 +83,7 @@ func TestGridRewind(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	g := NewGrid(feed, image.Pt(1280, 720), quiet())
+	g := NewGrid(feed, image.Pt(1280, 720), testenv.Quiet())
 	t.Cleanup(g.Close)
 	canvas := gocv.NewMat()
 	t.Cleanup(func() { canvas.Close() })
@@ -194,7 +194,7 @@ func TestGridRewind(t *testing.T) {
 }
 
 func TestRewindNeedsCameraList(t *testing.T) {
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 	js, err := jetstream.New(testenv.Conn(t, h.ClientURL()))
 	if err != nil {
 		t.Fatal(err)

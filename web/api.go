@@ -111,17 +111,28 @@ func (s *Server) handleCams(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, s.cameras(time.Now()))
 }
 
-// handleSnapshot answers GET /cams/{id}/snapshot.jpg: the camera's newest
-// frame, from the live board or else from the hub's buffer.
-func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
+// cameraRequest reads the camera and the query of a /cams/{id}/...
+// request. It answers 404 for an unknown camera and 400 for a bad query,
+// and then reports false.
+func (s *Server) cameraRequest(w http.ResponseWriter, r *http.Request) (string, streamQuery, bool) {
 	id := r.PathValue("id")
 	if !s.known(id) {
 		unknownCamera(w, id)
-		return
+		return "", streamQuery{}, false
 	}
 	q, err := parseQuery(r.URL.RawQuery, MaxCameras)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
+		return "", streamQuery{}, false
+	}
+	return id, q, true
+}
+
+// handleSnapshot answers GET /cams/{id}/snapshot.jpg: the camera's newest
+// frame, from the live board or else from the hub's buffer.
+func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
+	id, q, ok := s.cameraRequest(w, r)
+	if !ok {
 		return
 	}
 	var wf wire.Frame

@@ -185,14 +185,8 @@ func streamError(w http.ResponseWriter, err error) {
 // the camera's frames as multipart/x-mixed-replace, as IP cameras serve
 // them, for browsers, VLC, ffmpeg and Home Assistant.
 func (s *Server) handleMJPEG(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !s.known(id) {
-		unknownCamera(w, id)
-		return
-	}
-	q, err := parseQuery(r.URL.RawQuery, MaxCameras)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+	id, q, ok := s.cameraRequest(w, r)
+	if !ok {
 		return
 	}
 	if r.Method == http.MethodHead {

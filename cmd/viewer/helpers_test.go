@@ -1,31 +1,14 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"gocv.io/x/gocv"
 
-	"camhub/hub"
 	"camhub/internal/wire"
 )
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// startHub starts a real in-process hub with its streams.
-func startHub(t *testing.T) *hub.Server {
-	t.Helper()
-	h, err := hub.Start(context.Background(), hub.Config{Listen: "127.0.0.1:0", Replay: 30 * time.Second, ReplayBytes: 1 << 30}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
 
 // Colours in OpenCV's BGR order.
 var (

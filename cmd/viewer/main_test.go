@@ -250,7 +250,7 @@ func tableStates(t *testing.T, table string) map[string]string {
 }
 
 func TestList(t *testing.T) {
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 	url := h.ClientURL()
 	js, err := jetstream.New(testenv.Conn(t, url))
 	if err != nil {
@@ -345,7 +345,7 @@ func TestListNoServer(t *testing.T) {
 }
 
 func TestEmptyList(t *testing.T) {
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 	if got := list(t, "--nats", h.ClientURL(), "--json"); strings.TrimSpace(got) != "[]" {
 		t.Fatalf("--json of no cameras: %q", got)
 	}

@@ -33,7 +33,7 @@ func store(t testing.TB, js jetstream.JetStream, id string, seq uint64, at time.
 // hubJS starts a hub and returns its URL and a JetStream context on it.
 func hubJS(t *testing.T) (string, jetstream.JetStream) {
 	t.Helper()
-	url := startHub(t).ClientURL()
+	url := testenv.Hub(t, nil).ClientURL()
 	js, err := jetstream.New(testenv.Conn(t, url))
 	if err != nil {
 		t.Fatal(err)

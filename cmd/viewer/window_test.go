@@ -152,7 +152,7 @@ func (p *viewerProc) waitExit(t *testing.T, after string) {
 // a real hub, and quits on q, Esc, closing the window and SIGTERM.
 func TestWindow(t *testing.T) {
 	display := testenv.Xvfb(t)
-	h := startHub(t)
+	h := testenv.Hub(t, nil)
 
 	// publish red frames for front and blue for back at about 10 fps
 	pub := testenv.Conn(t, h.ClientURL())
