@@ -10,7 +10,7 @@
 # ---- build: cgo + OpenCV ---------------------------------------------------
 FROM golang:1.26-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopencv-dev \
+ && apt-get install -y --no-install-recommends libopencv-dev libturbojpeg0-dev \
  && rm -rf /var/lib/apt/lists/*
 ARG GOPROXY=https://proxy.golang.org,direct
 ENV GOPROXY=${GOPROXY} CGO_ENABLED=1 GOFLAGS=-mod=readonly
@@ -33,7 +33,7 @@ RUN apt-get update \
       libopencv-core406 libopencv-imgproc406 libopencv-imgcodecs406 \
       libopencv-videoio406 libopencv-video406 libopencv-highgui406 \
       libopencv-objdetect406 libopencv-calib3d406 libopencv-features2d406 \
-      libopencv-dnn406 libopencv-photo406 \
+      libopencv-dnn406 libopencv-photo406 libturbojpeg0 \
       gstreamer1.0-plugins-base ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --gid video --no-create-home --home-dir /var/lib/camhub \

@@ -3,15 +3,20 @@
 #   scripts/deps.sh build   OpenCV's development files and a C++ compiler (to build)
 #   scripts/deps.sh test    the above, plus what the tests drive: Xvfb, X tools,
 #                           ImageMagick, GStreamer plugins
+#   scripts/deps.sh bench   the build packages, plus tjbench, ffmpeg and the
+#                           ZeroMQ baseline's and the chart's Python modules
 set -euo pipefail
 
-build=(pkg-config g++ libopencv-dev)
+build=(pkg-config g++ libopencv-dev libturbojpeg0-dev)
 test=(xvfb x11-apps imagemagick xdotool gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium ffmpeg)
+
+bench=(libjpeg-turbo-progs ffmpeg python3-zmq python3-opencv python3-numpy python3-matplotlib)
 
 case "${1:-build}" in
 build) want=("${build[@]}") ;;
 test) want=("${build[@]}" "${test[@]}") ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+bench) want=("${build[@]}" "${bench[@]}") ;;
+*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -11,6 +11,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"camhub/internal/turbojpeg"
 	"camhub/internal/wire"
 )
 
@@ -42,6 +43,8 @@ type Grid struct {
 	feed *Feed
 	log  *slog.Logger
 	size image.Point
+	dec  *turbojpeg.Decoder // nil if it could not be made: OpenCV decodes
+	mode DecodeMode
 
 	gen    uint64 // the feed's generation the tiles were laid out for
 	tiles  []*tile
@@ -55,10 +58,11 @@ type tile struct {
 	slot *slot
 	rect image.Rectangle // on the canvas
 
+	raw     gocv.Mat        // the newest frame as decoded, before fitting; reused
 	pic     gocv.Mat        // the newest good frame, at its shown size
 	picRect image.Rectangle // where pic goes on the canvas
 	frame   wire.Frame      // headers of the frame in pic
-	reduced int             // the reduction it was decoded with
+	scale   turbojpeg.Scale // the scale it was decoded at
 	good    time.Time       // when the frame in pic was received
 	behind  bool            // the frame in pic was replayed behind live
 	shown   *delivery       // the newest delivery looked at
@@ -74,7 +78,14 @@ type tile struct {
 
 // NewGrid returns a grid of the cameras of feed for a canvas of size.
 func NewGrid(feed *Feed, size image.Point, log *slog.Logger) *Grid {
-	return &Grid{feed: feed, log: log, size: size, byID: make(map[string]*tile)}
+	g := &Grid{feed: feed, log: log, size: size, byID: make(map[string]*tile)}
+	dec, err := turbojpeg.NewDecoder(true)
+	if err != nil {
+		log.Warn("decoding with OpenCV", "error", err)
+	} else {
+		g.dec = dec
+	}
+	return g
 }
 
 // SetNotice sets a line drawn across the bottom of the canvas, such as
@@ -88,8 +99,13 @@ func (g *Grid) Size() image.Point { return g.size }
 func (g *Grid) Close() {
 	for _, t := range g.byID {
 		t.pic.Close()
+		t.raw.Close()
 	}
 	g.byID, g.tiles = nil, nil
+	if g.dec != nil {
+		g.dec.Close()
+		g.dec = nil
+	}
 }
 
 // relayout lays the tiles out again if cameras were added to the feed.
@@ -104,7 +120,7 @@ func (g *Grid) relayout() {
 	for i, s := range order {
 		t := g.byID[s.id]
 		if t == nil {
-			t = &tile{slot: s, pic: gocv.NewMat()}
+			t = &tile{slot: s, pic: gocv.NewMat(), raw: gocv.NewMat()}
 			g.byID[s.id] = t
 			if g.feed.fixed {
 				g.log.Debug("camera tile", "camera", s.id)
@@ -147,7 +163,7 @@ func (g *Grid) Update(now time.Time) bool {
 	for _, t := range g.tiles {
 		if d := t.slot.frame.Load(); d != nil && d != t.shown {
 			t.shown = d
-			if err := t.decode(d); err != nil {
+			if err := g.decode(t, d); err != nil {
 				t.bad++
 				if !t.warned {
 					t.warned = true
@@ -170,7 +186,7 @@ func (g *Grid) Update(now time.Time) bool {
 }
 
 // decode decodes a frame into the tile's picture, at the size it is shown.
-func (t *tile) decode(d *delivery) error {
+func (g *Grid) decode(t *tile, d *delivery) error {
 	f, data, err := d.parts()
 	if err != nil {
 		return err
@@ -179,29 +195,72 @@ func (t *tile) decode(d *delivery) error {
 		return errNotJPEG
 	}
 	box := t.rect.Size()
-	frame := image.Pt(f.Width, f.Height)
-	shown := Fit(frame, box)
+	shown := Fit(image.Pt(f.Width, f.Height), box)
 	if shown.X == 0 {
 		return nil // no room on this canvas
 	}
-	flag, k := DecodeFlag(frame, shown)
-	m, err := gocv.IMDecode(data, flag)
+	scale, err := g.decodeRaw(t, data, image.Pt(f.Width, f.Height), shown)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	if m.Empty() {
-		return errNotJPEG
-	}
 	// the decoded picture's own shape rules, should the headers be wrong
-	got := image.Pt(m.Cols(), m.Rows())
+	got := image.Pt(t.raw.Cols(), t.raw.Rows())
 	shown = Fit(got, box)
-	gocv.Resize(m, &t.pic, shown, 0, 0, interpolation(got, shown))
+	if got == shown {
+		t.raw, t.pic = t.pic, t.raw // decoded at the shown size: nothing to scale
+	} else {
+		gocv.Resize(t.raw, &t.pic, shown, 0, 0, interpolation(got, shown))
+	}
 	t.picRect = Centre(shown, t.rect)
-	t.frame, t.reduced, t.good, t.behind = f, k, d.at, d.behind
+	t.frame, t.scale, t.good, t.behind = f, scale, d.at, d.behind
 	t.decoded++
 	return nil
 }
+
+// decodeRaw decodes a JPEG into t.raw at the smallest size that is at
+// least shown: with TurboJPEG at any of its scales (1/8 to 8/8), or with
+// OpenCV at 1/1, 1/2, 1/4 or 1/8 (or at full size in DecodeFull mode).
+func (g *Grid) decodeRaw(t *tile, data []byte, frame, shown image.Point) (turbojpeg.Scale, error) {
+	if g.dec != nil && g.mode == DecodeScaled {
+		s, err := g.dec.Decode(data, shown, &t.raw)
+		if err != nil {
+			return s, err
+		}
+		return s, nil
+	}
+	flag, k := DecodeFlag(frame, shown)
+	if g.mode == DecodeFull {
+		flag, k = gocv.IMReadColor, 1
+	}
+	m, err := gocv.IMDecode(data, flag)
+	if err != nil {
+		return turbojpeg.Scale{}, err
+	}
+	if m.Empty() {
+		m.Close()
+		return turbojpeg.Scale{}, errNotJPEG
+	}
+	t.raw.Close()
+	t.raw = m
+	return turbojpeg.Scale{Num: 1, Denom: k}, nil
+}
+
+// DecodeMode is how a Grid decodes frames.
+type DecodeMode int
+
+const (
+	// DecodeScaled decodes with TurboJPEG at the scale nearest above the
+	// tile's size: the default, and the cheapest.
+	DecodeScaled DecodeMode = iota
+	// DecodeOpenCV decodes with OpenCV's imdecode at 1/1, 1/2, 1/4 or 1/8.
+	DecodeOpenCV
+	// DecodeFull decodes with OpenCV at full size and then shrinks, as a
+	// viewer without scaled decoding would: the benchmarks' reference.
+	DecodeFull
+)
+
+// SetDecodeMode sets how the grid decodes frames from now on.
+func (g *Grid) SetDecodeMode(m DecodeMode) { g.mode = m }
 
 // looksLikeJPEG checks a payload's start and end markers: a truncated JPEG
 // would decode into a partly grey picture without an error.
@@ -430,10 +489,10 @@ type Tile struct {
 	Rect    image.Rectangle // the tile on the canvas
 	Picture image.Rectangle // the picture inside it; empty before the first frame
 	Frame   wire.Frame      // headers of the frame shown
-	// Reduction is how the frame was decoded: at 1/1, 1/2, 1/4 or 1/8
-	// of its size.
-	Reduction int
-	Live      bool // the picture is shown (at now)
+	// Scale is the scale the frame was decoded at, before it was fitted
+	// to the tile: 1/1 (full size) to 1/8.
+	Scale turbojpeg.Scale
+	Live  bool // the picture is shown (at now)
 	// Replay: the frame was replayed from the buffer while playback was
 	// behind live; Behind is then how far (now minus its capture time).
 	Replay bool
@@ -447,7 +506,7 @@ type Tile struct {
 func (g *Grid) Tiles(now time.Time) []Tile {
 	tiles := make([]Tile, len(g.tiles))
 	for i, t := range g.tiles {
-		tiles[i] = Tile{ID: t.slot.id, Rect: t.rect, Frame: t.frame, Reduction: t.reduced, Live: t.live(now), Replay: t.behind}
+		tiles[i] = Tile{ID: t.slot.id, Rect: t.rect, Frame: t.frame, Scale: t.scale, Live: t.live(now), Replay: t.behind}
 		if !t.pic.Empty() {
 			tiles[i].Picture = t.picRect
 			tiles[i].Info = t.info(now)[0]

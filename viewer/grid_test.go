@@ -13,6 +13,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"camhub/internal/testenv"
+	"camhub/internal/turbojpeg"
 	"camhub/internal/wire"
 )
 
@@ -132,8 +133,8 @@ func TestGridShowsFrames(t *testing.T) {
 		checkPicture(t, canvas, tl, tc.c)
 	}
 	// the tiles are about 636 pixels wide: the 1280x720 frame was decoded at half size
-	if tiles[1].Reduction != 2 || tiles[0].Reduction != 1 {
-		t.Errorf("reductions: front %d, back %d; want 1 and 2", tiles[0].Reduction, tiles[1].Reduction)
+	if tiles[1].Scale != (turbojpeg.Scale{Num: 1, Denom: 2}) || tiles[0].Scale != (turbojpeg.Scale{Num: 1, Denom: 1}) {
+		t.Errorf("scales: front %v, back %v; want 1/1 and 1/2", tiles[0].Scale, tiles[1].Scale)
 	}
 
 	// 4 s later without frames, both tiles say "no signal"
@@ -212,8 +213,8 @@ func TestDecodeReduced(t *testing.T) {
 	g.Render(&canvas, now)
 	want := map[string]int{"a": 8, "b": 4, "c": 2, "d": 1}
 	for _, tl := range g.Tiles(now) {
-		if tl.Reduction != want[tl.ID] {
-			t.Errorf("%s (%dx%d into %v): reduction %d, want %d", tl.ID, tl.Frame.Width, tl.Frame.Height, tl.Picture.Size(), tl.Reduction, want[tl.ID])
+		if tl.Scale != (turbojpeg.Scale{Num: 1, Denom: want[tl.ID]}) {
+			t.Errorf("%s (%dx%d into %v): scale %v, want 1/%d", tl.ID, tl.Frame.Width, tl.Frame.Height, tl.Picture.Size(), tl.Scale, want[tl.ID])
 		}
 		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Mul(3).Div(4))); !near(got, green) {
 			t.Errorf("%s: pixel %v, want green", tl.ID, got)
@@ -364,5 +365,42 @@ func TestCheckCams(t *testing.T) {
 	}
 	if got := ParseCams([]string{"front, back", "", " side "}); !slices.Equal(got, []string{"front", "back", "side"}) {
 		t.Errorf("ParseCams = %q", got)
+	}
+}
+
+// Every decode mode shows the same picture at the tile's size; only the
+// scale it was decoded at differs: TurboJPEG takes 5/8 for a 1280x720
+// frame in a 780x440 tile, OpenCV 1/1 (it has no scale between 1/2 and 1).
+func TestDecodeModes(t *testing.T) {
+	h := testenv.Hub(t, nil)
+	pub := testenv.Conn(t, h.ClientURL())
+	want := map[DecodeMode]turbojpeg.Scale{
+		DecodeScaled: {Num: 5, Denom: 8},
+		DecodeOpenCV: {Num: 1, Denom: 1},
+		DecodeFull:   {Num: 1, Denom: 1},
+	}
+	for mode, scale := range want {
+		_, g := newGrid(t, h.ClientURL(), image.Pt(800, 450), "m")
+		g.SetDecodeMode(mode)
+		g.Update(time.Now()) // lay out and subscribe before the frame is sent
+		publish(t, pub, frameMsg("m", uint64(mode)+1, encodeJPEG(t, green, 1280, 720), 1280, 720))
+		waitFor(t, "a frame decoded", 10*time.Second, func() bool {
+			g.Update(time.Now())
+			return g.Stats()[0].Decoded == 1
+		})
+		now := time.Now()
+		canvas := gocv.NewMat()
+		g.Render(&canvas, now)
+		tl := g.Tiles(now)[0]
+		if tl.Scale != scale {
+			t.Errorf("mode %d: decoded at %v, want %v", mode, tl.Scale, scale)
+		}
+		if tl.Picture.Size().X < 700 {
+			t.Errorf("mode %d: picture %v", mode, tl.Picture)
+		}
+		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Div(2))); !near(got, green) {
+			t.Errorf("mode %d: pixel %v, want green", mode, got)
+		}
+		canvas.Close()
 	}
 }
