@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -64,6 +65,7 @@ type report struct {
 // slot is where the NATS handlers leave the newest frame and status of one
 // camera for the display loop: newest wins, nothing is queued or decoded.
 type slot struct {
+	feed     *Feed
 	id       string
 	frame    atomic.Pointer[delivery]
 	received atomic.Uint64 // frame messages received
@@ -74,6 +76,13 @@ type slot struct {
 }
 
 func (s *slot) onFrame(m *nats.Msg) {
+	// Only counted here; the grid skips the frame when it looks at it, and
+	// the tile keeps its picture.
+	if _, err := wire.ParseFrame(m.Header); err != nil {
+		s.feed.badMessage(s.id, "frame", err)
+	} else if !looksLikeJPEG(m.Data) {
+		s.feed.badMessage(s.id, "frame", errNotJPEG)
+	}
 	s.frame.Store(&delivery{msg: m, at: time.Now()})
 	s.received.Add(1)
 }
@@ -89,7 +98,8 @@ func (s *slot) onReplayed(f replay.Frame, behind bool) {
 func (s *slot) onStatus(m *nats.Msg) {
 	st, err := wire.ParseStatus(m.Subject, m.Data)
 	if err != nil {
-		return // not a camhub agent's report
+		s.feed.badMessage(s.id, "status", err) // not a camhub agent's report
+		return
 	}
 	s.status.Store(&report{status: st, at: time.Now()})
 }
@@ -108,6 +118,38 @@ type Feed struct {
 
 	gen     atomic.Uint64 // incremented when a camera is added
 	ignored atomic.Uint64 // messages of cameras beyond MaxCameras or with bad subjects
+
+	log      atomic.Pointer[slog.Logger]
+	bad      atomic.Uint64 // frame and status messages that were not camhub's
+	lastWarn atomic.Int64  // when bad messages were last logged, Unix nanoseconds
+}
+
+// badWarnEvery is how often bad messages are logged: the first at once,
+// then at most one line per interval with the count so far.
+const badWarnEvery = 10 * time.Second
+
+// SetLogger makes the feed log the bad messages it receives (rate-limited,
+// see badWarnEvery) to log; a new feed logs nothing.
+func (f *Feed) SetLogger(log *slog.Logger) { f.log.Store(log) }
+
+// Bad counts the frame and status messages received that were not
+// camhub's: bad headers, a payload that is not a whole JPEG, a status
+// report that does not parse. They are skipped.
+func (f *Feed) Bad() uint64 { return f.bad.Load() }
+
+// badMessage counts a bad message of camera id and logs it, rarely.
+func (f *Feed) badMessage(id, kind string, err error) {
+	n := f.bad.Add(1)
+	log := f.log.Load()
+	if log == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := f.lastWarn.Load()
+	if (last != 0 && now-last < int64(badWarnEvery)) || !f.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	log.Warn("skipping messages that are not camhub's", "camera", id, "kind", kind, "error", err, "bad_messages", n)
 }
 
 // ErrCameras is wrapped by the errors NewFeed returns for a bad camera list.
@@ -121,7 +163,7 @@ func NewFeed(ids []string) (*Feed, error) {
 	}
 	f := &Feed{fixed: len(ids) > 0, slots: make(map[string]*slot)}
 	for _, id := range ids {
-		s := &slot{id: id}
+		s := &slot{feed: f, id: id}
 		f.slots[id] = s
 		f.order = append(f.order, s)
 	}
@@ -285,7 +327,7 @@ func (f *Feed) add(id string) *slot {
 	if f.fixed || len(f.order) >= MaxCameras {
 		return nil
 	}
-	s := &slot{id: id}
+	s := &slot{feed: f, id: id}
 	f.slots[id] = s
 	order := append(slices.Clip(f.order), s)
 	slices.SortFunc(order, func(a, b *slot) int { return strings.Compare(a.id, b.id) })
@@ -314,6 +356,16 @@ func (f *Feed) IDs() []string {
 
 // Ignored counts the messages dropped because their camera is not shown.
 func (f *Feed) Ignored() uint64 { return f.ignored.Load() }
+
+// Received is the number of frame messages received for all cameras.
+func (f *Feed) Received() uint64 {
+	order, _ := f.cameras()
+	var n uint64
+	for _, s := range order {
+		n += s.received.Load()
+	}
+	return n
+}
 
 // Seed reads the hub's camera list: without a fixed camera list every
 // camera the hub knows gets a tile, including offline ones. Either way the

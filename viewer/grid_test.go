@@ -369,18 +369,18 @@ func TestCheckCams(t *testing.T) {
 }
 
 // Every decode mode shows the same picture at the tile's size; only the
-// scale it was decoded at differs: TurboJPEG takes 5/8 for a 1280x720
-// frame in a 780x440 tile, OpenCV 1/1 (it has no scale between 1/2 and 1).
+// scale it was decoded at differs: 1/2 for a 1280x720 frame in a 400x225
+// tile, except in DecodeFull mode.
 func TestDecodeModes(t *testing.T) {
 	h := testenv.Hub(t, nil)
 	pub := testenv.Conn(t, h.ClientURL())
 	want := map[DecodeMode]turbojpeg.Scale{
-		DecodeScaled: {Num: 5, Denom: 8},
-		DecodeOpenCV: {Num: 1, Denom: 1},
+		DecodeScaled: {Num: 1, Denom: 2},
+		DecodeOpenCV: {Num: 1, Denom: 2},
 		DecodeFull:   {Num: 1, Denom: 1},
 	}
 	for mode, scale := range want {
-		_, g := newGrid(t, h.ClientURL(), image.Pt(800, 450), "m")
+		_, g := newGrid(t, h.ClientURL(), image.Pt(400, 225), "m")
 		g.SetDecodeMode(mode)
 		g.Update(time.Now()) // lay out and subscribe before the frame is sent
 		publish(t, pub, frameMsg("m", uint64(mode)+1, encodeJPEG(t, green, 1280, 720), 1280, 720))
@@ -395,7 +395,7 @@ func TestDecodeModes(t *testing.T) {
 		if tl.Scale != scale {
 			t.Errorf("mode %d: decoded at %v, want %v", mode, tl.Scale, scale)
 		}
-		if tl.Picture.Size().X < 700 {
+		if tl.Picture.Size().X < 350 {
 			t.Errorf("mode %d: picture %v", mode, tl.Picture)
 		}
 		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Div(2))); !near(got, green) {

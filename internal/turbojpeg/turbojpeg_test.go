@@ -159,7 +159,7 @@ func TestDecodeScaled(t *testing.T) {
 		{image.Pt(1280, 720), Scale{1, 1}, image.Pt(1280, 720)},
 		{image.Pt(2000, 2000), Scale{1, 1}, image.Pt(1280, 720)},
 		{image.Pt(640, 360), Scale{1, 2}, image.Pt(640, 360)},
-		{image.Pt(641, 100), Scale{5, 8}, image.Pt(800, 450)},
+		{image.Pt(641, 100), Scale{1, 1}, image.Pt(1280, 720)},
 		{image.Pt(320, 180), Scale{1, 4}, image.Pt(320, 180)},
 		{image.Pt(100, 100), Scale{1, 4}, image.Pt(320, 180)},
 		{image.Pt(20, 10), Scale{1, 8}, image.Pt(160, 90)},
