@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"camhub/internal/wire"
+)
+
+// publishCmd runs simulated cameras: each has its own connection, as an
+// agent does, and publishes the frames of a directory in turn with
+// camhub's headers on an absolute schedule of fps, Frame-Time being the
+// moment of publishing. It runs until -seconds pass or it is signalled,
+// then prints how many frames it sent.
+func publishCmd(args []string) error {
+	fs := flag.NewFlagSet("publish", flag.ExitOnError)
+	url := fs.String("nats", nats.DefaultURL, "NATS `URL`")
+	dir := fs.String("frames", "bench/out/frames/640x480", "`directory` of JPEG frames")
+	cams := fs.Int("cams", 8, "number of cameras")
+	fps := fs.Float64("fps", 30, "frames per second per camera")
+	seconds := fs.Float64("seconds", 0, "stop after this long (0: when signalled)")
+	prefix := fs.String("prefix", "bench", "camera ids are PREFIX0, PREFIX1, ...")
+	fs.Parse(args)
+
+	frames, err := loadFrames(*dir)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	if *seconds > 0 {
+		var c2 context.CancelFunc
+		ctx, c2 = context.WithTimeout(ctx, time.Duration(*seconds*float64(time.Second)))
+		defer c2()
+	}
+	w, h, err := jpegSize(frames[0])
+	if err != nil {
+		return err
+	}
+	var sent, failed atomic.Uint64
+	var wg sync.WaitGroup
+	start := time.Now().Add(100 * time.Millisecond)
+	period := time.Duration(float64(time.Second) / *fps)
+	for c := range *cams {
+		nc, err := nats.Connect(*url, nats.ReconnectBufSize(-1))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := &nats.Msg{Subject: wire.FramesSubject(fmt.Sprintf("%s%d", *prefix, c)), Header: make(nats.Header, 5)}
+			// cameras start spread over one period, as real ones do
+			next := start.Add(period * time.Duration(c) / time.Duration(*cams))
+			t := time.NewTimer(time.Until(next))
+			defer t.Stop()
+			for seq := uint64(1); ; seq++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				now := time.Now()
+				wire.Frame{Seq: seq, Time: now, Width: w, Height: h}.SetHeader(msg.Header)
+				msg.Data = frames[(int(seq)+c*7)%len(frames)]
+				if err := nc.PublishMsg(msg); err != nil {
+					failed.Add(1)
+				} else {
+					sent.Add(1)
+				}
+				next = next.Add(period)
+				if d := time.Until(next); d > 0 {
+					t.Reset(d)
+				} else { // late: skip the frames missed, as a camera would
+					missed := -d/period + 1
+					next = next.Add(missed * period)
+					t.Reset(time.Until(next))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("{\"sent\":%d,\"failed\":%d}\n", sent.Load(), failed.Load())
+	return nil
+}
+
+// natsdCmd runs a bare nats-server (no JetStream) until signalled: the
+// raw NATS side of the latency comparison.
+func natsdCmd(args []string) error {
+	fs := flag.NewFlagSet("natsd", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "`host:port`")
+	fs.Parse(args)
+	host, port, err := splitHostPort(*listen)
+	if err != nil {
+		return err
+	}
+	ns, err := server.NewServer(&server.Options{Host: host, Port: port, MaxPayload: 8 << 20, NoSigs: true})
+	if err != nil {
+		return err
+	}
+	ns.Start()
+	defer ns.Shutdown()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		return fmt.Errorf("nats-server did not start")
+	}
+	fmt.Println(ns.ClientURL())
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	<-ctx.Done()
+	return nil
+}

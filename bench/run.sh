@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# camhub's benchmark: camhub beside the raw NATS ceiling and the ZeroMQ
+# baseline, in one run on one machine (see docs/BENCHMARKS.md).
+#
+#   bench/run.sh           (make bench)        ~10 min; writes docs/BENCHMARKS.md
+#                                              and docs/benchmarks.png
+#   bench/run.sh --quick   (make bench-quick)  under 2 min; writes bench/out/ only
+#
+# Run it on a quiet machine: every part shares the CPUs with the others of
+# its own run, never with anything else, or the numbers say little.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=""
+case "${1:-}" in
+--quick) quick=-quick ;;
+"") ;;
+*) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+esac
+export PATH=$PATH:/usr/local/go/bin
+scripts/deps.sh bench
+out=bench/out
+mkdir -p "$out"
+echo "bench: building" >&2
+go build -o bin/ ./cmd/hub ./cmd/agent ./bench/camhub-bench
+[ -f "$out/frames/1280x720.avi" ] || bin/camhub-bench frames -out "$out/frames"
+
+results=$out/results.jsonl
+zmq=$out/zmq.jsonl
+rm -f "$results" "$zmq"
+bin/camhub-bench run -frames "$out/frames" -bin bin -out "$results" $quick
+
+# The ZeroMQ baseline on the same frames, rates and machine.
+py=/usr/bin/python3 # Debian's, with python3-zmq and python3-opencv
+secs=10
+[ -n "$quick" ] && secs=3
+echo "bench: the ZeroMQ baseline" >&2
+$py bench/zmq/run.py --frames "$out/frames/640x480" --scenario relay --seconds "$secs" --json "$zmq"
+$py bench/zmq/run.py --frames "$out/frames/640x480" --scenario latency --cams 8 --fps 30 --seconds "$secs" --json "$zmq"
+$py bench/zmq/run.py --frames "$out/frames/1280x720" --scenario overload --cams 8 --fps 30 --seconds $((2 * secs)) --json "$zmq"
+
+if [ -n "$quick" ]; then
+	report=$out/BENCHMARKS.md command="make bench-quick"
+else
+	report=docs/BENCHMARKS.md command="make bench"
+fi
+chart=$(dirname "$report")/benchmarks.png
+bin/camhub-bench report -in "$results" -zmq "$zmq" -out "$report" -command "$command"
+$py bench/chart.py "$results" "$zmq" "$chart"
+echo "bench: wrote $report and $chart" >&2
