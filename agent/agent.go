@@ -61,6 +61,7 @@ var ErrRunning = errors.New("agent already ran")
 // ReportInterval takes its default.
 type Config struct {
 	ID     string  // camera id, see wire.IDRule
+	Site   string  // where the camera is, optional; same rule as ids
 	Source string  // see ParseSource
 	FPS    float64 // the most frames per second to send
 	// Width and Height bound the frames sent: larger frames are scaled
@@ -101,6 +102,11 @@ func (c Config) validate() (Source, error) {
 	c = c.withDefaults()
 	if err := wire.ValidateID(c.ID); err != nil {
 		return Source{}, fmt.Errorf("%w: id: %w", ErrConfig, err)
+	}
+	if c.Site != "" {
+		if wire.ValidateID(c.Site) != nil {
+			return Source{}, fmt.Errorf("%w: site %q: a site is 1-64 characters of A-Z a-z 0-9 _ -, like a camera id", ErrConfig, c.Site)
+		}
 	}
 	src, err := ParseSource(c.Source)
 	if err != nil {
@@ -458,6 +464,7 @@ func (a *Agent) status(fps float64, now time.Time) wire.Status {
 	defer a.mu.Unlock()
 	return wire.Status{
 		ID:            a.cfg.ID,
+		Site:          a.cfg.Site,
 		Host:          a.host,
 		Source:        a.source,
 		State:         a.state,

@@ -58,6 +58,25 @@ type Config struct {
 	// TLSCert and TLSKey, if set, are the PEM certificate (chain) and key
 	// the embedded server presents: clients must then connect with TLS.
 	TLSCert, TLSKey string
+
+	// Cluster, if set, is the host:port of this hub's route listener: the
+	// embedded server is then one node of the NATS cluster ClusterName
+	// (DefaultClusterName if empty), joining it through Routes
+	// (comma-separated nats:// URLs of the nodes' route listeners).
+	Cluster, ClusterName, Routes string
+	// Replicas is how many nodes keep a copy of each stream (1–5; 0
+	// means 1). More than one needs a cluster.
+	Replicas int
+	// Leaf, if set, makes the embedded server a leaf node of the hub at
+	// these URLs (comma-separated nats:// URLs of its leaf listener): this
+	// site's cameras reach the central hub while the link is up, and work
+	// locally without it. It needs Domain.
+	Leaf string
+	// LeafListen, if set, is the host:port leaf hubs connect to.
+	LeafListen string
+	// Domain is the embedded server's JetStream domain: a leaf hub's own
+	// name, so its replay buffer stays local.
+	Domain string
 }
 
 // Validate checks c and fills in defaults.
@@ -84,6 +103,9 @@ func (c *Config) Validate() error {
 	if c.NATS != "" && (c.Auth != "" || c.TLSCert != "") {
 		return errors.New("auth, tls-cert and tls-key configure the embedded server: configure an existing NATS server (--nats) itself")
 	}
+	if err := c.validateCluster(); err != nil {
+		return err
+	}
 	if c.NATS == "" {
 		if _, _, err := splitHostPort(c.Listen); err != nil {
 			return fmt.Errorf("listen %q: %v", c.Listen, err)
@@ -102,7 +124,7 @@ func (c *Config) buffer() BufferConfig {
 	if c.Storage == StorageFile {
 		st = jetstream.FileStorage
 	}
-	return BufferConfig{Storage: st, Replay: c.Replay, ReplayBytes: c.ReplayBytes}
+	return BufferConfig{Storage: st, Replay: c.Replay, ReplayBytes: c.ReplayBytes, Replicas: c.Replicas}
 }
 
 // Server is a running hub.
@@ -113,6 +135,8 @@ type Server struct {
 	nc   *nats.Conn
 	cams *cameras
 	tmp  string // temporary store directory to remove
+
+	leafAddr string // the leaf node listener, if any
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -153,11 +177,11 @@ func (s *Server) start(ctx context.Context) error {
 	b.MaxMsgSize = int32(min(s.nc.MaxPayload(), int64(s.cfg.MaxPayload)))
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := Provision(pctx, js, b); err != nil {
+	if err := s.provision(pctx, js, b); err != nil {
 		return err
 	}
 	s.log.Info("replay buffer ready", "stream", wire.FramesStream, "storage", s.cfg.Storage,
-		"replay", s.cfg.Replay, "replay_bytes", s.cfg.ReplayBytes, "max_frame", b.MaxMsgSize)
+		"replay", s.cfg.Replay, "replay_bytes", s.cfg.ReplayBytes, "max_frame", b.MaxMsgSize, "replicas", b.Replicas)
 
 	if _, err := s.nc.Subscribe(wire.AllStatus, s.cams.handle); err != nil {
 		return err
@@ -169,12 +193,14 @@ func (s *Server) start(ctx context.Context) error {
 		defer s.wg.Done()
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
+		leaves := 0
 		for {
 			select {
 			case <-rctx.Done():
 				return
 			case <-t.C:
 				s.cams.sweep()
+				s.logLinks(&leaves)
 			}
 		}
 	}()
@@ -219,6 +245,9 @@ func (s *Server) startEmbedded() error {
 		JetStreamMaxStore:  maxStore,
 		// Slow viewers are cut off rather than allowed to hold frames.
 		WriteDeadline: 5 * time.Second,
+	}
+	if err := s.cfg.clusterOptions(opts); err != nil {
+		return err
 	}
 	var inproc []nats.Option
 	if s.cfg.Auth != "" {
@@ -271,7 +300,20 @@ func (s *Server) startEmbedded() error {
 		return err
 	}
 	s.nc = nc
-	attrs := []any{"url", ns.ClientURL(), "store_dir", dir, "auth", s.cfg.Auth != "", "tls", s.cfg.TLSCert != ""}
+	attrs := []any{"url", ns.ClientURL(), "name", name, "store_dir", dir, "auth", s.cfg.Auth != "", "tls", s.cfg.TLSCert != ""}
+	if a := ns.ClusterAddr(); a != nil {
+		attrs = append(attrs, "cluster", s.cfg.ClusterName, "routes_listen", a.String())
+	}
+	if s.cfg.LeafListen != "" {
+		s.leafAddr = net.JoinHostPort(opts.LeafNode.Host, strconv.Itoa(opts.LeafNode.Port))
+		attrs = append(attrs, "leaf_listen", s.leafAddr)
+	}
+	if s.cfg.Leaf != "" {
+		attrs = append(attrs, "leaf", cli.RedactURL(s.cfg.Leaf))
+	}
+	if s.cfg.Domain != "" {
+		attrs = append(attrs, "domain", s.cfg.Domain)
+	}
 	if s.cfg.Auth != "" {
 		attrs = append(attrs, "users", len(opts.Users)-1)
 	}

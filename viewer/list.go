@@ -37,6 +37,7 @@ func State(c camlist.Camera) string {
 // ListEntry is one camera in `viewer list --json`.
 type ListEntry struct {
 	ID            string    `json:"id"`
+	Site          string    `json:"site,omitempty"` // where the camera is, if its agent says
 	State         string    `json:"state"`          // live, offline, starting or source-error
 	ReportedState string    `json:"reported_state"` // the state in the camera's newest report
 	Error         string    `json:"error,omitempty"`
@@ -70,7 +71,7 @@ func Entries(cams []camlist.Camera) []ListEntry {
 	out := make([]ListEntry, len(cams))
 	for i, c := range cams {
 		out[i] = ListEntry{
-			ID: c.ID, State: State(c), ReportedState: c.State, Error: c.Error,
+			ID: c.ID, Site: c.Site, State: State(c), ReportedState: c.State, Error: c.Error,
 			FPS: c.FPS, Width: c.Width, Height: c.Height, Host: c.Host, Source: c.Source,
 			LastSeen: c.LastSeen.UTC(), FramesSent: c.FramesSent, FramesDropped: c.FramesDropped, Version: c.Version,
 		}
@@ -89,7 +90,18 @@ func WriteJSON(w io.Writer, cams []camlist.Camera) error {
 // relative to now.
 func WriteTable(w io.Writer, cams []camlist.Camera, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tFPS\tSIZE\tHOST\tLAST SEEN")
+	// The SITE column shows once any camera says where it is, so a
+	// single-site list keeps its columns.
+	sites := false
+	for _, c := range cams {
+		sites = sites || c.Site != ""
+	}
+	if sites {
+		fmt.Fprint(tw, "ID\tSITE\t")
+	} else {
+		fmt.Fprint(tw, "ID\t")
+	}
+	fmt.Fprintln(tw, "STATE\tFPS\tSIZE\tHOST\tLAST SEEN")
 	for _, c := range cams {
 		size := "-"
 		if c.Width > 0 && c.Height > 0 {
@@ -99,7 +111,11 @@ func WriteTable(w io.Writer, cams []camlist.Camera, now time.Time) error {
 		if state == wire.StateSourceError && c.Error != "" {
 			state += " (" + c.Error + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\t%s\n", c.ID, state, c.FPS, size, dash(c.Host), lastSeen(c.LastSeen, now))
+		fmt.Fprintf(tw, "%s\t", c.ID)
+		if sites {
+			fmt.Fprintf(tw, "%s\t", dash(c.Site))
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\n", state, c.FPS, size, dash(c.Host), lastSeen(c.LastSeen, now))
 	}
 	return tw.Flush()
 }

@@ -65,6 +65,33 @@ garage  source-error (no such device)  0.0   -         nuc      3d ago (Nov 21 1
 	}
 }
 
+// Cameras at several sites: a SITE column, "-" for a camera without one.
+func TestWriteTableSites(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.Local)
+	cams := []camlist.Camera{
+		{Status: wire.Status{ID: "gate", Site: "farm", Host: "pi1", State: wire.StateStreaming, FPS: 10, Width: 640, Height: 480}, LastSeen: now.Add(-time.Second), Online: true},
+		{Status: wire.Status{ID: "hall", Host: "nuc", State: wire.StateStreaming, FPS: 15, Width: 640, Height: 480}, LastSeen: now.Add(-time.Second), Online: true},
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, cams, now); err != nil {
+		t.Fatal(err)
+	}
+	want := `ID    SITE  STATE  FPS   SIZE     HOST  LAST SEEN
+gate  farm  live   10.0  640x480  pi1   1s ago (11:59:59)
+hall  -     live   15.0  640x480  nuc   1s ago (11:59:59)
+`
+	if b.String() != want {
+		t.Fatalf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := WriteJSON(&b, cams); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"site": "farm"`) || strings.Count(b.String(), `"site"`) != 1 {
+		t.Fatalf("JSON:\n%s", b.String())
+	}
+}
+
 func TestFormatAge(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		35 * time.Millisecond:   "35ms",

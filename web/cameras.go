@@ -96,6 +96,7 @@ func (d *directory) ids() []string {
 // it, and what this server measures of its frames.
 type Camera struct {
 	ID            string    `json:"id"`
+	Site          string    `json:"site,omitempty"`           // where the camera is, if its agent says
 	State         string    `json:"state"`                    // live, offline, starting or source-error
 	ReportedState string    `json:"reported_state,omitempty"` // the state in the camera's newest report
 	Error         string    `json:"error,omitempty"`
@@ -155,7 +156,7 @@ func describe(id string, rep report, known bool, st feedStats, now time.Time) Ca
 	c := Camera{ID: id, State: StateOffline}
 	if known {
 		s := rep.status
-		c.ReportedState, c.Error = s.State, s.Error
+		c.ReportedState, c.Error, c.Site = s.State, s.Error, s.Site
 		c.FPS, c.Width, c.Height = s.FPS, s.Width, s.Height
 		c.Host, c.Source, c.LastSeen = s.Host, s.Source, rep.at.UTC()
 		c.FramesSent, c.FramesDropped, c.Version = s.FramesSent, s.FramesDropped, s.Version

@@ -39,6 +39,7 @@ const (
 type settings struct {
 	config         string
 	id             string
+	site           string
 	source         string
 	nats           string
 	auth           cli.Auth
@@ -63,6 +64,7 @@ func flags() (*pflag.FlagSet, *settings) {
 	fs.SortFlags = false
 	fs.StringVar(&s.config, config.FileFlag, "", "read settings from this YAML `file`")
 	fs.StringVar(&s.id, "id", "", "camera `id` (required): "+wire.IDRule)
+	fs.StringVar(&s.site, "site", "", "the `site` this camera is at, shown next to its id (optional; same rule as ids)")
 	fs.StringVar(&s.source, "source", "testpattern", "what to capture (see Sources above)")
 	fs.StringVar(&s.nats, "nats", cli.DefaultNATS, "NATS server `urls`, comma-separated")
 	s.auth.AddFlags(fs)
@@ -144,6 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := agent.Config{
 		ID:             s.id,
+		Site:           s.site,
 		Source:         s.source,
 		FPS:            s.fps,
 		Width:          s.size.w,

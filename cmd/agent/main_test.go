@@ -135,6 +135,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--id", "a", "--quality", "0"}, "1-100"},
 		{[]string{"--id", "a", "--fps", "fast"}, "--fps"},
 		{[]string{"--id", "a", "--bogus"}, "bogus"},
+		{[]string{"--id", "a", "--site", "the farm"}, `site "the farm"`},
 		{[]string{"--id", "a", "extra"}, `unexpected argument "extra"`},
 		{[]string{"--id", "a", "--config", "/nonexistent/agent.yaml"}, "/nonexistent/agent.yaml"},
 	} {

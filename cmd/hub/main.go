@@ -31,7 +31,16 @@ Usage:
 Examples:
   hub                                    # listen on :4222, monitoring on :8222
   hub --storage file --store-dir /var/lib/camhub --replay 2m
-  hub --nats nats://nats1:4222,nats://nats2:4222
+  hub --nats nats://nats1:4222,nats://nats2:4222 --replicas 3
+
+  # one node of a three-hub cluster keeping 3 copies of the buffer (on a, b and c)
+  hub --name a --storage file --cluster 0.0.0.0:6222 \
+      --routes nats://a:6222,nats://b:6222,nats://c:6222 --replicas 3
+  # a central hub that sites connect to, and a site hub (e.g. on a Pi)
+  hub --leaf-listen 0.0.0.0:7422
+  hub --leaf nats://central:7422 --domain garden
+
+See docs/SCALING.md for clusters and sites.
 
 Every flag can also be set as a key in the --config YAML file or as an
 environment variable CAMHUB_<FLAG> (e.g. CAMHUB_REPLAY_BYTES=2GiB);
@@ -76,7 +85,14 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&cfg.Auth, "auth", "", "require clients to log in as a user of this YAML `file` (users, roles, cameras; see README, Security)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve clients over TLS with this PEM certificate `file` (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the TLS certificate's private key `file` (PEM)")
-	fs.StringVar(&cfg.ServerName, "name", "", "embedded server name (default camhub-<hostname>)")
+	fs.StringVar(&cfg.ServerName, "name", "", "embedded server name, unique in a cluster (default camhub-<hostname>)")
+	fs.StringVar(&cfg.Cluster, "cluster", "", "run as a node of a NATS cluster, with this route `host:port` (e.g. 0.0.0.0:6222; needs --routes)")
+	fs.StringVar(&cfg.ClusterName, "cluster-name", hub.DefaultClusterName, "the cluster's `name`, the same on every node")
+	fs.StringVar(&cfg.Routes, "routes", "", "the cluster's route `URLs`, comma-separated (nats://a:6222,nats://b:6222,nats://c:6222)")
+	fs.IntVar(&cfg.Replicas, "replicas", 1, "copies of the replay buffer kept on different cluster nodes (1-5; also with --nats)")
+	fs.StringVar(&cfg.LeafListen, "leaf-listen", "", "accept site hubs (leaf nodes) on this `host:port`, e.g. 0.0.0.0:7422 (default: off)")
+	fs.StringVar(&cfg.Leaf, "leaf", "", "run as a site hub: a leaf node of the central hub at these `URLs` (nats://central:7422; needs --domain)")
+	fs.StringVar(&cfg.Domain, "domain", "", "JetStream `domain` of this hub's buffer; a site hub's own name (e.g. garden)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 

@@ -160,3 +160,39 @@ func TestHelpAndBadArgs(t *testing.T) {
 		t.Fatalf("bad storage: code %d, output %q", code, out.String())
 	}
 }
+
+func TestClusterExampleConfigsLoad(t *testing.T) {
+	o, err := parse([]string{"--config", "../../configs/hub-cluster.yaml"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.hub
+	if c.Cluster != "0.0.0.0:6222" || c.ClusterName != "camhub" || c.Replicas != 3 || c.LeafListen != "0.0.0.0:7422" ||
+		c.Routes != "nats://a:6222,nats://b:6222,nats://c:6222" || c.ServerName != "camhub-a" {
+		t.Fatalf("configs/hub-cluster.yaml gave %+v", c)
+	}
+	o, err = parse([]string{"--config", "../../configs/hub-site.yaml"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := o.hub; c.Leaf != "nats://central:7422" || c.Domain != "garden" {
+		t.Fatalf("configs/hub-site.yaml gave %+v", c)
+	}
+}
+
+func TestClusterFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--routes", "nats://a:6222"}, "routes needs --cluster"},
+		{[]string{"--replicas", "3"}, "needs a cluster"},
+		{[]string{"--leaf", "nats://central:7422"}, "needs --domain"},
+		{[]string{"--cluster", ":6222"}, "cluster needs --routes"},
+	} {
+		var stderr strings.Builder
+		if code := run(tc.args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("hub %v: exit %d, %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}

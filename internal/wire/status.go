@@ -30,6 +30,7 @@ const MaxReportInterval = 5 * time.Second
 // Status is the JSON document an agent publishes on cams.<id>.status.
 type Status struct {
 	ID            string    `json:"id"`
+	Site          string    `json:"site,omitempty"` // where the camera is; optional
 	Host          string    `json:"host"`
 	Source        string    `json:"source"` // credentials in URLs are redacted
 	State         string    `json:"state"`

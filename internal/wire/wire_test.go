@@ -133,3 +133,24 @@ func TestOnline(t *testing.T) {
 		t.Errorf("a huge interval gives %v, want it capped at %v", got, MaxReportInterval)
 	}
 }
+
+// site is optional: left out of the JSON when empty, and a report without
+// it (from an older agent) parses with an empty site.
+func TestStatusSite(t *testing.T) {
+	data, _ := json.Marshal(Status{ID: "front", State: StateStreaming})
+	if strings.Contains(string(data), "site") {
+		t.Fatalf("an empty site is in the JSON: %s", data)
+	}
+	data, _ = json.Marshal(Status{ID: "front", Site: "garden", State: StateStreaming})
+	if !strings.Contains(string(data), `"site":"garden"`) {
+		t.Fatalf("no site in the JSON: %s", data)
+	}
+	got, err := ParseStatus("cams.front.status", data)
+	if err != nil || got.Site != "garden" {
+		t.Fatalf("ParseStatus = %+v, %v", got, err)
+	}
+	got, err = ParseStatus("cams.front.status", []byte(`{"id":"front","state":"streaming","host":"pi"}`))
+	if err != nil || got.Site != "" {
+		t.Fatalf("an older report: %+v, %v", got, err)
+	}
+}

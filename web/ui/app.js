@@ -105,6 +105,10 @@ function label(t) {
   const c = t.cam;
   let note = '';
   if (c) {
+    // the site, if the camera's agent says where it is: "gate @ farm"
+    const name = c.site ? c.id + ' @ ' + c.site : c.id;
+    const nameEl = t.el.querySelector('.name');
+    if (nameEl.textContent !== name) nameEl.textContent = name;
     t.fps.textContent = c.rx_fps > 0 ? c.rx_fps.toFixed(1) + ' fps' : '';
     if (!state.since) t.age.textContent = c.frame_age_ms == null ? '' : fmtAge(c.frame_age_ms);
     if (!state.since) {
