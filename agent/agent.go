@@ -207,6 +207,10 @@ type Agent struct {
 	ran     atomic.Bool
 	st      counters
 	seq     uint64 // the last Frame-Seq given; capture goroutine only
+	// maxPayload is the server's, as of the last status report: the
+	// capture goroutine must not ask the connection, whose lock a publish
+	// stalled on a dead link holds.
+	maxPayload atomic.Int64
 
 	// Reopening a failed source waits backoffMin, doubling up to
 	// backoffMax; back to backoffMin after a frame was read.
@@ -484,6 +488,7 @@ func (a *Agent) status(fps float64, now time.Time) wire.Status {
 // report publishes a status report. A report that cannot be sent is
 // skipped: the next one says the same, newer.
 func (a *Agent) report(rate *rateMeter, now time.Time) {
+	a.maxPayload.Store(a.nc.MaxPayload())
 	s := a.status(rate.update(now, a.st.sent.Load()), now)
 	data, err := json.Marshal(&s)
 	if err != nil { // cannot happen with these field types

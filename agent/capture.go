@@ -173,7 +173,7 @@ func (a *Agent) deliver(img gocv.Mat, t time.Time, enc *encoder) {
 
 // payloadLimit is the largest JPEG that fits in a message.
 func (a *Agent) payloadLimit() int {
-	mp := a.nc.MaxPayload()
+	mp := a.maxPayload.Load() // not a.nc.MaxPayload(): see maxPayload
 	if mp <= 0 {
 		mp = defaultMaxPayload
 	}

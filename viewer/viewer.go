@@ -95,6 +95,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
+	feed.SetLogger(log)
 	var player *replay.Player
 	if !cfg.Rewind.IsZero() {
 		js, err := jetstream.New(nc)
@@ -255,7 +256,7 @@ func (v *Viewer) Close() {
 			decoded += s.Decoded
 			bad += s.Bad
 		}
-		attrs := []any{"frames_shown", decoded, "bad_frames", bad}
+		attrs := []any{"frames_shown", decoded, "bad_frames", bad, "bad_messages", v.feed.Bad()}
 		if v.player != nil {
 			st := v.player.Stats()
 			attrs = append(attrs, "frames_played", st.Delivered, "frames_skipped", st.Skipped)

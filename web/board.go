@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"sort"
 	"sync"
 	"time"
@@ -72,13 +73,19 @@ func (b *board) get(id string) *feed {
 }
 
 // put makes f its camera's newest frame and wakes the waiters. It returns
-// false if the board has no room for another camera.
+// false if the board has no room for another camera. A frame whose payload
+// is not a complete JPEG is counted as invalid and dropped: the camera's
+// newest good frame stays.
 func (b *board) put(f *frame) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	fd := b.get(f.id)
 	if fd == nil {
 		return false
+	}
+	if !looksLikeJPEG(f.jpeg) {
+		fd.invalid++
+		return true
 	}
 	var n uint64 = 1
 	if fd.cur != nil {
@@ -103,6 +110,19 @@ func (b *board) put(f *frame) bool {
 		b.any = nil
 	}
 	return true
+}
+
+// looksLikeJPEG is a cheap check that b is a whole JPEG file: it starts
+// with the start-of-image marker and ends with the end-of-image marker
+// (some encoders pad after it). It catches payloads that are not JPEGs,
+// empty or cut short; the web viewer never decodes frames, the browser
+// does.
+func looksLikeJPEG(b []byte) bool {
+	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 || b[2] != 0xFF {
+		return false
+	}
+	tail := b[max(2, len(b)-64):]
+	return bytes.LastIndex(tail, []byte{0xFF, 0xD9}) >= 0
 }
 
 // invalid counts a message on camera id's subject that was not a frame.

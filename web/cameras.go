@@ -3,6 +3,7 @@ package web
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,6 +38,8 @@ type directory struct {
 
 	mu   sync.Mutex
 	cams map[string]report
+
+	invalid atomic.Uint64 // messages on status subjects that were not status reports
 }
 
 func newDirectory(max int) *directory {
@@ -69,6 +72,9 @@ func (d *directory) seed(cams []camlist.Camera, want func(string) bool) {
 // onStatus takes a status report message.
 func (d *directory) onStatus(m *nats.Msg, want func(string) bool) {
 	st, err := wire.ParseStatus(m.Subject, m.Data)
+	if err != nil {
+		d.invalid.Add(1)
+	}
 	if err != nil || !want(st.ID) {
 		return // not a camhub agent's report, or not a camera shown
 	}

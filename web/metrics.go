@@ -19,7 +19,9 @@ var (
 	mDrops = prometheus.NewDesc("camhub_web_camera_frames_missed_total",
 		"Frames missing from the camera's Frame-Seq sequence: dropped by the agent or on the way.", []string{"camera"}, nil)
 	mInvalid = prometheus.NewDesc("camhub_web_camera_invalid_total",
-		"Messages on the camera's frames subject that were not camhub frames.", []string{"camera"}, nil)
+		"Messages on the camera's frames subject that were not camhub frames: bad headers, or a payload that is not a whole JPEG.", []string{"camera"}, nil)
+	mStatusInvalid = prometheus.NewDesc("camhub_web_status_invalid_total",
+		"Messages on status subjects that were not camhub status reports.", nil, nil)
 	mFPS = prometheus.NewDesc("camhub_web_camera_fps",
 		"Frames received from the camera per second, recently.", []string{"camera"}, nil)
 	mAge = prometheus.NewDesc("camhub_web_camera_frame_age_seconds",
@@ -47,7 +49,7 @@ type collector struct{ s *Server }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mFrames, mBytes, mDrops, mInvalid, mFPS, mAge, mUp,
-		mClients, mReplays, mSent, mSkipped, mDropped, mRefused, mIgnored} {
+		mClients, mReplays, mSent, mSkipped, mDropped, mRefused, mIgnored, mStatusInvalid} {
 		ch <- d
 	}
 }
@@ -87,6 +89,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	emit(mDropped, prometheus.CounterValue, float64(s.dropped.Load()))
 	emit(mRefused, prometheus.CounterValue, float64(s.refused.Load()))
 	emit(mIgnored, prometheus.CounterValue, float64(s.ignored.Load()))
+	emit(mStatusInvalid, prometheus.CounterValue, float64(s.dir.invalid.Load()))
 }
 
 // metricsHandler builds the server's own registry (never the global one, so

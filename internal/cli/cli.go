@@ -66,6 +66,11 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 		nats.ReconnectBufSize(-1),
 		nats.Timeout(3 * time.Second),
 		nats.PingInterval(10 * time.Second),
+		// A write stalled this long (a dead link: the socket's buffer is
+		// full) fails and the connection is reopened, dropping what the
+		// socket held, instead of delivering it late when the link comes
+		// back; nats.go's default is a minute.
+		nats.FlusherTimeout(10 * time.Second),
 		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {

@@ -1,0 +1,50 @@
+package viewer
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"gocv.io/x/gocv"
+
+	"camhub/internal/testenv"
+	"camhub/internal/wire"
+)
+
+// The feed counts every frame and status message that is not camhub's as
+// it arrives, whether or not the grid ever looks at it, and logs the first
+// at once and then at most one line every badWarnEvery.
+func TestFeedCountsBadMessages(t *testing.T) {
+	s := testenv.NATS(t, nil)
+	nc := testenv.Conn(t, s.ClientURL())
+	feed, err := NewFeed([]string{"x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log testenv.Buffer
+	feed.SetLogger(slog.New(slog.NewTextHandler(&log, nil)))
+	if err := feed.Subscribe(nc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(feed.Close)
+	pub := testenv.Conn(t, s.ClientURL())
+	red := encodeJPEG(t, gocv.NewScalar(0, 0, 255, 0), 32, 24)
+	noHeaders := &nats.Msg{Subject: wire.FramesSubject("x"), Data: red}
+	for _, m := range []*nats.Msg{
+		frameMsg("x", 1, []byte("not a JPEG"), 32, 24),
+		frameMsg("x", 2, red[:len(red)/2], 32, 24),
+		frameMsg("x", 3, nil, 32, 24),
+		noHeaders,
+		{Subject: wire.StatusSubject("x"), Data: []byte("{")},
+		frameMsg("x", 4, red, 32, 24), // good
+	} {
+		publish(t, pub, m)
+	}
+	waitFor(t, "the bad messages counted", 10*time.Second, func() bool { return feed.Bad() == 5 })
+	waitFor(t, "the good frame received", 10*time.Second, func() bool { return feed.slots["x"].received.Load() == 5 })
+	if n := strings.Count(log.String(), "skipping messages that are not camhub's"); n != 1 {
+		t.Errorf("%d warnings for 5 bad messages, want 1:\n%s", n, log.String())
+	}
+}
