@@ -17,3 +17,12 @@ go test -race -tags matprofile -count=1 -timeout 30m "$@" ./...
 # runs, unless CAMHUB_COMPOSE_TEST=0. ~15 min the first time (base images,
 # apt), ~4 min after a Go change (the cgo build), ~1 min otherwise.
 if [ "${CAMHUB_COMPOSE_TEST:-1}" != 0 ] && docker info >/dev/null 2>&1; then scripts/compose-test.sh; fi
+# The Raspberry Pi builds and install (make release, the arm64 and armhf
+# agents under qemu against a local hub, systemd-analyze verify, install.sh
+# over SSH into a systemd container): unless CAMHUB_PI_TEST=0. ~11 min the
+# first time (sysroots, cross-compiles), ~2 min after. Without a Docker
+# engine the SSH install step is left out, as the compose test is.
+if [ "${CAMHUB_PI_TEST:-1}" != 0 ]; then
+	docker info >/dev/null 2>&1 || export CAMHUB_PI_TEST_DOCKER="${CAMHUB_PI_TEST_DOCKER:-0}"
+	scripts/pi-test.sh
+fi
