@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -65,9 +66,12 @@ func (a *Agent) session(ctx context.Context, img *gocv.Mat, enc *encoder) (n int
 
 	file := a.src.Kind == File
 	var filePeriod time.Duration
+	var opened0 os.FileInfo // the file as opened, to tell whether it changed
 	if file {
 		filePeriod = time.Duration(float64(time.Second) / fileFPS(vc))
+		opened0, _ = os.Stat(a.src.Path)
 	}
+	rewound := false // seeked back to the start, no frame read since
 	gate := pacer{period: a.period}
 	opened := time.Now()
 	base := opened // when a file's first frame is due
@@ -77,6 +81,15 @@ func (a *Agent) session(ctx context.Context, img *gocv.Mat, enc *encoder) (n int
 			if file {
 				if n == 0 {
 					return 0, false, fmt.Errorf("%s has no frames that can be read", a.src)
+				}
+				// Looping a file that has not changed: seek back to its
+				// start rather than open it again, which costs FFmpeg's
+				// probing of the file every time round. A file replaced
+				// or removed is opened again (and then reported).
+				if a.cfg.Loop && !rewound && unchanged(a.src.Path, opened0) {
+					vc.Set(gocv.VideoCapturePosFrames, 0)
+					rewound = true
+					continue // the schedule goes on: frame n+1 is due a period after frame n
 				}
 				return n, true, nil
 			}
@@ -89,7 +102,7 @@ func (a *Agent) session(ctx context.Context, img *gocv.Mat, enc *encoder) (n int
 			}
 			continue
 		}
-		failures = 0
+		failures, rewound = 0, false
 		a.st.captured.Add(1)
 		if n == 0 {
 			a.sourceOK()
@@ -122,6 +135,16 @@ func (a *Agent) session(ctx context.Context, img *gocv.Mat, enc *encoder) (n int
 		a.deliver(*img, time.Now(), enc)
 	}
 	return n, false, nil
+}
+
+// unchanged reports whether the file at path is still the one described by
+// was: the same file (not replaced), size and modification time.
+func unchanged(path string, was os.FileInfo) bool {
+	if was == nil {
+		return false
+	}
+	fi, err := os.Stat(path)
+	return err == nil && os.SameFile(fi, was) && fi.Size() == was.Size() && fi.ModTime().Equal(was.ModTime())
 }
 
 // drawPattern draws the test pattern at --fps until ctx is done.

@@ -357,16 +357,6 @@ func (f *Feed) IDs() []string {
 // Ignored counts the messages dropped because their camera is not shown.
 func (f *Feed) Ignored() uint64 { return f.ignored.Load() }
 
-// Received is the number of frame messages received for all cameras.
-func (f *Feed) Received() uint64 {
-	order, _ := f.cameras()
-	var n uint64
-	for _, s := range order {
-		n += s.received.Load()
-	}
-	return n
-}
-
 // Seed reads the hub's camera list: without a fixed camera list every
 // camera the hub knows gets a tile, including offline ones. Either way the
 // cameras' newest reports and when the hub last heard of them are kept for
