@@ -11,7 +11,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,7 +206,7 @@ type cluster struct {
 
 func hubs(t testing.TB, n, replicas int) *cluster {
 	t.Helper()
-	ports := freePorts(t, 2*n)
+	ports := testenv.FreePorts(t, 2*n)
 	c := &cluster{}
 	var routes []string
 	for i := range n {
@@ -253,24 +252,6 @@ func (c *cluster) cpu() float64 {
 		s += cpuSeconds(h.cmd.Process.Pid)
 	}
 	return s
-}
-
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }
 
 type result struct {

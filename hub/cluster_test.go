@@ -3,7 +3,6 @@ package hub_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,31 +20,11 @@ import (
 	"camhub/internal/wire"
 )
 
-// freePorts returns n loopback ports free at the time of asking (route and
-// leaf listeners need their ports known before the servers start).
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
 // startCluster starts n hubs in this process forming one NATS cluster with
 // the streams at replicas copies.
 func startCluster(t *testing.T, n, replicas int, mods ...func(*hub.Config)) []*hub.Server {
 	t.Helper()
-	ports := freePorts(t, n)
+	ports := testenv.FreePorts(t, n)
 	var routes []string
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
@@ -218,7 +197,7 @@ func testenvConnErr(url string) (*nats.Conn, error) {
 
 // More replicas than the cluster has servers is a clear error, not a hang.
 func TestClusterTooFewServers(t *testing.T) {
-	ports := freePorts(t, 2)
+	ports := testenv.FreePorts(t, 2)
 	other := config()
 	other.ServerName = "other"
 	other.Cluster = fmt.Sprintf("127.0.0.1:%d", ports[1])

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -16,28 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
-
-// loopbackPorts returns n loopback ports free at the time of asking: route and
-// leaf listeners must be known before their hubs start.
-func loopbackPorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
 
 // until calls cond until it is true, failing the test after limit (a guard,
 // not a measurement).
@@ -145,7 +125,7 @@ func webCams(t *testing.T, base string) map[string]bool {
 // killed; the viewers keep getting live frames, an export across the kill
 // works, and the node comes back and catches up.
 func TestClusterFailover(t *testing.T) {
-	ports := loopbackPorts(t, 6)
+	ports := testenv.FreePorts(t, 6)
 	var routes, clients []string
 	for i := range 3 {
 		clients = append(clients, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))

@@ -23,25 +23,7 @@ import (
 // log collected; it is killed when the test ends. name is for messages.
 func startArgv(t *testing.T, name string, argv ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, done: make(chan struct{}), change: make(chan struct{})}
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			text, _ := p.logText()
-			t.Logf("%s log:\n%s", strings.Join(argv, " "), text)
-		}
-	})
-	return p
+	return startCmd(t, name, exec.Command(argv[0], argv[1:]...), strings.Join(argv, " "))
 }
 
 // poll waits until cond holds, checking every 50 ms, and fails the test if

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/testenv"
 )
 
 type sited struct {
@@ -39,7 +41,7 @@ func sitedList(t *testing.T, url string) (map[string]sited, error) {
 // central hub is killed): the site's viewer keeps live frames and its
 // replay; the central hub comes back and sees the site's camera again.
 func TestLeafSiteOutage(t *testing.T) {
-	ports := loopbackPorts(t, 3)
+	ports := testenv.FreePorts(t, 3)
 	centralURL := fmt.Sprintf("nats://127.0.0.1:%d", ports[0])
 	siteURL := fmt.Sprintf("nats://127.0.0.1:%d", ports[1])
 	centralArgs := []string{"--name", "central", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--monitor", "",

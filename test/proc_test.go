@@ -66,9 +66,16 @@ func (p *proc) logText() (string, chan struct{}) {
 // start runs a camhub binary; it is killed when the test ends.
 func start(t *testing.T, env []string, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, done: make(chan struct{}), change: make(chan struct{})}
-	p.cmd = exec.Command(filepath.Join(bin, name), args...)
-	p.cmd.Env = append(os.Environ(), env...)
+	cmd := exec.Command(filepath.Join(bin, name), args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, name, cmd, name+" "+strings.Join(args, " "))
+}
+
+// startCmd starts cmd as a proc with its log collected; it is killed when
+// the test ends, and its log (under desc) shown if the test failed.
+func startCmd(t *testing.T, name string, cmd *exec.Cmd, desc string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{}), change: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -82,7 +89,7 @@ func start(t *testing.T, env []string, name string, args ...string) *proc {
 		<-p.done
 		if t.Failed() {
 			text, _ := p.logText()
-			t.Logf("%s %s log:\n%s", name, strings.Join(args, " "), text)
+			t.Logf("%s log:\n%s", desc, text)
 		}
 	})
 	return p

@@ -135,6 +135,30 @@ func (p *viewerProc) window(t *testing.T) string {
 	}
 }
 
+// key sends a key press to the viewer's window. xdotool fails with
+// BadWindow when the window is gone before it sends the key's release: the
+// viewer quit on the press, which the caller's waitExit then checks. If
+// the viewer is still running, the window was replaced while it was being
+// set up: it is looked up again and the key sent again.
+func (p *viewerProc) key(t *testing.T, key string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := p.x("xdotool", "key", "--window", p.window(t), key)
+		if err == nil {
+			return
+		}
+		if !strings.Contains(out, "BadWindow") || time.Now().After(deadline) {
+			t.Fatalf("xdotool key %s: %v %s", key, err, out)
+		}
+		select {
+		case <-p.exited:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // waitExit waits for the viewer to exit cleanly within a few seconds.
 func (p *viewerProc) waitExit(t *testing.T, after string) {
 	t.Helper()
@@ -205,9 +229,7 @@ func TestWindow(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		if out, err := p.x("xdotool", "key", "--window", p.window(t), "q"); err != nil {
-			t.Fatalf("xdotool key: %v %s", err, out)
-		}
+		p.key(t, "q")
 		p.waitExit(t, "q")
 		if !strings.Contains(p.logs.String(), `reason="key pressed"`) {
 			t.Errorf("log:\n%s", p.logs.String())
@@ -272,9 +294,7 @@ func TestWindow(t *testing.T) {
 
 	t.Run("quits on Esc", func(t *testing.T) {
 		p := startViewer(t, display, "--nats", h.ClientURL())
-		if out, err := p.x("xdotool", "key", "--window", p.window(t), "Escape"); err != nil {
-			t.Fatalf("xdotool key: %v %s", err, out)
-		}
+		p.key(t, "Escape")
 		p.waitExit(t, "Esc")
 	})
 

@@ -5,6 +5,7 @@ package testenv
 import (
 	"context"
 	"log/slog"
+	"net"
 
 	"bufio"
 	"bytes"
@@ -169,4 +170,25 @@ func Hub(t testing.TB, cfg *hub.Config) *hub.Server {
 	}
 	t.Cleanup(h.Close)
 	return h
+}
+
+// FreePorts returns n loopback ports free at the time of asking, for
+// listeners whose ports must be known before their servers start (NATS
+// routes and leaf nodes name each other).
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
 }
