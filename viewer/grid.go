@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"log/slog"
+	"strings"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -25,7 +26,7 @@ const fpsWindow = time.Second
 // Colours of the grid.
 var (
 	background = gocv.NewScalar(40, 40, 40, 0) // BGR, around the tiles
-	tileColour = color.RGBA{0, 0, 0, 255}      // letterbox bars
+	tileColour = gocv.NewScalar(0, 0, 0, 0)    // letterbox bars
 	textColour = color.RGBA{255, 255, 255, 255}
 	alarm      = color.RGBA{255, 90, 90, 255}
 	dimText    = color.RGBA{200, 200, 200, 255}
@@ -46,11 +47,16 @@ type Grid struct {
 	dec  *turbojpeg.Decoder // nil if it could not be made: OpenCV decodes
 	mode DecodeMode
 
-	gen    uint64 // the feed's generation the tiles were laid out for
-	tiles  []*tile
-	byID   map[string]*tile
-	laid   bool
-	notice string
+	gen   uint64 // the feed's generation the tiles were laid out for
+	tiles []*tile
+
+	// what the canvas last drawn holds, for RenderChanges
+	drawn       bool
+	drawnGen    uint64
+	drawnNotice string
+	byID        map[string]*tile
+	laid        bool
+	notice      string
 }
 
 // tile is one camera's place on the grid.
@@ -66,6 +72,10 @@ type tile struct {
 	good    time.Time       // when the frame in pic was received
 	behind  bool            // the frame in pic was replayed behind live
 	shown   *delivery       // the newest delivery looked at
+	// drawnSig describes what the tile showed when last drawn, labelAt
+	// when its label was
+	drawnSig string
+	labelAt  time.Time
 
 	decoded, bad uint64
 	warned       bool
@@ -289,19 +299,60 @@ func interpolation(from, to image.Point) gocv.InterpolationFlags {
 // picture with its id, fps and age, or "no signal" for a camera that sent
 // nothing that could be shown for NoSignalAfter. canvas is made the grid's
 // size (8-bit BGR) if it is not.
-func (g *Grid) Render(canvas *gocv.Mat, now time.Time) {
+func (g *Grid) Render(canvas *gocv.Mat, now time.Time) { g.render(canvas, now, true) }
+
+// RenderChanges is Render for a canvas that holds the grid as this grid
+// last drew it there (the same Mat, untouched since): only the tiles whose
+// picture, label or state changed are drawn again. The window loop draws
+// this way; a new layout, a notice or a canvas of another size is drawn
+// in full.
+func (g *Grid) RenderChanges(canvas *gocv.Mat, now time.Time) { g.render(canvas, now, false) }
+
+func (g *Grid) render(canvas *gocv.Mat, now time.Time, full bool) {
 	g.relayout()
 	if canvas.Rows() != g.size.Y || canvas.Cols() != g.size.X || canvas.Type() != gocv.MatTypeCV8UC3 {
 		canvas.Close()
 		*canvas = gocv.NewMatWithSize(g.size.Y, g.size.X, gocv.MatTypeCV8UC3)
+		full = true
 	}
-	canvas.SetTo(background)
+	if !g.drawn || g.gen != g.drawnGen || g.notice != "" || g.drawnNotice != "" || len(g.tiles) == 0 {
+		full = true
+	}
+	g.drawn, g.drawnGen, g.drawnNotice = true, g.gen, g.notice
+	if full {
+		canvas.SetTo(background)
+	}
+	var sig strings.Builder
 	for _, t := range g.tiles {
 		if t.rect.Dx() < 1 || t.rect.Dy() < 1 {
 			continue
 		}
-		gocv.Rectangle(canvas, t.rect, tileColour, -1)
-		if t.live(now) {
+		// what the tile shows, in words: drawn again only if it changed
+		live := t.live(now)
+		var infos []string
+		var lines []textLine
+		sig.Reset()
+		// (a live tile's label, with the frame's age, is refreshed every
+		// labelRefresh, or with its next picture)
+		if live {
+			fmt.Fprintf(&sig, "live %d %v %v %s", t.decoded, t.picRect, t.behind, t.name())
+		} else {
+			lines = t.noSignalLines(now)
+			fmt.Fprintf(&sig, "none %s %v", t.name(), lines)
+		}
+		if !full && sig.String() == t.drawnSig && (!live || now.Sub(t.labelAt) < labelRefresh) {
+			continue
+		}
+		t.drawnSig, t.labelAt = sig.String(), now
+		if live {
+			infos = t.info(now)
+		}
+		// the tile's own pixels exactly (gocv.Rectangle would also paint
+		// an antialiased edge around it, darker at each redraw)
+		tileArea := canvas.Region(t.rect)
+		tileArea.SetTo(tileColour)
+		tileArea.Close()
+		if live {
 			region := canvas.Region(t.picRect)
 			t.pic.CopyTo(&region)
 			region.Close()
@@ -309,20 +360,21 @@ func (g *Grid) Render(canvas *gocv.Mat, now time.Time) {
 			if t.behind {
 				c = replayText
 			}
-			label(canvas, t.rect, t.name(), c, t.info(now)...)
+			label(canvas, t.rect, t.name(), c, infos...)
 			continue
 		}
-		t.drawNoSignal(canvas, now)
+		label(canvas, t.rect, t.name(), textColour)
+		centred(canvas, t.rect, lines)
 	}
-	full := image.Rectangle{Max: g.size}
+	whole := image.Rectangle{Max: g.size}
 	if len(g.tiles) == 0 {
-		centred(canvas, full, []textLine{
+		centred(canvas, whole, []textLine{
 			{"no cameras yet", textColour, 2},
 			{"waiting for cameras to report to the hub", dimText, 1},
 		})
 	}
 	if g.notice != "" {
-		scale := fitScale(g.notice, fontScale(full), g.size.X-2*pad)
+		scale := fitScale(g.notice, fontScale(whole), g.size.X-2*pad)
 		size := gocv.GetTextSize(g.notice, font, scale, 1)
 		band := image.Rect(0, g.size.Y-size.Y-2*pad-2, g.size.X, g.size.Y)
 		gocv.Rectangle(canvas, band, color.RGBA{90, 20, 20, 255}, -1)
@@ -382,9 +434,9 @@ type textLine struct {
 	scale float64
 }
 
-// drawNoSignal draws the tile of a camera that sent nothing to show lately.
-func (t *tile) drawNoSignal(canvas *gocv.Mat, now time.Time) {
-	label(canvas, t.rect, t.name(), textColour)
+// noSignalLines are the lines of the tile of a camera that sent nothing to
+// show lately.
+func (t *tile) noSignalLines(now time.Time) []textLine {
 	seen := "last seen never"
 	if at := t.lastSeen(); !at.IsZero() {
 		seen = "last seen " + formatClock(at, now)
@@ -400,7 +452,7 @@ func (t *tile) drawNoSignal(canvas *gocv.Mat, now time.Time) {
 		}
 		lines = append(lines, textLine{state, dimText, 1})
 	}
-	centred(canvas, t.rect, lines)
+	return lines
 }
 
 // centred draws lines of text centred in r, one under the other.
@@ -414,14 +466,17 @@ func centred(canvas *gocv.Mat, r image.Rectangle, lines []textLine) {
 		sizes[i] = gocv.GetTextSize(l.text, font, scales[i], thickness(scales[i]))
 		total += sizes[i].Y + 3*pad
 	}
-	y := r.Min.Y + (r.Dy()-total)/2
+	// drawn into r's region, so that no text spills out of it
+	in := canvas.Region(r)
+	defer in.Close()
+	y := (r.Dy() - total) / 2
 	for i, l := range lines {
 		y += sizes[i].Y + 3*pad
-		if y > r.Max.Y {
+		if y > r.Dy() {
 			break
 		}
-		x := r.Min.X + max(pad, (r.Dx()-sizes[i].X)/2)
-		gocv.PutTextWithParams(canvas, l.text, image.Pt(x, y), font, scales[i], l.c, thickness(scales[i]), gocv.LineAA, false)
+		x := max(pad, (r.Dx()-sizes[i].X)/2)
+		gocv.PutTextWithParams(&in, l.text, image.Pt(x, y), font, scales[i], l.c, thickness(scales[i]), gocv.LineAA, false)
 	}
 }
 
@@ -466,11 +521,14 @@ func label(canvas *gocv.Mat, r image.Rectangle, id string, c color.RGBA, infos .
 	}
 	scale = fitScale(text, scale, width)
 	size := gocv.GetTextSize(text, font, scale, 1)
-	band := image.Rect(r.Min.X, r.Min.Y, r.Max.X, min(r.Max.Y, r.Min.Y+size.Y+2*pad+2))
-	region := canvas.Region(band)
+	// drawn into r's region, so that no text spills out of the tile
+	in := canvas.Region(r)
+	defer in.Close()
+	band := image.Rect(0, 0, r.Dx(), min(r.Dy(), size.Y+2*pad+2))
+	region := in.Region(band)
 	region.DivideUChar(4)
 	region.Close()
-	gocv.PutTextWithParams(canvas, text, image.Pt(r.Min.X+pad, band.Max.Y-pad-1), font, scale, c, 1, gocv.LineAA, false)
+	gocv.PutTextWithParams(&in, text, image.Pt(pad, band.Max.Y-pad-1), font, scale, c, 1, gocv.LineAA, false)
 }
 
 // formatAge writes how old a frame is: "35ms", "1.2s", "3m05s".

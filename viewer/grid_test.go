@@ -404,3 +404,86 @@ func TestDecodeModes(t *testing.T) {
 		canvas.Close()
 	}
 }
+
+// RenderChanges draws what Render draws, tile for tile, but only the tiles
+// that changed: a tile whose picture and label are as drawn is left alone.
+func TestRenderChanges(t *testing.T) {
+	h := testenv.Hub(t, nil)
+	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "a", "b", "c")
+	pub := testenv.Conn(t, h.ClientURL())
+	decoded := func(id string, n uint64) {
+		t.Helper()
+		waitFor(t, id+" decoded", 10*time.Second, func() bool {
+			g.Update(time.Now())
+			return stats(g, id).Decoded == n
+		})
+	}
+	for i, id := range []string{"a", "b", "c"} {
+		publish(t, pub, frameMsg(id, 1, encodeJPEG(t, []gocv.Scalar{red, green, blue}[i], 320, 240), 320, 240))
+		decoded(id, 1)
+	}
+	inc, ref := gocv.NewMat(), gocv.NewMat()
+	defer inc.Close()
+	defer ref.Close()
+	same := func(what string, r image.Rectangle) {
+		t.Helper()
+		a, b := inc.Region(r), ref.Region(r)
+		defer a.Close()
+		defer b.Close()
+		diff := gocv.NewMat()
+		defer diff.Close()
+		gocv.AbsDiff(a, b, &diff)
+		grey := gocv.NewMat()
+		defer grey.Close()
+		gocv.CvtColor(diff, &grey, gocv.ColorBGRToGray)
+		if n := gocv.CountNonZero(grey); n != 0 {
+			for _, tl := range g.Tiles(time.Now()) {
+				ra, rb := inc.Region(tl.Rect), ref.Region(tl.Rect)
+				d := gocv.NewMat()
+				gocv.AbsDiff(ra, rb, &d)
+				gg := gocv.NewMat()
+				gocv.CvtColor(d, &gg, gocv.ColorBGRToGray)
+				t.Logf("tile %s %v: %d differ", tl.ID, tl.Rect, gocv.CountNonZero(gg))
+				ra.Close()
+				rb.Close()
+				d.Close()
+				gg.Close()
+			}
+			t.Fatalf("%s: %d pixels differ from a full Render", what, n)
+		}
+	}
+	whole := image.Rect(0, 0, 640, 360)
+
+	now := time.Now()
+	g.RenderChanges(&inc, now) // first: in full
+	g.Render(&ref, now)
+	same("first draw", whole)
+
+	// a new picture for b, labels due: all as a full Render
+	publish(t, pub, frameMsg("b", 2, encodeJPEG(t, red, 320, 240), 320, 240))
+	decoded("b", 2)
+	now = now.Add(labelRefresh)
+	g.RenderChanges(&inc, now)
+	g.Render(&ref, now)
+	same("after b's new picture", whole)
+
+	// nothing new, labels not due: no tile is drawn (a mark on a's picture stays)
+	ta := tileOf(t, g, "a", now)
+	mark := ta.Picture.Min.Add(image.Pt(ta.Picture.Dx()/2, ta.Picture.Dy()/2))
+	dot := inc.Region(image.Rectangle{Min: mark, Max: mark.Add(image.Pt(2, 2))})
+	dot.SetTo(gocv.NewScalar(255, 0, 255, 0))
+	dot.Close()
+	now = now.Add(10 * time.Millisecond)
+	g.RenderChanges(&inc, now)
+	if got := pixel(inc, mark); got != [3]uint8{255, 0, 255} {
+		t.Fatalf("a was drawn again without a change: mark %v", got)
+	}
+
+	// a new picture for a: a is drawn again, as Render draws it
+	publish(t, pub, frameMsg("a", 2, encodeJPEG(t, green, 320, 240), 320, 240))
+	decoded("a", 2)
+	now = now.Add(10 * time.Millisecond)
+	g.RenderChanges(&inc, now)
+	g.Render(&ref, now)
+	same("a after its new picture", ta.Rect)
+}

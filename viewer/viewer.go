@@ -227,7 +227,7 @@ func (v *Viewer) loop(ctx context.Context) error {
 			v.grid.SetNotice("")
 		}
 		if v.grid.Update(now) || now.Sub(drawn) >= labelRefresh {
-			v.grid.Render(&canvas, now)
+			v.grid.RenderChanges(&canvas, now)
 			w.IMShow(canvas)
 			drawn = now
 		}

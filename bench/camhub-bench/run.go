@@ -560,7 +560,7 @@ func viewerCPU(res *results, o opts, cams int, mode viewer.DecodeMode) error {
 	var drawn time.Time
 	for now := range tick.C {
 		if g.Update(now) || now.Sub(drawn) >= 250*time.Millisecond {
-			g.Render(&canvas, now)
+			g.RenderChanges(&canvas, now)
 			drawn = now
 		}
 		if !measuring && now.Sub(start) >= warm {
