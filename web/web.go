@@ -16,6 +16,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"errors"
 	"fmt"
@@ -82,6 +83,9 @@ type Config struct {
 	// MaxReplays bounds the rewinding streams served at once. 0:
 	// DefaultMaxReplays.
 	MaxReplays int
+	// TLSCert and TLSKey, if set, are the PEM certificate (chain) and key
+	// the server presents: it then serves HTTPS (and HTTP/2) only.
+	TLSCert, TLSKey string
 }
 
 // validate checks c and fills in defaults.
@@ -98,6 +102,9 @@ func (c *Config) validate() error {
 	}
 	if len(c.Cams) > MaxCameras {
 		return fmt.Errorf("%w: cams: %d cameras, at most %d", ErrConfig, len(c.Cams), MaxCameras)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("%w: a TLS certificate and its key go together", ErrConfig)
 	}
 	if c.WriteTimeout < 0 || c.MaxClients < 0 || c.MaxReplays < 0 {
 		return fmt.Errorf("%w: negative write timeout or limit", ErrConfig)
@@ -120,6 +127,7 @@ type Server struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	log  *slog.Logger
+	tls  *tls.Config     // nil: plain HTTP
 	only map[string]bool // the configured cameras; nil: every camera
 
 	live    *board
@@ -161,12 +169,20 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("%w: TLS certificate %s and key %s: %w", ErrConfig, cfg.TLSCert, cfg.TLSKey, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, nc: nc, js: js, log: log,
+		cfg: cfg, nc: nc, js: js, log: log, tls: tlsConfig,
 		live: newBoard(MaxCameras), dir: newDirectory(MaxCameras),
 	}
 	if len(cfg.Cams) > 0 {
@@ -336,9 +352,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// under its own deadline instead.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	s.log.Info("web viewer listening", "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if s.tls != nil {
+		hs.TLSConfig = s.tls.Clone()
+		s.log.Info("web viewer listening", "url", "https://"+ln.Addr().String())
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		s.log.Info("web viewer listening", "url", "http://"+ln.Addr().String())
+		go func() { errc <- hs.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		s.Close()

@@ -107,6 +107,8 @@ type options struct {
 	version  bool
 	json     bool
 	http     string // serve the grid to browsers here instead of a window
+	httpCert string // and over HTTPS with this certificate
+	httpKey  string
 
 	// the grid's rewind (since also sets the start of an export)
 	since time.Duration
@@ -136,7 +138,7 @@ var commonFlags = []string{config.FileFlag, "nats", "user", "password-file", "tl
 // commands is viewer's command table. A new command is a line here and
 // its run function.
 var commands = []*command{
-	{"", "show the grid (the default)", runGrid, []string{"cams", "window-size", "since", "at", "speed", "http"}},
+	{"", "show the grid (the default)", runGrid, []string{"cams", "window-size", "since", "at", "speed", "http", "http-tls-cert", "http-tls-key"}},
 	{"list", "print the cameras the hub knows, with their state (--json for JSON)", runList, []string{"json"}},
 	{"snapshot", "write the newest frame of cameras in the replay buffer as JPEGs", runSnapshot, []string{"cam", "cams", "out", "out-dir"}},
 	{"export", "write a video clip of cameras from the replay buffer", runExport,
@@ -201,6 +203,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	o.auth.AddFlags(fs)
 	fs.Var(&o.size, "window-size", "size of the grid window")
 	fs.StringVar(&o.http, "http", "", "serve the grid to browsers on this `host:port` (e.g. :8080) instead of opening a window")
+	fs.StringVar(&o.httpCert, "http-tls-cert", "", "with --http: serve HTTPS with this PEM certificate `file` (with --http-tls-key)")
+	fs.StringVar(&o.httpKey, "http-tls-key", "", "with --http: the HTTPS certificate's private key `file` (PEM)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.json, "json", false, "list: print JSON instead of a table")
@@ -396,6 +400,10 @@ func runGrid(ctx context.Context, o *options, stdout, stderr io.Writer, log *slo
 	if o.http != "" {
 		return runWeb(ctx, o, log)
 	}
+	if o.httpCert != "" || o.httpKey != "" {
+		log.Error("--http-tls-cert and --http-tls-key go with --http")
+		return 2
+	}
 	// fail before connecting: without a display Qt aborts the process
 	if err := viewer.CheckDisplay(); err != nil {
 		log.Error("cannot open the window", "error", err)
@@ -448,7 +456,7 @@ func runWeb(ctx context.Context, o *options, log *slog.Logger) int {
 		return 1
 	}
 	defer nc.Close()
-	srv, err := web.New(web.Config{Addr: o.http, Cams: o.cams}, nc, log)
+	srv, err := web.New(web.Config{Addr: o.http, Cams: o.cams, TLSCert: o.httpCert, TLSKey: o.httpKey}, nc, log)
 	if err != nil {
 		log.Error("web viewer failed to start", "error", err)
 		return 1
