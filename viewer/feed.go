@@ -38,23 +38,16 @@ const (
 // delivery is a frame for a tile and when it arrived: a live frame message,
 // or a frame the replay player delivered from the buffer.
 type delivery struct {
-	msg *nats.Msg // a live frame message; nil for a replayed frame
-	// A replayed frame: its headers, parsed by the player, and payload.
-	frame wire.Frame
+	frame wire.Frame // its headers, parsed once on arrival
 	jpeg  []byte
+	err   error // a live message that is not a frame: counted, then skipped
 	// behind: replayed while the player was behind live.
 	behind bool
 	at     time.Time
 }
 
 // parts returns the frame's headers and JPEG payload.
-func (d *delivery) parts() (wire.Frame, []byte, error) {
-	if d.msg == nil {
-		return d.frame, d.jpeg, nil
-	}
-	f, err := wire.ParseFrame(d.msg.Header)
-	return f, d.msg.Data, err
-}
+func (d *delivery) parts() (wire.Frame, []byte, error) { return d.frame, d.jpeg, d.err }
 
 // report is a camera's newest status report and when it was received.
 type report struct {
@@ -78,12 +71,14 @@ type slot struct {
 func (s *slot) onFrame(m *nats.Msg) {
 	// Only counted here; the grid skips the frame when it looks at it, and
 	// the tile keeps its picture.
-	if _, err := wire.ParseFrame(m.Header); err != nil {
-		s.feed.badMessage(s.id, "frame", err)
-	} else if !looksLikeJPEG(m.Data) {
-		s.feed.badMessage(s.id, "frame", errNotJPEG)
+	f, err := wire.ParseFrame(m.Header)
+	if err == nil && !wire.LooksLikeJPEG(m.Data) {
+		err = errNotJPEG
 	}
-	s.frame.Store(&delivery{msg: m, at: time.Now()})
+	if err != nil {
+		s.feed.badMessage(s.id, "frame", err)
+	}
+	s.frame.Store(&delivery{frame: f, jpeg: m.Data, err: err, at: time.Now()})
 	s.received.Add(1)
 }
 

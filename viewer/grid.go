@@ -1,7 +1,6 @@
 package viewer
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -201,7 +200,7 @@ func (g *Grid) decode(t *tile, d *delivery) error {
 	if err != nil {
 		return err
 	}
-	if !looksLikeJPEG(data) {
+	if !wire.LooksLikeJPEG(data) {
 		return errNotJPEG
 	}
 	box := t.rect.Size()
@@ -232,11 +231,7 @@ func (g *Grid) decode(t *tile, d *delivery) error {
 // OpenCV at 1/1, 1/2, 1/4 or 1/8 (or at full size in DecodeFull mode).
 func (g *Grid) decodeRaw(t *tile, data []byte, frame, shown image.Point) (turbojpeg.Scale, error) {
 	if g.dec != nil && g.mode == DecodeScaled {
-		s, err := g.dec.Decode(data, shown, &t.raw)
-		if err != nil {
-			return s, err
-		}
-		return s, nil
+		return g.dec.Decode(data, shown, &t.raw)
 	}
 	flag, k := DecodeFlag(frame, shown)
 	if g.mode == DecodeFull {
@@ -271,17 +266,6 @@ const (
 
 // SetDecodeMode sets how the grid decodes frames from now on.
 func (g *Grid) SetDecodeMode(m DecodeMode) { g.mode = m }
-
-// looksLikeJPEG checks a payload's start and end markers: a truncated JPEG
-// would decode into a partly grey picture without an error.
-func looksLikeJPEG(b []byte) bool {
-	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
-		return false
-	}
-	// some encoders pad after the end-of-image marker
-	tail := b[max(2, len(b)-64):]
-	return bytes.LastIndex(tail, []byte{0xFF, 0xD9}) >= 0
-}
 
 // interpolation is how a picture is scaled from one size to another:
 // averaging areas when it shrinks to half or less (linear would alias),

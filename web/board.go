@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"sort"
 	"sync"
 	"time"
@@ -83,7 +82,7 @@ func (b *board) put(f *frame) bool {
 	if fd == nil {
 		return false
 	}
-	if !looksLikeJPEG(f.jpeg) {
+	if !wire.LooksLikeJPEG(f.jpeg) {
 		fd.invalid++
 		return true
 	}
@@ -110,19 +109,6 @@ func (b *board) put(f *frame) bool {
 		b.any = nil
 	}
 	return true
-}
-
-// looksLikeJPEG is a cheap check that b is a whole JPEG file: it starts
-// with the start-of-image marker and ends with the end-of-image marker
-// (some encoders pad after it). It catches payloads that are not JPEGs,
-// empty or cut short; the web viewer never decodes frames, the browser
-// does.
-func looksLikeJPEG(b []byte) bool {
-	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 || b[2] != 0xFF {
-		return false
-	}
-	tail := b[max(2, len(b)-64):]
-	return bytes.LastIndex(tail, []byte{0xFF, 0xD9}) >= 0
 }
 
 // invalid counts a message on camera id's subject that was not a frame.

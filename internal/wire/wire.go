@@ -7,6 +7,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -153,4 +154,17 @@ func ParseFrame(h nats.Header) (Frame, error) {
 // with nanoseconds (always nine digits, so the strings sort).
 func FormatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
+}
+
+// LooksLikeJPEG is a cheap check that b is a whole JPEG file: it starts
+// with the start-of-image marker and another marker, and ends with the
+// end-of-image marker (some encoders pad after it). It catches payloads
+// that are not JPEGs, empty or cut short, which a decoder might otherwise
+// turn into a partly grey picture without an error.
+func LooksLikeJPEG(b []byte) bool {
+	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 || b[2] != 0xFF {
+		return false
+	}
+	tail := b[max(2, len(b)-64):]
+	return bytes.LastIndex(tail, []byte{0xFF, 0xD9}) >= 0
 }

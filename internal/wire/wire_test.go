@@ -154,3 +154,24 @@ func TestStatusSite(t *testing.T) {
 		t.Fatalf("an older report: %+v, %v", got, err)
 	}
 }
+
+func TestLooksLikeJPEG(t *testing.T) {
+	whole := []byte{0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 0xFF, 0xD9}
+	for name, c := range map[string]struct {
+		b    []byte
+		want bool
+	}{
+		"whole":      {whole, true},
+		"padded":     {append(append([]byte{}, whole...), 0, 0, 0), true},
+		"empty":      {nil, false},
+		"truncated":  {whole[:6], false},
+		"no SOI":     {[]byte("GIF89a......"), false},
+		"no EOI":     {[]byte{0xFF, 0xD8, 0xFF, 0xE0, 1, 2}, false},
+		"text":       {[]byte("hello, world"), false},
+		"zero bytes": {make([]byte, 100), false},
+	} {
+		if got := LooksLikeJPEG(c.b); got != c.want {
+			t.Errorf("%s: %v, want %v", name, got, c.want)
+		}
+	}
+}
