@@ -211,6 +211,10 @@ type Agent struct {
 	// capture goroutine must not ask the connection, whose lock a publish
 	// stalled on a dead link holds.
 	maxPayload atomic.Int64
+	// connected is whether the last publish, or the connection as of the
+	// last status report, said connected: /healthz and /metrics read it
+	// rather than the connection, for the same reason.
+	connected atomic.Bool
 
 	// Reopening a failed source waits backoffMin, doubling up to
 	// backoffMax; back to backoffMin after a frame was read.
@@ -245,7 +249,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		host = "unknown"
 	}
-	return &Agent{
+	a := &Agent{
 		cfg:           cfg,
 		src:           src,
 		nc:            nc,
@@ -260,7 +264,10 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Agent, error) {
 		backoffMin:    500 * time.Millisecond,
 		backoffMax:    10 * time.Second,
 		state:         wire.StateStarting,
-	}, nil
+	}
+	a.maxPayload.Store(nc.MaxPayload())
+	a.connected.Store(nc.IsConnected())
+	return a, nil
 }
 
 // Stats returns the agent's counters.
@@ -382,6 +389,7 @@ func (a *Agent) publish(ctx context.Context) {
 		// disconnected: the frame is dropped, never queued.
 		err := a.nc.PublishMsg(msg)
 		msg.Data = nil
+		a.connected.Store(err == nil)
 		if err != nil {
 			a.st.publishFailed.Add(1)
 			a.st.dropped.Add(1)
@@ -489,6 +497,7 @@ func (a *Agent) status(fps float64, now time.Time) wire.Status {
 // skipped: the next one says the same, newer.
 func (a *Agent) report(rate *rateMeter, now time.Time) {
 	a.maxPayload.Store(a.nc.MaxPayload())
+	a.connected.Store(a.nc.IsConnected())
 	s := a.status(rate.update(now, a.st.sent.Load()), now)
 	data, err := json.Marshal(&s)
 	if err != nil { // cannot happen with these field types

@@ -18,8 +18,11 @@ type Health struct {
 // NATS.
 func (a *Agent) Health() (ok bool, h Health) {
 	a.mu.Lock()
-	h = Health{Camera: a.cfg.ID, State: a.state, Error: a.err, Connected: a.nc.IsConnected()}
+	h = Health{Camera: a.cfg.ID, State: a.state, Error: a.err}
 	a.mu.Unlock()
+	// not a.nc.IsConnected(): it waits for the connection's lock, which a
+	// publish stalled on a dead link or a reconnect's dial holds
+	h.Connected = a.connected.Load()
 	return h.State == wire.StateStreaming && h.Connected, h
 }
 
