@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -34,22 +35,24 @@ const (
 
 // Defaults of EncoderConfig.
 const (
-	// DefaultPreset is ultrafast: measured here (docs/BENCHMARKS.md)
-	// veryfast makes about 25 % fewer bytes at the same SSIM but costs
-	// about twice the CPU per frame, and CPU per frame is what limits an
-	// agent with several cameras on a small board.
-	DefaultPreset      = PresetUltrafast
+	// DefaultPreset is veryfast: on real footage (OpenCV's vtest clip at
+	// 640x480) it matches the SSIM of JPEG at quality 80 with 7 times
+	// fewer bytes, where ultrafast manages 5 times fewer; it costs about
+	// 1.6 times ultrafast's CPU (docs/BENCHMARKS.md). Choose ultrafast
+	// where CPU, not the link, is short.
+	DefaultPreset      = PresetVeryfast
 	DefaultKeyInterval = time.Second
 )
 
 // DefaultCRF returns the constant rate factor a preset uses in quality
-// mode: about the SSIM of JPEG at quality 80 on real footage (OpenCV's
-// vtest clip: 0.974 for ultrafast at 28, 0.976 for veryfast at 26).
+// mode: the lowest quality at which its SSIM is that of JPEG at quality
+// 80 on real footage (vtest at 640x480: JPEG 0.976; veryfast at 25 0.977,
+// ultrafast at 26 0.977).
 func DefaultCRF(preset string) int {
-	if preset == PresetVeryfast {
+	if preset == PresetUltrafast {
 		return 26
 	}
-	return 28
+	return 25
 }
 
 // EncoderConfig says what an Encoder makes.
@@ -162,15 +165,15 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 	if cfg.Codec == CodecAuto {
 		names = []string{CodecV4L2M2M, CodecX264}
 	}
-	var errs []error
+	var why []string
 	for _, name := range names {
 		e, err := openEncoder(name, cfg)
 		if err == nil {
 			return e, nil
 		}
-		errs = append(errs, err)
+		why = append(why, err.Error())
 	}
-	return nil, fmt.Errorf("%w: %w", ErrNoEncoder, errors.Join(errs...))
+	return nil, fmt.Errorf("%w: %s", ErrNoEncoder, strings.Join(why, "; "))
 }
 
 func openEncoder(name string, cfg EncoderConfig) (_ *Encoder, err error) {
