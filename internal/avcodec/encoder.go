@@ -37,8 +37,8 @@ const (
 const (
 	// DefaultPreset is veryfast: on real footage (OpenCV's vtest clip at
 	// 640x480) it matches the SSIM of JPEG at quality 80 with 7 times
-	// fewer bytes, where ultrafast manages 5 times fewer; it costs about
-	// 1.6 times ultrafast's CPU (docs/BENCHMARKS.md). Choose ultrafast
+	// fewer bytes, where ultrafast manages 5 times fewer; it costs 1.5 to
+	// 1.8 times ultrafast's CPU (docs/BENCHMARKS.md). Choose ultrafast
 	// where CPU, not the link, is short.
 	DefaultPreset      = PresetVeryfast
 	DefaultKeyInterval = time.Second
