@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages camhub needs, if any are missing.
-#   scripts/deps.sh build   OpenCV's development files and a C++ compiler (to build)
+#   scripts/deps.sh build   OpenCV's, TurboJPEG's and FFmpeg's (libavcodec,
+#                           libswscale) development files and a C++ compiler
 #   scripts/deps.sh test    the above, plus what the tests drive: Xvfb, X tools,
-#                           ImageMagick, GStreamer plugins
-#   scripts/deps.sh bench   the build packages, plus tjbench, ffmpeg and the
-#                           ZeroMQ baseline's and the chart's Python modules
+#                           ImageMagick, GStreamer plugins, ffmpeg, and
+#                           opencv-doc for its sample clips (real footage)
+#   scripts/deps.sh bench   the build packages, plus tjbench, ffmpeg, opencv-doc
+#                           and the ZeroMQ baseline's and the chart's Python modules
 set -euo pipefail
 
-build=(pkg-config g++ libopencv-dev libturbojpeg0-dev)
-test=(xvfb x11-apps imagemagick xdotool gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium ffmpeg iproute2 curl python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0)
+build=(pkg-config g++ libopencv-dev libturbojpeg0-dev libavcodec-dev libswscale-dev libavutil-dev)
+test=(xvfb x11-apps imagemagick xdotool gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium ffmpeg iproute2 curl python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 opencv-doc)
 
-bench=(libjpeg-turbo-progs ffmpeg python3-zmq python3-opencv python3-numpy python3-matplotlib)
+bench=(libjpeg-turbo-progs ffmpeg python3-zmq python3-opencv python3-numpy python3-matplotlib opencv-doc)
 
 case "${1:-build}" in
 build) want=("${build[@]}") ;;
