@@ -11,7 +11,6 @@
 FROM golang:1.26-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libopencv-dev libturbojpeg0-dev \
-      libavcodec-dev libswscale-dev libavutil-dev \
  && rm -rf /var/lib/apt/lists/*
 ARG GOPROXY=https://proxy.golang.org,direct
 ENV GOPROXY=${GOPROXY} CGO_ENABLED=1 GOFLAGS=-mod=readonly
@@ -26,8 +25,7 @@ RUN go build -trimpath -ldflags "-s -w -X camhub/internal/version.Version=${VERS
 # ---- runtime: only the shared libraries the binaries link --------------------
 FROM debian:bookworm-slim
 # The OpenCV modules gocv links (readelf -d: NEEDED), which bring in their own
-# dependencies; FFmpeg's libavcodec (with libx264), libswscale and libavutil
-# for H.264; gstreamer1.0-plugins-base for GStreamer pipelines such as
+# dependencies; gstreamer1.0-plugins-base for GStreamer pipelines such as
 # "videotestsrc ! videoconvert ! appsink" (add -good/-bad/-ugly for more);
 # ca-certificates for TLS to a hub or an https/rtsps camera.
 RUN apt-get update \
@@ -36,7 +34,6 @@ RUN apt-get update \
       libopencv-videoio406 libopencv-video406 libopencv-highgui406 \
       libopencv-objdetect406 libopencv-calib3d406 libopencv-features2d406 \
       libopencv-dnn406 libopencv-photo406 libturbojpeg0 \
-      libavcodec59 libswscale6 libavutil57 \
       gstreamer1.0-plugins-base ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --gid video --no-create-home --home-dir /var/lib/camhub \
