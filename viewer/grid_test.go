@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"gocv.io/x/gocv"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
 	"camhub/internal/turbojpeg"
 	"camhub/internal/wire"
@@ -89,7 +90,7 @@ func checkPicture(t *testing.T, canvas gocv.Mat, tl Tile, c gocv.Scalar) {
 }
 
 func TestGridShowsFrames(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(1280, 720), "front", "back")
 	pub := testenv.Conn(t, h.ClientURL())
 	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 640, 480), 640, 480))
@@ -171,7 +172,7 @@ func countColour(m gocv.Mat, r image.Rectangle, is func([3]uint8) bool) int {
 
 // A tile whose camera never sent a frame says "no signal" from the start.
 func TestGridNoSignalNever(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
 	canvas := gocv.NewMat()
 	defer canvas.Close()
@@ -188,7 +189,7 @@ func TestGridNoSignalNever(t *testing.T) {
 }
 
 func TestDecodeReduced(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	// four tiles of about 154x84 on a 320x180 canvas
 	_, g := newGrid(t, h.ClientURL(), image.Pt(320, 180), "a", "b", "c", "d")
 	pub := testenv.Conn(t, h.ClientURL())
@@ -224,7 +225,7 @@ func TestDecodeReduced(t *testing.T) {
 
 // Frames that cannot be shown are counted and skipped; the grid goes on.
 func TestGridSkipsBadFrames(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
 	pub := testenv.Conn(t, h.ClientURL())
 	redJPEG := encodeJPEG(t, red, 320, 240)
@@ -277,7 +278,7 @@ func TestGridSkipsBadFrames(t *testing.T) {
 // Without a camera list the grid starts with the hub's cameras, offline ones
 // too, and adds a camera when it starts publishing.
 func TestGridAddsCameras(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	js, err := jetstream.New(testenv.Conn(t, h.ClientURL()))
 	if err != nil {
 		t.Fatal(err)
@@ -334,7 +335,7 @@ func TestGridAddsCameras(t *testing.T) {
 
 // A fixed camera list ignores other cameras.
 func TestGridFixedList(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	feed, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
 	pub := testenv.Conn(t, h.ClientURL())
 	publish(t, pub, frameMsg("other", 1, encodeJPEG(t, red, 64, 48), 64, 48))
@@ -372,7 +373,7 @@ func TestCheckCams(t *testing.T) {
 // scale it was decoded at differs: 1/2 for a 1280x720 frame in a 400x225
 // tile, except in DecodeFull mode.
 func TestDecodeModes(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	pub := testenv.Conn(t, h.ClientURL())
 	want := map[DecodeMode]turbojpeg.Scale{
 		DecodeScaled: {Num: 1, Denom: 2},
@@ -408,7 +409,7 @@ func TestDecodeModes(t *testing.T) {
 // RenderChanges draws what Render draws, tile for tile, but only the tiles
 // that changed: a tile whose picture and label are as drawn is left alone.
 func TestRenderChanges(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "a", "b", "c")
 	pub := testenv.Conn(t, h.ClientURL())
 	decoded := func(id string, n uint64) {

@@ -10,6 +10,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
 )
 
@@ -17,7 +18,7 @@ import (
 // "no signal" and relayouts, leaves no Mat behind once the grid is closed.
 // Run with: go test -tags matprofile ./viewer/
 func TestNoMatLeaks(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	pub := testenv.Conn(t, h.ClientURL())
 	// encode the test frames before counting
 	frames := map[string][]byte{

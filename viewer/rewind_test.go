@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"gocv.io/x/gocv"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/replay"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
@@ -47,7 +48,7 @@ type seen struct {
 // behind live it is; once the player has caught up, live frames follow
 // and the tiles say so.
 func TestGridRewind(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	nc := testenv.Conn(t, h.ClientURL())
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -194,7 +195,7 @@ func TestGridRewind(t *testing.T) {
 }
 
 func TestRewindNeedsCameraList(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	js, err := jetstream.New(testenv.Conn(t, h.ClientURL()))
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/camlist"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
@@ -250,7 +251,7 @@ func tableStates(t *testing.T, table string) map[string]string {
 }
 
 func TestList(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	url := h.ClientURL()
 	js, err := jetstream.New(testenv.Conn(t, url))
 	if err != nil {
@@ -345,7 +346,7 @@ func TestListNoServer(t *testing.T) {
 }
 
 func TestEmptyList(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	if got := list(t, "--nats", h.ClientURL(), "--json"); strings.TrimSpace(got) != "[]" {
 		t.Fatalf("--json of no cameras: %q", got)
 	}

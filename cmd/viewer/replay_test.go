@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"gocv.io/x/gocv"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
@@ -33,7 +34,7 @@ func store(t testing.TB, js jetstream.JetStream, id string, seq uint64, at time.
 // hubJS starts a hub and returns its URL and a JetStream context on it.
 func hubJS(t *testing.T) (string, jetstream.JetStream) {
 	t.Helper()
-	url := testenv.Hub(t, nil).ClientURL()
+	url := hubtest.Start(t, nil).ClientURL()
 	js, err := jetstream.New(testenv.Conn(t, url))
 	if err != nil {
 		t.Fatal(err)

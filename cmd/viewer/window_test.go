@@ -12,6 +12,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
 )
 
@@ -176,7 +177,7 @@ func (p *viewerProc) waitExit(t *testing.T, after string) {
 // a real hub, and quits on q, Esc, closing the window and SIGTERM.
 func TestWindow(t *testing.T) {
 	display := testenv.Xvfb(t)
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 
 	// publish red frames for front and blue for back at about 10 fps
 	pub := testenv.Conn(t, h.ClientURL())

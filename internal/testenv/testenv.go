@@ -3,14 +3,11 @@
 package testenv
 
 import (
-	"context"
-	"log/slog"
-	"net"
-
 	"bufio"
 	"bytes"
-	"camhub/hub"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -156,21 +153,6 @@ func (b *Buffer) String() string {
 
 // Quiet is a logger that discards everything.
 func Quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// Hub starts a real in-process camhub hub on loopback with cfg (a 30 s,
-// 1 GiB memory buffer if nil) and closes it when the test ends.
-func Hub(t testing.TB, cfg *hub.Config) *hub.Server {
-	t.Helper()
-	if cfg == nil {
-		cfg = &hub.Config{Listen: "127.0.0.1:0", Replay: 30 * time.Second, ReplayBytes: 1 << 30}
-	}
-	h, err := hub.Start(context.Background(), *cfg, Quiet())
-	if err != nil {
-		t.Fatalf("starting the hub: %v", err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
 
 // FreePorts returns n loopback ports free at the time of asking, for
 // listeners whose ports must be known before their servers start (NATS
