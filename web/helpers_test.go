@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"camhub/hub"
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
@@ -29,13 +30,9 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // connection to it; both end with the test.
 func startHub(t testing.TB) (*hub.Server, *nats.Conn) {
 	t.Helper()
-	h, err := hub.Start(context.Background(), hub.Config{
+	h := hubtest.Start(t, &hub.Config{
 		Listen: "127.0.0.1:0", Replay: 30 * time.Second, ReplayBytes: 256 << 20, Storage: hub.StorageMemory,
-	}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	})
 	return h, testenv.Conn(t, h.ClientURL())
 }
 

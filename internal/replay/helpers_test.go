@@ -16,6 +16,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"camhub/hub"
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
@@ -30,11 +31,7 @@ func hubConfig() hub.Config {
 // a connection to it; both end with the test.
 func startHub(t *testing.T, cfg hub.Config) (*hub.Server, jetstream.JetStream) {
 	t.Helper()
-	h, err := hub.Start(context.Background(), cfg, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	h := hubtest.Start(t, &cfg)
 	return h, connect(t, h.ClientURL())
 }
 
