@@ -324,7 +324,7 @@ func TestNATSDown(t *testing.T) {
 	s.Shutdown()
 	s.WaitForShutdown()
 	before := r.a.Stats()
-	waitFor(t, 10*time.Second, "frames dropped while NATS is down", func() bool {
+	testenv.Eventually(t, 10*time.Second, "frames dropped while NATS is down", func() bool {
 		st := r.a.Stats()
 		return st.PublishFailed >= before.PublishFailed+10 && st.Captured >= before.Captured+10
 	})
@@ -412,18 +412,6 @@ func TestNewErrors(t *testing.T) {
 	if a.cfg.FPS != DefaultFPS || a.cfg.Width != DefaultWidth || a.cfg.Height != DefaultHeight ||
 		a.cfg.Quality != DefaultQuality || a.cfg.ReportInterval != wire.DefaultReportInterval {
 		t.Errorf("defaults: %+v", a.cfg)
-	}
-}
-
-// waitFor polls cond until it is true, failing the test after d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -64,7 +64,7 @@ func TestNoMatLeaks(t *testing.T) {
 		Source: "videotestsrc pattern=snow num-buffers=1000 ! video/x-raw,width=1280,height=720 ! videoconvert ! appsink",
 		FPS:    30, Width: 1280, Height: 720, Quality: 90,
 	}, nc)
-	waitFor(t, 20*time.Second, "oversize frames", func() bool { return r.a.Stats().Oversize >= 3 })
+	testenv.Eventually(t, 20*time.Second, "oversize frames", func() bool { return r.a.Stats().Oversize >= 3 })
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}

@@ -53,12 +53,13 @@ func TestGarbageInput(t *testing.T) {
 	base := web.waitLog(`msg="web viewer listening" url=(http://[0-9.:]+)`)
 	display := testenv.Xvfb(t)
 	grid := start(t, []string{"DISPLAY=" + display}, "viewer", "--cams", "front,x", "--nats", natsURL, "--window-size", "960x360")
-	poll(t, "the web viewer receiving front", 30*time.Second, func() bool { return webFrames(base, "front") > 0 })
+	testenv.Eventually(t, 30*time.Second, "the web viewer receiving front", func() bool { return webFrames(base, "front") > 0 })
 	win := windowRect(t, display)
-	poll(t, "the grid window at its size", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the grid window at its size", func() bool {
 		win = windowRect(t, display)
 		return win.Dx() >= 480 && win.Dy() >= 180
 	})
+
 	left := image.Rect(win.Min.X, win.Min.Y, win.Min.X+win.Dx()/2, win.Max.Y)
 	right := image.Rect(win.Min.X+win.Dx()/2, win.Min.Y, win.Max.X, win.Max.Y)
 
@@ -113,10 +114,11 @@ func TestGarbageInput(t *testing.T) {
 
 	// the web viewer counts each
 	metric := func(name string) float64 { return scrape(base)[name] }
-	took := poll(t, "the web viewer counting the bad frames", 30*time.Second, func() bool {
+	took := testenv.Eventually(t, 30*time.Second, "the web viewer counting the bad frames", func() bool {
 		return metric(`camhub_web_camera_invalid_total{camera="x"}`) == float64(len(badFrames)) &&
 			metric("camhub_web_status_invalid_total") == float64(len(badStatus))
 	})
+
 	t.Logf("web viewer: %d bad frames and %d bad status reports counted within %v", len(badFrames), len(badStatus), took.Round(time.Millisecond))
 	get := func(path string) (int, []byte) {
 		resp, err := http.Get(base + path)
@@ -130,14 +132,14 @@ func TestGarbageInput(t *testing.T) {
 	if code, body := get("/cams/x/snapshot.jpg"); code == 200 {
 		t.Errorf("the web viewer serves a snapshot of garbage: %d bytes", len(body))
 	}
-	poll(t, "front's frames after the garbage", 30*time.Second, func() bool { return webFrames(base, "front") > frontAtGarbage+5 })
+	testenv.Eventually(t, 30*time.Second, "front's frames after the garbage", func() bool { return webFrames(base, "front") > frontAtGarbage+5 })
 
 	// A good frame on the garbage camera is taken, by both viewers.
 	publish(frameMsg(10, red))
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the web viewer's snapshot of x", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the web viewer's snapshot of x", func() bool {
 		code, body := get("/cams/x/snapshot.jpg")
 		if code != 200 {
 			return false
@@ -165,7 +167,7 @@ func TestGarbageInput(t *testing.T) {
 	prev := shot(0)
 	defer func() { prev.Close() }()
 	i := 0
-	poll(t, "the grid showing x's good frame and front live", 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "the grid showing x's good frame and front live", func() bool {
 		i++
 		cur := shot(i)
 		moving := changed(prev, cur, left) > 500

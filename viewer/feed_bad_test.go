@@ -42,8 +42,8 @@ func TestFeedCountsBadMessages(t *testing.T) {
 	} {
 		publish(t, pub, m)
 	}
-	waitFor(t, "the bad messages counted", 10*time.Second, func() bool { return feed.Bad() == 5 })
-	waitFor(t, "the good frame received", 10*time.Second, func() bool { return feed.slots["x"].received.Load() == 5 })
+	testenv.Eventually(t, 10*time.Second, "the bad messages counted", func() bool { return feed.Bad() == 5 })
+	testenv.Eventually(t, 10*time.Second, "the good frame received", func() bool { return feed.slots["x"].received.Load() == 5 })
 	if n := strings.Count(log.String(), "skipping messages that are not camhub's"); n != 1 {
 		t.Errorf("%d warnings for 5 bad messages, want 1:\n%s", n, log.String())
 	}

@@ -95,7 +95,7 @@ func TestGridShowsFrames(t *testing.T) {
 	pub := testenv.Conn(t, h.ClientURL())
 	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 640, 480), 640, 480))
 	publish(t, pub, frameMsg("back", 1, encodeJPEG(t, blue, 1280, 720), 1280, 720))
-	waitFor(t, "both frames decoded", 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, "both frames decoded", func() bool {
 		return stats(g, "front").Decoded == 1 && stats(g, "back").Decoded == 1
 	})
 
@@ -199,7 +199,7 @@ func TestDecodeReduced(t *testing.T) {
 	}{{"a", 1280, 720}, {"b", 640, 360}, {"c", 320, 180}, {"d", 100, 56}} {
 		publish(t, pub, frameMsg(f.id, 1, encodeJPEG(t, green, f.w, f.h), f.w, f.h))
 	}
-	waitFor(t, "four frames decoded", 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, "four frames decoded", func() bool {
 		g.Update(time.Now())
 		for _, s := range g.Stats() {
 			if s.Decoded != 1 {
@@ -208,6 +208,7 @@ func TestDecodeReduced(t *testing.T) {
 		}
 		return true
 	})
+
 	now := time.Now()
 	canvas := gocv.NewMat()
 	defer canvas.Close()
@@ -230,7 +231,7 @@ func TestGridSkipsBadFrames(t *testing.T) {
 	pub := testenv.Conn(t, h.ClientURL())
 	redJPEG := encodeJPEG(t, red, 320, 240)
 	publish(t, pub, frameMsg("front", 1, redJPEG, 320, 240))
-	waitFor(t, "the first frame", 10*time.Second, func() bool { return stats(g, "front").Decoded == 1 })
+	testenv.Eventually(t, 10*time.Second, "the first frame", func() bool { return stats(g, "front").Decoded == 1 })
 
 	badHeader := frameMsg("front", 2, redJPEG, 320, 240)
 	badHeader.Header.Set(wire.HeaderWidth, "-1")
@@ -248,7 +249,7 @@ func TestGridSkipsBadFrames(t *testing.T) {
 		{Subject: wire.FramesSubject("front"), Data: redJPEG}, // no headers
 	} {
 		publish(t, pub, m)
-		waitFor(t, "the bad frame counted", 10*time.Second, func() bool { return stats(g, "front").Bad == uint64(i+1) })
+		testenv.Eventually(t, 10*time.Second, "the bad frame counted", func() bool { return stats(g, "front").Bad == uint64(i+1) })
 		now := time.Now()
 		canvas := gocv.NewMat()
 		g.Render(&canvas, now)
@@ -260,7 +261,7 @@ func TestGridSkipsBadFrames(t *testing.T) {
 		canvas.Close()
 	}
 	publish(t, pub, frameMsg("front", 9, encodeJPEG(t, green, 320, 240), 320, 240))
-	waitFor(t, "a good frame after the bad ones", 10*time.Second, func() bool { return stats(g, "front").Decoded == 2 })
+	testenv.Eventually(t, 10*time.Second, "a good frame after the bad ones", func() bool { return stats(g, "front").Decoded == 2 })
 	canvas := gocv.NewMat()
 	defer canvas.Close()
 	now := time.Now()
@@ -306,9 +307,9 @@ func TestGridAddsCameras(t *testing.T) {
 
 	pub := testenv.Conn(t, h.ClientURL())
 	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 640, 480), 640, 480))
-	waitFor(t, "a tile for front", 10*time.Second, func() bool { return stats(g, "front").Decoded == 1 })
+	testenv.Eventually(t, 10*time.Second, "a tile for front", func() bool { return stats(g, "front").Decoded == 1 })
 	publish(t, pub, frameMsg("back", 1, encodeJPEG(t, blue, 640, 480), 640, 480))
-	waitFor(t, "a tile for back", 10*time.Second, func() bool { return stats(g, "back").Decoded == 1 })
+	testenv.Eventually(t, 10*time.Second, "a tile for back", func() bool { return stats(g, "back").Decoded == 1 })
 
 	now = time.Now()
 	g.Render(&canvas, now)
@@ -340,7 +341,7 @@ func TestGridFixedList(t *testing.T) {
 	pub := testenv.Conn(t, h.ClientURL())
 	publish(t, pub, frameMsg("other", 1, encodeJPEG(t, red, 64, 48), 64, 48))
 	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 64, 48), 64, 48))
-	waitFor(t, "front's frame", 10*time.Second, func() bool { return stats(g, "front").Decoded == 1 })
+	testenv.Eventually(t, 10*time.Second, "front's frame", func() bool { return stats(g, "front").Decoded == 1 })
 	if got := feed.IDs(); !slices.Equal(got, []string{"front"}) {
 		t.Fatalf("cameras %v", got)
 	}
@@ -385,10 +386,11 @@ func TestDecodeModes(t *testing.T) {
 		g.SetDecodeMode(mode)
 		g.Update(time.Now()) // lay out and subscribe before the frame is sent
 		publish(t, pub, frameMsg("m", uint64(mode)+1, encodeJPEG(t, green, 1280, 720), 1280, 720))
-		waitFor(t, "a frame decoded", 10*time.Second, func() bool {
+		testenv.Eventually(t, 10*time.Second, "a frame decoded", func() bool {
 			g.Update(time.Now())
 			return g.Stats()[0].Decoded == 1
 		})
+
 		now := time.Now()
 		canvas := gocv.NewMat()
 		g.Render(&canvas, now)
@@ -414,10 +416,11 @@ func TestRenderChanges(t *testing.T) {
 	pub := testenv.Conn(t, h.ClientURL())
 	decoded := func(id string, n uint64) {
 		t.Helper()
-		waitFor(t, id+" decoded", 10*time.Second, func() bool {
+		testenv.Eventually(t, 10*time.Second, id+" decoded", func() bool {
 			g.Update(time.Now())
 			return stats(g, id).Decoded == n
 		})
+
 	}
 	for i, id := range []string{"a", "b", "c"} {
 		publish(t, pub, frameMsg(id, 1, encodeJPEG(t, []gocv.Scalar{red, green, blue}[i], 320, 240), 320, 240))

@@ -54,18 +54,6 @@ func publish(t testing.TB, nc *nats.Conn, m *nats.Msg) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // pixel returns the BGR colour at p.
 func pixel(m gocv.Mat, p image.Point) [3]uint8 {
 	v := m.GetVecbAt(p.Y, p.X)

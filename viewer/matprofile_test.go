@@ -54,7 +54,7 @@ func TestNoMatLeaks(t *testing.T) {
 			publish(t, pub, frameMsg("porch", 1, frames["side"], 320, 240)) // a new camera: relayout
 		}
 		want := uint64(i)
-		waitFor(t, "the frames", 10*time.Second, func() bool {
+		testenv.Eventually(t, 10*time.Second, "the frames", func() bool {
 			g.Update(time.Now())
 			for _, s := range g.Stats() {
 				if s.ID != "porch" && s.Received < want {
@@ -63,6 +63,7 @@ func TestNoMatLeaks(t *testing.T) {
 			}
 			return len(g.Stats()) >= 3
 		})
+
 		now := time.Now()
 		if i%7 == 0 {
 			now = now.Add(5 * time.Second) // no signal

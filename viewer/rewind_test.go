@@ -165,7 +165,7 @@ func TestGridRewind(t *testing.T) {
 	}
 
 	// caught up: live frames follow, as an agent sends them
-	waitFor(t, "the player to be live", 10*time.Second, func() bool { return player.Stats().Live })
+	testenv.Eventually(t, 10*time.Second, "the player to be live", func() bool { return player.Stats().Live })
 	pub := testenv.Conn(t, h.ClientURL())
 	publish(t, pub, frameMsg("front", n+1, redJPEG, 320, 240))
 	publish(t, pub, frameMsg("back", n+1, blueJPEG, 320, 240))

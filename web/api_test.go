@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
 
@@ -58,10 +59,11 @@ func TestAPI(t *testing.T) {
 	front.frame()
 
 	var cams map[string]Camera
-	eventually(t, 10*time.Second, "the camera list", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the camera list", func() bool {
 		cams = camsByID(t, ts.URL)
 		return cams["front"].Frames == 4 && len(cams) == 4
 	})
+
 	f := cams["front"]
 	if f.State != StateLive || f.Host != "test-host" || f.Width != 160 || f.Height != 120 || f.FPS != 10 {
 		t.Errorf("front: %+v", f)
@@ -276,11 +278,12 @@ func TestConfiguredCams(t *testing.T) {
 	other.frame()
 	zeta.frame()
 	var list []Camera
-	eventually(t, 10*time.Second, "zeta's frame", func() bool {
+	testenv.Eventually(t, 10*time.Second, "zeta's frame", func() bool {
 		list = nil
 		getJSON(t, ts.URL+"/api/cams", &list)
 		return len(list) == 2 && list[0].Frames == 1
 	})
+
 	if list[0].ID != "zeta" || list[1].ID != "alpha" || list[1].State != StateOffline || list[0].State != StateLive {
 		t.Errorf("list %+v", list)
 	}

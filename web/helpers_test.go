@@ -179,19 +179,6 @@ func (c *camera) run(interval time.Duration) {
 	}()
 }
 
-// eventually fails the test unless cond becomes true within d; it checks
-// every 10 ms.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // getJSON gets url and decodes its JSON body into v, returning the status.
 func getJSON(t testing.TB, url string, v any) int {
 	t.Helper()

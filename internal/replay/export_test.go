@@ -275,7 +275,7 @@ func TestExportWhileStreaming(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	waitFor(t, 10*time.Second, "frames streaming", func() bool { mu.Lock(); defer mu.Unlock(); return sent > 40 })
+	testenv.Eventually(t, 10*time.Second, "frames streaming", func() bool { mu.Lock(); defer mu.Unlock(); return sent > 40 })
 	mu.Lock()
 	before := sent
 	mu.Unlock()

@@ -174,3 +174,23 @@ func FreePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
+
+// Eventually polls cond until it is true and returns how long that took. It
+// fails the test, saying what it waited for, if cond is still false after
+// timeout: a guard against a hang, not a measurement. It checks at once,
+// then at intervals that grow from 5 ms to 100 ms, so a quick condition is
+// seen quickly and a costly one (a process run, an HTTP request) is not
+// asked too often.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	interval := 5 * time.Millisecond
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(interval) // polling interval, not synchronisation
+		interval = min(2*interval, 100*time.Millisecond)
+	}
+	return time.Since(start)
+}
