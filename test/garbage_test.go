@@ -15,21 +15,9 @@ import (
 	"gocv.io/x/gocv"
 
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 	"camhub/internal/wire"
 )
-
-// solidJPEG encodes a w x h picture of one BGR colour.
-func solidJPEG(t *testing.T, bgr gocv.Scalar, w, h int) []byte {
-	t.Helper()
-	img := gocv.NewMatWithSizeFromScalar(bgr, h, w, gocv.MatTypeCV8UC3)
-	defer img.Close()
-	buf, err := gocv.IMEncode(gocv.JPEGFileExt, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer buf.Close()
-	return append([]byte(nil), buf.GetBytes()...)
-}
 
 // isRed reports whether the middle of region r of m is red.
 func isRed(m gocv.Mat, r image.Rectangle) bool {
@@ -72,12 +60,9 @@ func TestGarbageInput(t *testing.T) {
 		}
 	}
 	frameMsg := func(seq uint64, data []byte) *nats.Msg {
-		m := nats.NewMsg(wire.FramesSubject("x"))
-		m.Header = wire.Frame{Seq: seq, Time: time.Now(), Width: 320, Height: 240}.Header()
-		m.Data = data
-		return m
+		return testenv.FrameMsg("x", seq, time.Now(), data, 320, 240)
 	}
-	red := solidJPEG(t, gocv.NewScalar(0, 0, 255, 0), 320, 240)
+	red := cvtest.JPEG(t, cvtest.Red, 320, 240)
 
 	badStatus := []string{
 		"not JSON at all",

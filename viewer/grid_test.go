@@ -14,6 +14,7 @@ import (
 
 	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 	"camhub/internal/turbojpeg"
 	"camhub/internal/wire"
 )
@@ -93,8 +94,8 @@ func TestGridShowsFrames(t *testing.T) {
 	h := hubtest.Start(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(1280, 720), "front", "back")
 	pub := testenv.Conn(t, h.ClientURL())
-	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 640, 480), 640, 480))
-	publish(t, pub, frameMsg("back", 1, encodeJPEG(t, blue, 1280, 720), 1280, 720))
+	publish(t, pub, testenv.FrameMsg("front", 1, time.Now(), cvtest.JPEG(t, cvtest.Red, 640, 480), 640, 480))
+	publish(t, pub, testenv.FrameMsg("back", 1, time.Now(), cvtest.JPEG(t, cvtest.Blue, 1280, 720), 1280, 720))
 	testenv.Eventually(t, 10*time.Second, "both frames decoded", func() bool {
 		return stats(g, "front").Decoded == 1 && stats(g, "back").Decoded == 1
 	})
@@ -118,7 +119,7 @@ func TestGridShowsFrames(t *testing.T) {
 		c      gocv.Scalar
 		aspect float64
 	}{
-		{tiles[0], red, 4.0 / 3}, {tiles[1], blue, 16.0 / 9},
+		{tiles[0], cvtest.Red, 4.0 / 3}, {tiles[1], cvtest.Blue, 16.0 / 9},
 	} {
 		tl := tc.tl
 		if !tl.Live || !tl.Picture.In(tl.Rect) {
@@ -146,7 +147,7 @@ func TestGridShowsFrames(t *testing.T) {
 		if tl.Live {
 			t.Errorf("%s is live 4 s after its last frame", tl.ID)
 		}
-		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Div(2))); near(got, red) || near(got, blue) {
+		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Div(2))); near(got, cvtest.Red) || near(got, cvtest.Blue) {
 			t.Errorf("%s: the old picture is still shown: %v", tl.ID, got)
 		}
 		if n := countColour(canvas, tl.Rect, isAlarm); n < 200 || n > tl.Rect.Dx()*tl.Rect.Dy()/10 {
@@ -197,7 +198,7 @@ func TestDecodeReduced(t *testing.T) {
 		id   string
 		w, h int
 	}{{"a", 1280, 720}, {"b", 640, 360}, {"c", 320, 180}, {"d", 100, 56}} {
-		publish(t, pub, frameMsg(f.id, 1, encodeJPEG(t, green, f.w, f.h), f.w, f.h))
+		publish(t, pub, testenv.FrameMsg(f.id, 1, time.Now(), cvtest.JPEG(t, cvtest.Green, f.w, f.h), f.w, f.h))
 	}
 	testenv.Eventually(t, 10*time.Second, "four frames decoded", func() bool {
 		g.Update(time.Now())
@@ -218,7 +219,7 @@ func TestDecodeReduced(t *testing.T) {
 		if tl.Scale != (turbojpeg.Scale{Num: 1, Denom: want[tl.ID]}) {
 			t.Errorf("%s (%dx%d into %v): scale %v, want 1/%d", tl.ID, tl.Frame.Width, tl.Frame.Height, tl.Picture.Size(), tl.Scale, want[tl.ID])
 		}
-		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Mul(3).Div(4))); !near(got, green) {
+		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Mul(3).Div(4))); !near(got, cvtest.Green) {
 			t.Errorf("%s: pixel %v, want green", tl.ID, got)
 		}
 	}
@@ -229,21 +230,21 @@ func TestGridSkipsBadFrames(t *testing.T) {
 	h := hubtest.Start(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
 	pub := testenv.Conn(t, h.ClientURL())
-	redJPEG := encodeJPEG(t, red, 320, 240)
-	publish(t, pub, frameMsg("front", 1, redJPEG, 320, 240))
+	redJPEG := cvtest.JPEG(t, cvtest.Red, 320, 240)
+	publish(t, pub, testenv.FrameMsg("front", 1, time.Now(), redJPEG, 320, 240))
 	testenv.Eventually(t, 10*time.Second, "the first frame", func() bool { return stats(g, "front").Decoded == 1 })
 
-	badHeader := frameMsg("front", 2, redJPEG, 320, 240)
+	badHeader := testenv.FrameMsg("front", 2, time.Now(), redJPEG, 320, 240)
 	badHeader.Header.Set(wire.HeaderWidth, "-1")
-	pngType := frameMsg("front", 2, redJPEG, 320, 240)
+	pngType := testenv.FrameMsg("front", 2, time.Now(), redJPEG, 320, 240)
 	pngType.Header.Set(wire.HeaderContentType, "image/png")
 	markers := append([]byte{0xFF, 0xD8}, make([]byte, 500)...)
 	markers = append(markers, 0xFF, 0xD9)
 	for i, m := range []*nats.Msg{
-		frameMsg("front", 2, []byte("hello, not a JPEG"), 320, 240),
-		frameMsg("front", 3, redJPEG[:len(redJPEG)/2], 320, 240), // truncated
-		frameMsg("front", 4, nil, 320, 240),                      // 0 bytes
-		frameMsg("front", 5, markers, 320, 240),                  // JPEG markers around zeros
+		testenv.FrameMsg("front", 2, time.Now(), []byte("hello, not a JPEG"), 320, 240),
+		testenv.FrameMsg("front", 3, time.Now(), redJPEG[:len(redJPEG)/2], 320, 240),
+		testenv.FrameMsg("front", 4, time.Now(), nil, 320, 240),
+		testenv.FrameMsg("front", 5, time.Now(), markers, 320, 240),
 		badHeader,
 		pngType,
 		{Subject: wire.FramesSubject("front"), Data: redJPEG}, // no headers
@@ -257,10 +258,10 @@ func TestGridSkipsBadFrames(t *testing.T) {
 		if !tl.Live || tl.Frame.Seq != 1 {
 			t.Errorf("bad frame %d: tile %+v, want the first frame still shown", i, tl)
 		}
-		checkPicture(t, canvas, tl, red)
+		checkPicture(t, canvas, tl, cvtest.Red)
 		canvas.Close()
 	}
-	publish(t, pub, frameMsg("front", 9, encodeJPEG(t, green, 320, 240), 320, 240))
+	publish(t, pub, testenv.FrameMsg("front", 9, time.Now(), cvtest.JPEG(t, cvtest.Green, 320, 240), 320, 240))
 	testenv.Eventually(t, 10*time.Second, "a good frame after the bad ones", func() bool { return stats(g, "front").Decoded == 2 })
 	canvas := gocv.NewMat()
 	defer canvas.Close()
@@ -270,7 +271,7 @@ func TestGridSkipsBadFrames(t *testing.T) {
 	if tl.Frame.Seq != 9 {
 		t.Fatalf("tile %+v, want frame 9", tl)
 	}
-	checkPicture(t, canvas, tl, green)
+	checkPicture(t, canvas, tl, cvtest.Green)
 	if s := stats(g, "front"); s.Received != 9 || s.Bad != 7 {
 		t.Errorf("stats %+v, want 9 received, 7 bad", s)
 	}
@@ -306,9 +307,9 @@ func TestGridAddsCameras(t *testing.T) {
 	}
 
 	pub := testenv.Conn(t, h.ClientURL())
-	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 640, 480), 640, 480))
+	publish(t, pub, testenv.FrameMsg("front", 1, time.Now(), cvtest.JPEG(t, cvtest.Red, 640, 480), 640, 480))
 	testenv.Eventually(t, 10*time.Second, "a tile for front", func() bool { return stats(g, "front").Decoded == 1 })
-	publish(t, pub, frameMsg("back", 1, encodeJPEG(t, blue, 640, 480), 640, 480))
+	publish(t, pub, testenv.FrameMsg("back", 1, time.Now(), cvtest.JPEG(t, cvtest.Blue, 640, 480), 640, 480))
 	testenv.Eventually(t, 10*time.Second, "a tile for back", func() bool { return stats(g, "back").Decoded == 1 })
 
 	now = time.Now()
@@ -323,9 +324,9 @@ func TestGridAddsCameras(t *testing.T) {
 			t.Errorf("tile %s at %v, want %v", tl.ID, tl.Rect, want[i])
 		}
 	}
-	checkPicture(t, canvas, tileOf(t, g, "back", now), blue)
+	checkPicture(t, canvas, tileOf(t, g, "back", now), cvtest.Blue)
 	// front's tile moved and shrank since its frame arrived
-	checkPicture(t, canvas, tileOf(t, g, "front", now), red)
+	checkPicture(t, canvas, tileOf(t, g, "front", now), cvtest.Red)
 	if tl := tileOf(t, g, "front", now); !tl.Picture.In(tl.Rect) {
 		t.Errorf("front: picture %v outside its tile %v", tl.Picture, tl.Rect)
 	}
@@ -339,8 +340,8 @@ func TestGridFixedList(t *testing.T) {
 	h := hubtest.Start(t, nil)
 	feed, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
 	pub := testenv.Conn(t, h.ClientURL())
-	publish(t, pub, frameMsg("other", 1, encodeJPEG(t, red, 64, 48), 64, 48))
-	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 64, 48), 64, 48))
+	publish(t, pub, testenv.FrameMsg("other", 1, time.Now(), cvtest.JPEG(t, cvtest.Red, 64, 48), 64, 48))
+	publish(t, pub, testenv.FrameMsg("front", 1, time.Now(), cvtest.JPEG(t, cvtest.Red, 64, 48), 64, 48))
 	testenv.Eventually(t, 10*time.Second, "front's frame", func() bool { return stats(g, "front").Decoded == 1 })
 	if got := feed.IDs(); !slices.Equal(got, []string{"front"}) {
 		t.Fatalf("cameras %v", got)
@@ -385,7 +386,7 @@ func TestDecodeModes(t *testing.T) {
 		_, g := newGrid(t, h.ClientURL(), image.Pt(400, 225), "m")
 		g.SetDecodeMode(mode)
 		g.Update(time.Now()) // lay out and subscribe before the frame is sent
-		publish(t, pub, frameMsg("m", uint64(mode)+1, encodeJPEG(t, green, 1280, 720), 1280, 720))
+		publish(t, pub, testenv.FrameMsg("m", uint64(mode)+1, time.Now(), cvtest.JPEG(t, cvtest.Green, 1280, 720), 1280, 720))
 		testenv.Eventually(t, 10*time.Second, "a frame decoded", func() bool {
 			g.Update(time.Now())
 			return g.Stats()[0].Decoded == 1
@@ -401,7 +402,7 @@ func TestDecodeModes(t *testing.T) {
 		if tl.Picture.Size().X < 350 {
 			t.Errorf("mode %d: picture %v", mode, tl.Picture)
 		}
-		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Div(2))); !near(got, green) {
+		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Div(2))); !near(got, cvtest.Green) {
 			t.Errorf("mode %d: pixel %v, want green", mode, got)
 		}
 		canvas.Close()
@@ -423,7 +424,7 @@ func TestRenderChanges(t *testing.T) {
 
 	}
 	for i, id := range []string{"a", "b", "c"} {
-		publish(t, pub, frameMsg(id, 1, encodeJPEG(t, []gocv.Scalar{red, green, blue}[i], 320, 240), 320, 240))
+		publish(t, pub, testenv.FrameMsg(id, 1, time.Now(), cvtest.JPEG(t, []gocv.Scalar{cvtest.Red, cvtest.Green, cvtest.Blue}[i], 320, 240), 320, 240))
 		decoded(id, 1)
 	}
 	inc, ref := gocv.NewMat(), gocv.NewMat()
@@ -464,7 +465,7 @@ func TestRenderChanges(t *testing.T) {
 	same("first draw", whole)
 
 	// a new picture for b, labels due: all as a full Render
-	publish(t, pub, frameMsg("b", 2, encodeJPEG(t, red, 320, 240), 320, 240))
+	publish(t, pub, testenv.FrameMsg("b", 2, time.Now(), cvtest.JPEG(t, cvtest.Red, 320, 240), 320, 240))
 	decoded("b", 2)
 	now = now.Add(labelRefresh)
 	g.RenderChanges(&inc, now)
@@ -484,7 +485,7 @@ func TestRenderChanges(t *testing.T) {
 	}
 
 	// a new picture for a: a is drawn again, as Render draws it
-	publish(t, pub, frameMsg("a", 2, encodeJPEG(t, green, 320, 240), 320, 240))
+	publish(t, pub, testenv.FrameMsg("a", 2, time.Now(), cvtest.JPEG(t, cvtest.Green, 320, 240), 320, 240))
 	decoded("a", 2)
 	now = now.Add(10 * time.Millisecond)
 	g.RenderChanges(&inc, now)

@@ -12,6 +12,7 @@ import (
 
 	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 )
 
 // Rendering a grid many times, through new frames, bad frames, new cameras,
@@ -22,9 +23,9 @@ func TestNoMatLeaks(t *testing.T) {
 	pub := testenv.Conn(t, h.ClientURL())
 	// encode the test frames before counting
 	frames := map[string][]byte{
-		"front": encodeJPEG(t, red, 640, 480),
-		"back":  encodeJPEG(t, blue, 1280, 720),
-		"side":  encodeJPEG(t, green, 320, 240),
+		"front": cvtest.JPEG(t, cvtest.Red, 640, 480),
+		"back":  cvtest.JPEG(t, cvtest.Blue, 1280, 720),
+		"side":  cvtest.JPEG(t, cvtest.Green, 320, 240),
 	}
 	start := gocv.MatProfile.Count()
 
@@ -47,11 +48,11 @@ func TestNoMatLeaks(t *testing.T) {
 			if i%10 == 0 {
 				data = data[:len(data)/2] // a bad frame now and then
 			}
-			publish(t, pub, frameMsg(id, uint64(i), data, map[string]int{"front": 640, "back": 1280, "side": 320}[id],
+			publish(t, pub, testenv.FrameMsg(id, uint64(i), time.Now(), data, map[string]int{"front": 640, "back": 1280, "side": 320}[id],
 				map[string]int{"front": 480, "back": 720, "side": 240}[id]))
 		}
 		if i == 30 {
-			publish(t, pub, frameMsg("porch", 1, frames["side"], 320, 240)) // a new camera: relayout
+			publish(t, pub, testenv.FrameMsg("porch", 1, time.Now(), frames["side"], 320, 240)) // a new camera: relayout
 		}
 		want := uint64(i)
 		testenv.Eventually(t, 10*time.Second, "the frames", func() bool {

@@ -60,7 +60,7 @@ func helperHub() int {
 	defer nc.Close()
 	var pics [][]byte
 	for i := range 10 {
-		p, err := pictureJPEG(i, 640, 480, 0.02)
+		p, err := testenv.PictureJPEG(i, 640, 480, 0.02)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

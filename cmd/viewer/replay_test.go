@@ -18,6 +18,7 @@ import (
 
 	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 	"camhub/internal/wire"
 )
 
@@ -91,7 +92,7 @@ func TestExport(t *testing.T) {
 	url, js := hubJS(t)
 	// 31 frames a camera at 10 fps (3 s), ending now; back's 50 ms after
 	// front's
-	redJPEG, blueJPEG := encodeJPEG(t, red, 320, 240), encodeJPEG(t, blue, 320, 240)
+	redJPEG, blueJPEG := cvtest.JPEG(t, cvtest.Red, 320, 240), cvtest.JPEG(t, cvtest.Blue, 320, 240)
 	const n = 31
 	end := time.Now()
 	ts := make([]time.Time, n)
@@ -165,7 +166,7 @@ func sameSet(a, b []string) bool {
 // leave no file behind.
 func TestExportErrors(t *testing.T) {
 	url, js := hubJS(t)
-	redJPEG := encodeJPEG(t, red, 160, 120)
+	redJPEG := cvtest.JPEG(t, cvtest.Red, 160, 120)
 	now := time.Now()
 	for i := range 10 {
 		store(t, js, "front", uint64(i+1), now.Add(time.Duration(i-9)*100*time.Millisecond), redJPEG, 160, 120)
@@ -232,7 +233,7 @@ func TestExportInterrupted(t *testing.T) {
 	url, js := hubJS(t)
 	// enough frames that the export takes a while
 	w, h := 1280, 720
-	frame := encodeJPEG(t, red, w, h)
+	frame := cvtest.JPEG(t, cvtest.Red, w, h)
 	const n = 300
 	end := time.Now()
 	for i := range n {
@@ -285,8 +286,8 @@ func TestExportInterrupted(t *testing.T) {
 func TestSnapshot(t *testing.T) {
 	url, js := hubJS(t)
 	now := time.Now()
-	front := [][]byte{encodeJPEG(t, red, 320, 240), encodeJPEG(t, blue, 320, 240)}
-	back := encodeJPEG(t, red, 640, 480)
+	front := [][]byte{cvtest.JPEG(t, cvtest.Red, 320, 240), cvtest.JPEG(t, cvtest.Blue, 320, 240)}
+	back := cvtest.JPEG(t, cvtest.Red, 640, 480)
 	for i, data := range front {
 		store(t, js, "front", uint64(i+1), now.Add(time.Duration(i-1)*100*time.Millisecond), data, 320, 240)
 	}
