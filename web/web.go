@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"camhub/internal/camlist"
+	"camhub/internal/ratelog"
 	"camhub/internal/wire"
 )
 
@@ -145,14 +146,16 @@ type Server struct {
 	running   atomic.Bool    // Run or Serve was called
 	closeOnce sync.Once
 
-	clients  atomic.Int64 // streams being served
-	replays  atomic.Int64 // replay players running
-	sent     atomic.Uint64
-	skipped  atomic.Uint64
-	dropped  atomic.Uint64 // clients cut off by the write deadline
-	refused  atomic.Uint64 // streams refused: too many
-	ignored  atomic.Uint64 // frames of cameras beyond MaxCameras
-	lastWarn atomic.Int64  // when the last rate-limited warning was logged (Unix ns)
+	clients atomic.Int64 // streams being served
+	replays atomic.Int64 // replay players running
+	sent    atomic.Uint64
+	skipped atomic.Uint64
+	dropped atomic.Uint64 // clients cut off by the write deadline
+	refused atomic.Uint64 // streams refused: too many
+	ignored atomic.Uint64 // frames of cameras beyond MaxCameras
+	// warn logs what happens per frame at most once a minute for each
+	// warning: it is counted, not logged.
+	warn *ratelog.Logger
 }
 
 // New returns a server of the cameras on the hub nc is connected to. It
@@ -182,7 +185,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, nc: nc, js: js, log: log, tls: tlsConfig,
+		cfg: cfg, nc: nc, js: js, log: log, tls: tlsConfig, warn: ratelog.New(log, time.Minute),
 		live: newBoard(MaxCameras), dir: newDirectory(MaxCameras),
 	}
 	if len(cfg.Cams) > 0 {
@@ -259,24 +262,13 @@ func (s *Server) onFrame(m *nats.Msg) {
 	wf, err := wire.ParseFrame(m.Header)
 	if err != nil {
 		s.live.invalid(id)
-		s.warnRarely("ignoring a message that is not a camhub frame", "camera", id, "error", err)
+		s.warn.Warn("ignoring a message that is not a camhub frame", "camera", id, "error", err)
 		return
 	}
 	if !s.live.put(&frame{id: id, Frame: wf, jpeg: m.Data, received: time.Now()}) {
 		s.ignored.Add(1)
-		s.warnRarely("too many cameras: ignoring frames", "camera", id, "max", MaxCameras)
+		s.warn.Warn("too many cameras: ignoring frames", "camera", id, "max", MaxCameras)
 	}
-}
-
-// warnRarely logs a warning at most once a minute: what happens per frame
-// is counted, not logged.
-func (s *Server) warnRarely(msg string, args ...any) {
-	now := time.Now().UnixNano()
-	last := s.lastWarn.Load()
-	if now-last < int64(time.Minute) || !s.lastWarn.CompareAndSwap(last, now) {
-		return
-	}
-	s.log.Warn(msg, args...)
 }
 
 // seed reads the hub's camera list, retrying until it has it: cameras the
