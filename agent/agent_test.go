@@ -52,7 +52,7 @@ func TestTestPattern(t *testing.T) {
 		if age := time.Since(f.Time); age < 0 || age > 10*time.Second {
 			t.Errorf("frame %d captured %v ago", f.Seq, age)
 		}
-		if m.Header.Get("Content-Type") != "image/jpeg" {
+		if m.Header.Get(wire.HeaderContentType) != wire.ContentTypeJPEG {
 			t.Errorf("Content-Type %q", m.Header.Get("Content-Type"))
 		}
 	}

@@ -127,7 +127,7 @@ func frameSizes(t testing.TB, url string, n int, args ...string) (mean float64, 
 	t.Helper()
 	nc := testenv.Conn(t, url)
 	ch := make(chan *nats.Msg, 256)
-	sub, err := nc.ChanSubscribe("cams.size.frames", ch)
+	sub, err := nc.ChanSubscribe(wire.FramesSubject("size"), ch)
 	if err != nil {
 		t.Fatal(err)
 	}

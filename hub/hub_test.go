@@ -51,14 +51,14 @@ func TestEmbeddedProvisionsStreams(t *testing.T) {
 	h := start(t, config(), quiet())
 	c := streamConfig(t, h.ClientURL(), wire.FramesStream)
 	if c.MaxAge != 30*time.Second || c.MaxBytes != 1<<30 || c.Discard != jetstream.DiscardOld ||
-		c.Storage != jetstream.MemoryStorage || len(c.Subjects) != 1 || c.Subjects[0] != "cams.*.frames" {
+		c.Storage != jetstream.MemoryStorage || len(c.Subjects) != 1 || c.Subjects[0] != wire.AllFrames {
 		t.Fatalf("CAMS config = %+v", c)
 	}
 	if c.MaxMsgSize != hub.DefaultMaxPayload {
 		t.Errorf("CAMS max message size = %d, want %d", c.MaxMsgSize, hub.DefaultMaxPayload)
 	}
 	s := streamConfig(t, h.ClientURL(), wire.StatusStream)
-	if s.MaxMsgsPerSubject != 1 || len(s.Subjects) != 1 || s.Subjects[0] != "cams.*.status" {
+	if s.MaxMsgsPerSubject != 1 || len(s.Subjects) != 1 || s.Subjects[0] != wire.AllStatus {
 		t.Fatalf("CAMS_STATUS config = %+v", s)
 	}
 	nc := testenv.Conn(t, h.ClientURL())

@@ -77,7 +77,7 @@ func (s *slot) onFrame(m *nats.Msg) {
 		err = errNotJPEG
 	}
 	if err != nil {
-		s.feed.badMessage(s.id, "frame", err)
+		s.feed.badMessage(s.id, wire.KindFrames, err)
 	}
 	s.frame.Store(&delivery{frame: f, jpeg: m.Data, err: err, at: time.Now()})
 	s.received.Add(1)
@@ -94,7 +94,7 @@ func (s *slot) onReplayed(f replay.Frame, behind bool) {
 func (s *slot) onStatus(m *nats.Msg) {
 	st, err := wire.ParseStatus(m.Subject, m.Data)
 	if err != nil {
-		s.feed.badMessage(s.id, "status", err) // not a camhub agent's report
+		s.feed.badMessage(s.id, wire.KindStatus, err) // not a camhub agent's report
 		return
 	}
 	s.status.Store(&report{status: st, at: time.Now()})

@@ -100,11 +100,11 @@ func TestAPI(t *testing.T) {
 		}
 		defer res.Body.Close()
 		got, _ := io.ReadAll(res.Body)
-		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/jpeg" {
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != wire.ContentTypeJPEG {
 			t.Fatalf("%d %s", res.StatusCode, res.Header.Get("Content-Type"))
 		}
-		if !bytes.Equal(got, front.pics[5%len(front.pics)]) || res.Header.Get("Frame-Seq") != "6" {
-			t.Errorf("snapshot is not the newest frame (Frame-Seq %s)", res.Header.Get("Frame-Seq"))
+		if !bytes.Equal(got, front.pics[5%len(front.pics)]) || res.Header.Get(wire.HeaderSeq) != "6" {
+			t.Errorf("snapshot is not the newest frame (Frame-Seq %s)", res.Header.Get(wire.HeaderSeq))
 		}
 		if cd := res.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, `attachment; filename="front-`) {
 			t.Errorf("Content-Disposition %q", cd)
@@ -119,8 +119,8 @@ func TestAPI(t *testing.T) {
 		}
 		defer res.Body.Close()
 		got, _ = io.ReadAll(res.Body)
-		if res.StatusCode != 200 || !bytes.Equal(got, early.pics[1]) || res.Header.Get("Frame-Seq") != "2" {
-			t.Errorf("snapshot from the buffer: %d, Frame-Seq %s", res.StatusCode, res.Header.Get("Frame-Seq"))
+		if res.StatusCode != 200 || !bytes.Equal(got, early.pics[1]) || res.Header.Get(wire.HeaderSeq) != "2" {
+			t.Errorf("snapshot from the buffer: %d, Frame-Seq %s", res.StatusCode, res.Header.Get(wire.HeaderSeq))
 		}
 	})
 

@@ -68,7 +68,7 @@ func (m *mjpegReader) next() (part, error) {
 	if err != nil {
 		return p, err
 	}
-	if h.Get("Content-Type") != "image/jpeg" {
+	if h.Get(wire.HeaderContentType) != wire.ContentTypeJPEG {
 		return p, fmt.Errorf("part Content-Type %q", h.Get("Content-Type"))
 	}
 	n, err := strconv.Atoi(h.Get("Content-Length"))

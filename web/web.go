@@ -256,7 +256,7 @@ func (s *Server) subscribe() error {
 // NATS client copies it for each message), so it is kept, not copied.
 func (s *Server) onFrame(m *nats.Msg) {
 	id, kind, err := wire.ParseSubject(m.Subject)
-	if err != nil || kind != "frames" || !s.want(id) {
+	if err != nil || kind != wire.KindFrames || !s.want(id) {
 		return
 	}
 	wf, err := wire.ParseFrame(m.Header)
