@@ -74,6 +74,25 @@ func ValidateID(id string) error {
 	return nil
 }
 
+// ValidateIDs checks a list of camera ids: each follows IDRule, none is
+// listed twice, and there are at most max (any number if max is 0).
+func ValidateIDs(ids []string, max int) error {
+	if max > 0 && len(ids) > max {
+		return fmt.Errorf("%d cameras, at most %d", len(ids), max)
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if err := ValidateID(id); err != nil {
+			return err
+		}
+		if seen[id] {
+			return fmt.Errorf("camera %q is listed twice", id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
 // FramesSubject is the subject camera id publishes its frames on.
 func FramesSubject(id string) string { return SubjectPrefix + "." + id + "." + KindFrames }
 

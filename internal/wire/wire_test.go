@@ -189,3 +189,26 @@ func TestLooksLikeJPEG(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateIDs(t *testing.T) {
+	for _, tc := range []struct {
+		ids  []string
+		max  int
+		says string // "" for valid
+	}{
+		{nil, 4, ""},
+		{[]string{"front", "back"}, 2, ""},
+		{[]string{"a", "b", "c"}, 0, ""},
+		{[]string{"a", "b", "c"}, 2, "3 cameras, at most 2"},
+		{[]string{"front", "front"}, 0, `"front" is listed twice`},
+		{[]string{"front", "a.b"}, 0, IDRule},
+	} {
+		err := ValidateIDs(tc.ids, tc.max)
+		if (err == nil) != (tc.says == "") || err != nil && !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("ValidateIDs(%q, %d) = %v, want %q", tc.ids, tc.max, err, tc.says)
+		}
+	}
+	if err := ValidateIDs([]string{"*"}, 0); !errors.Is(err, ErrInvalidID) {
+		t.Errorf("a bad id: %v does not wrap ErrInvalidID", err)
+	}
+}
