@@ -165,18 +165,8 @@ func NewFeed(ids []string) (*Feed, error) {
 // CheckCams checks a camera list: valid ids (wire.IDRule), none twice, at
 // most MaxCameras.
 func CheckCams(ids []string) error {
-	if len(ids) > MaxCameras {
-		return fmt.Errorf("%w: %d cameras, at most %d", ErrCameras, len(ids), MaxCameras)
-	}
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		if err := wire.ValidateID(id); err != nil {
-			return fmt.Errorf("%w: %w", ErrCameras, err)
-		}
-		if seen[id] {
-			return fmt.Errorf("%w: camera %q is listed twice", ErrCameras, id)
-		}
-		seen[id] = true
+	if err := wire.ValidateIDs(ids, MaxCameras); err != nil {
+		return fmt.Errorf("%w: %w", ErrCameras, err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"camhub/internal/camlist"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
@@ -65,19 +66,19 @@ func TestAPI(t *testing.T) {
 	})
 
 	f := cams["front"]
-	if f.State != StateLive || f.Host != "test-host" || f.Width != 160 || f.Height != 120 || f.FPS != 10 {
+	if f.State != camlist.StateLive || f.Host != "test-host" || f.Width != 160 || f.Height != 120 || f.FPS != 10 {
 		t.Errorf("front: %+v", f)
 	}
-	if f.Drops != 2 || f.FrameSeq != 6 || f.FrameAgeMS == nil || *f.FrameAgeMS < 0 || *f.FrameAgeMS > 5000 || !f.Signal {
+	if f.Drops != 2 || f.FrameSeq != 6 || f.FrameWidth != 160 || f.FrameHeight != 120 || f.FrameAgeMS == nil || *f.FrameAgeMS < 0 || *f.FrameAgeMS > 5000 || !f.Signal {
 		t.Errorf("front frames: missed %d, seq %d, age %v, signal %v", f.Drops, f.FrameSeq, f.FrameAgeMS, f.Signal)
 	}
 	if f.RxFPS <= 0 || f.LastSeen.IsZero() || f.Bytes == 0 {
 		t.Errorf("front: rx_fps %v, last_seen %v, bytes %d", f.RxFPS, f.LastSeen, f.Bytes)
 	}
-	if b := cams["back"]; b.State != StateLive || b.FrameAgeMS != nil || b.Signal {
+	if b := cams["back"]; b.State != camlist.StateLive || b.FrameAgeMS != nil || b.Signal {
 		t.Errorf("back (reports, no frames): %+v", b)
 	}
-	if g := cams["gone"]; g.State != StateOffline || g.ReportedState != wire.StateStopped {
+	if g := cams["gone"]; g.State != camlist.StateOffline || g.ReportedState != wire.StateStopped {
 		t.Errorf("gone (stopped): %+v", g)
 	}
 	// The JSON has the fields `viewer list --json` has.
@@ -284,7 +285,7 @@ func TestConfiguredCams(t *testing.T) {
 		return len(list) == 2 && list[0].Frames == 1
 	})
 
-	if list[0].ID != "zeta" || list[1].ID != "alpha" || list[1].State != StateOffline || list[0].State != StateLive {
+	if list[0].ID != "zeta" || list[1].ID != "alpha" || list[1].State != camlist.StateOffline || list[0].State != camlist.StateLive {
 		t.Errorf("list %+v", list)
 	}
 	var e apiError

@@ -91,18 +91,8 @@ type Config struct {
 
 // validate checks c and fills in defaults.
 func (c *Config) validate() error {
-	seen := make(map[string]bool, len(c.Cams))
-	for _, id := range c.Cams {
-		if err := wire.ValidateID(id); err != nil {
-			return fmt.Errorf("%w: cams: %w", ErrConfig, err)
-		}
-		if seen[id] {
-			return fmt.Errorf("%w: cams: camera %q listed twice", ErrConfig, id)
-		}
-		seen[id] = true
-	}
-	if len(c.Cams) > MaxCameras {
-		return fmt.Errorf("%w: cams: %d cameras, at most %d", ErrConfig, len(c.Cams), MaxCameras)
+	if err := wire.ValidateIDs(c.Cams, MaxCameras); err != nil {
+		return fmt.Errorf("%w: cams: %w", ErrConfig, err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("%w: a TLS certificate and its key go together", ErrConfig)

@@ -304,12 +304,12 @@ func TestList(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	var entries []viewer.ListEntry
+	var entries []camlist.Entry
 	out := list(t, "--nats", url, "--json")
 	if err := json.Unmarshal([]byte(out), &entries); err != nil {
 		t.Fatalf("--json output does not parse: %v\n%s", err, out)
 	}
-	states := map[string]viewer.ListEntry{}
+	states := map[string]camlist.Entry{}
 	for _, e := range entries {
 		states[e.ID] = e
 	}
