@@ -288,21 +288,14 @@ func TestList(t *testing.T) {
 	if got := tableStates(t, list(t, "--nats", url)); got["front"] != "offline" {
 		t.Fatalf("front after stopping: %q", got["front"])
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, 5*time.Second, "back offline after its last 100 ms report", func() bool {
 		table = list(t, "--nats", url)
 		got := tableStates(t, table)
-		if got["back"] == "offline" {
-			if got["front"] != "offline" || got["side"] != "live" {
-				t.Fatalf("states %v in\n%s", got, table)
-			}
-			break
+		if got["back"] == "offline" && (got["front"] != "offline" || got["side"] != "live") {
+			t.Fatalf("states %v in\n%s", got, table)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("back is still %q 5 s after its last 100 ms report:\n%s", got["back"], table)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return got["back"] == "offline"
+	})
 
 	var entries []camlist.Entry
 	out := list(t, "--nats", url, "--json")
