@@ -1,6 +1,10 @@
 // Package camlist reads the camera list the hub keeps: the newest status
 // report of every camera in the CAMS_STATUS stream. It answers at once, from
 // the stream, without waiting for the next report.
+//
+// It also says what the list shows of a camera: its state (live, offline,
+// or what it reports) and Entry, the one JSON shape of a camera that both
+// `viewer list --json` and the web viewer's GET /api/cams answer.
 package camlist
 
 import (
