@@ -14,20 +14,14 @@ import (
 
 	"camhub/internal/replay"
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 )
 
 // clipFrames reads a clip with OpenCV and returns its frames; the caller
 // closes them.
 func clipFrames(t *testing.T, path string) []gocv.Mat {
 	t.Helper()
-	vc, err := gocv.VideoCaptureFile(path)
-	if err != nil {
-		t.Fatalf("opening %s: %v", path, err)
-	}
-	defer vc.Close()
-	if !vc.IsOpened() {
-		t.Fatalf("OpenCV cannot open %s", path)
-	}
+	vc := cvtest.OpenVideo(t, path)
 	var frames []gocv.Mat
 	for {
 		m := gocv.NewMat()

@@ -3,7 +3,6 @@
 package viewer
 
 import (
-	"bytes"
 	"image"
 	"testing"
 	"time"
@@ -27,7 +26,7 @@ func TestNoMatLeaks(t *testing.T) {
 		"back":  cvtest.JPEG(t, cvtest.Blue, 1280, 720),
 		"side":  cvtest.JPEG(t, cvtest.Green, 320, 240),
 	}
-	start := gocv.MatProfile.Count()
+	check := cvtest.MatLeaks(t)
 
 	feed, err := NewFeed(nil)
 	if err != nil {
@@ -76,9 +75,5 @@ func TestNoMatLeaks(t *testing.T) {
 	}
 	canvas.Close()
 	g.Close()
-	if got := gocv.MatProfile.Count(); got != start {
-		var b bytes.Buffer
-		gocv.MatProfile.WriteTo(&b, 1)
-		t.Fatalf("%d Mats left open (%d before):\n%s", got-start, start, b.String())
-	}
+	check("after the grid closed")
 }

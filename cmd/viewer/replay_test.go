@@ -54,14 +54,7 @@ func viewerRun(args ...string) (code int, stdout, stderr string) {
 // frameCount reads a clip with OpenCV and counts its frames.
 func frameCount(t *testing.T, path string) int {
 	t.Helper()
-	vc, err := gocv.VideoCaptureFile(path)
-	if err != nil {
-		t.Fatalf("opening %s: %v", path, err)
-	}
-	defer vc.Close()
-	if !vc.IsOpened() {
-		t.Fatalf("OpenCV cannot open %s", path)
-	}
+	vc := cvtest.OpenVideo(t, path)
 	m := gocv.NewMat()
 	defer m.Close()
 	n := 0
@@ -69,20 +62,6 @@ func frameCount(t *testing.T, path string) int {
 		n++
 	}
 	return n
-}
-
-// files lists the names of the files in dir.
-func files(t *testing.T, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 // rfc3339 writes a time as --from and --to take it.
@@ -148,7 +127,7 @@ func TestExport(t *testing.T) {
 					t.Errorf("%s: %d frames, want %d", name, got, frames)
 				}
 			}
-			if got := files(t, dir); !sameSet(got, want) {
+			if got := testenv.Names(t, dir); !sameSet(got, want) {
 				t.Errorf("files %v, want %v", got, want)
 			}
 		})
@@ -221,7 +200,7 @@ func TestExportErrors(t *testing.T) {
 					t.Errorf("stdout: %s", stdout)
 				}
 			}
-			if got := files(t, dir); !sameSet(got, want) {
+			if got := testenv.Names(t, dir); !sameSet(got, want) {
 				t.Errorf("files left: %v, want %v", got, want)
 			}
 		})
@@ -253,7 +232,7 @@ func TestExportInterrupted(t *testing.T) {
 	})
 	// the export has begun once its temporary file is there
 	deadline := time.Now().Add(20 * time.Second)
-	for len(files(t, dir)) == 0 {
+	for len(testenv.Names(t, dir)) == 0 {
 		select {
 		case err := <-exited:
 			t.Fatalf("the export ended (%v) before it was interrupted: %s", err, stderr.String())
@@ -278,7 +257,7 @@ func TestExportInterrupted(t *testing.T) {
 	if !strings.Contains(stderr.String(), "cancelled; not written: "+filepath.Join(dir, "front.mp4")) {
 		t.Errorf("stderr: %s", stderr.String())
 	}
-	if got := files(t, dir); len(got) != 0 {
+	if got := testenv.Names(t, dir); len(got) != 0 {
 		t.Errorf("files left: %v", got)
 	}
 }
@@ -339,7 +318,7 @@ func TestSnapshot(t *testing.T) {
 		if strings.Count(stdout, "wrote ") != 2 || !strings.Contains(stdout, "640x480, frame 7") {
 			t.Errorf("output: %s", stdout)
 		}
-		if got := files(t, dir); !sameSet(got, []string{"front.jpg", "back.jpg"}) {
+		if got := testenv.Names(t, dir); !sameSet(got, []string{"front.jpg", "back.jpg"}) {
 			t.Errorf("files %v", got)
 		}
 	})
@@ -371,7 +350,7 @@ func TestSnapshot(t *testing.T) {
 				t.Errorf("%q: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, tc.code, tc.says)
 			}
 		}
-		if got := files(t, dir); len(got) != 0 {
+		if got := testenv.Names(t, dir); len(got) != 0 {
 			t.Errorf("files left: %v", got)
 		}
 	})
@@ -393,7 +372,7 @@ func TestNoBuffer(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
 		}
 	}
-	if got := files(t, dir); len(got) != 0 {
+	if got := testenv.Names(t, dir); len(got) != 0 {
 		t.Errorf("files left: %v", got)
 	}
 }

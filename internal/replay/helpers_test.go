@@ -7,7 +7,6 @@ import (
 	"image/color"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -170,18 +169,4 @@ func publishSeries(t testing.TB, js jetstream.JetStream, id string, ts []time.Ti
 	for i, at := range ts {
 		publish(t, js, shot{id: id, seq: uint64(i + 1), at: at})
 	}
-}
-
-// names lists the files in dir.
-func names(t testing.TB, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ns []string
-	for _, e := range es {
-		ns = append(ns, e.Name())
-	}
-	return ns
 }

@@ -194,3 +194,17 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 	return time.Since(start)
 }
+
+// Names lists the names of the files in dir.
+func Names(t testing.TB, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}

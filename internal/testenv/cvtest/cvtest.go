@@ -4,6 +4,7 @@
 package cvtest
 
 import (
+	"bytes"
 	"image"
 	"testing"
 
@@ -33,4 +34,34 @@ func JPEG(t testing.TB, c gocv.Scalar, w, h int) []byte {
 	}
 	defer buf.Close()
 	return append([]byte(nil), buf.GetBytes()...) // valid only until Close
+}
+
+// OpenVideo opens a video file with OpenCV, failing the test if it cannot;
+// the capture is closed when the test ends.
+func OpenVideo(t testing.TB, path string) *gocv.VideoCapture {
+	t.Helper()
+	vc, err := gocv.VideoCaptureFile(path)
+	if err != nil {
+		t.Fatalf("opening %s: %v", path, err)
+	}
+	t.Cleanup(func() { vc.Close() })
+	if !vc.IsOpened() {
+		t.Fatalf("OpenCV cannot open %s", path)
+	}
+	return vc
+}
+
+// MatLeaks notes how many Mats are open now and returns a check that fails
+// the test, with where the extra ones were made, if that number changed.
+// The count is kept only in builds with -tags matprofile.
+func MatLeaks(t testing.TB) (check func(when string)) {
+	before := gocv.MatProfile.Count()
+	return func(when string) {
+		t.Helper()
+		if n := gocv.MatProfile.Count(); n != before {
+			var b bytes.Buffer
+			gocv.MatProfile.WriteTo(&b, 1)
+			t.Fatalf("%s: %d Mats open, %d before:\n%s", when, n, before, b.String())
+		}
+	}
 }
