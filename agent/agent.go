@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"camhub/internal/cli"
+	"camhub/internal/ratelog"
 	"camhub/internal/version"
 	"camhub/internal/wire"
 )
@@ -192,13 +193,16 @@ type counters struct {
 
 // Agent captures from one source and publishes its frames and status.
 type Agent struct {
-	cfg    Config
-	src    Source
-	nc     *nats.Conn
-	log    *slog.Logger
-	host   string
-	source string // cfg.Source, redacted
-	period time.Duration
+	cfg Config
+	src Source
+	nc  *nats.Conn
+	log *slog.Logger
+	// warn writes the publish failures' warnings; srcWarn the source
+	// failures', keyed by the error.
+	warn, srcWarn *ratelog.Logger
+	host          string
+	source        string // cfg.Source, redacted
+	period        time.Duration
 
 	framesSubject, statusSubject string
 
@@ -226,8 +230,6 @@ type Agent struct {
 	width      int       // of the last frame sent
 	height     int       //
 	started    time.Time //
-	warnedAt   time.Time // the last Warn about the source
-	lastWarned string    // its error text
 	failWarned bool      // the last source failure was logged at Warn
 }
 
@@ -265,6 +267,8 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Agent, error) {
 		backoffMax:    10 * time.Second,
 		state:         wire.StateStarting,
 	}
+	a.warn = ratelog.New(a.log, time.Minute)
+	a.srcWarn = ratelog.New(a.log, warnEvery, ratelog.Gap(warnChangedEvery))
 	a.maxPayload.Store(nc.MaxPayload())
 	a.connected.Store(nc.IsConnected())
 	return a, nil
@@ -375,7 +379,6 @@ loop:
 // until the mailbox is closed and empty or ctx is done.
 func (a *Agent) publish(ctx context.Context) {
 	msg := &nats.Msg{Subject: a.framesSubject, Header: make(nats.Header, 5)}
-	var warned time.Time
 	for {
 		f, ok := a.box.take(ctx)
 		if !ok {
@@ -393,9 +396,8 @@ func (a *Agent) publish(ctx context.Context) {
 		if err != nil {
 			a.st.publishFailed.Add(1)
 			a.st.dropped.Add(1)
-			if a.nc.IsConnected() && time.Since(warned) >= time.Minute {
-				warned = time.Now()
-				a.log.Warn("publishing frames failed; dropping them", "error", err)
+			if a.nc.IsConnected() {
+				a.warn.Warn("publishing frames failed; dropping them", "error", err)
 			}
 		} else {
 			a.st.sent.Add(1)
@@ -439,8 +441,8 @@ func (a *Agent) sourceOK() {
 	a.setState(wire.StateStreaming, "")
 }
 
-// Source failures are logged at Warn at most once a minute, or every 10 s
-// if the error changes; others at Debug. A source that keeps failing, or
+// Source failures are logged at Warn at most once a minute for each error,
+// and 10 s apart; others at Debug. A source that keeps failing, or
 // that fails again and again after a few frames, does not flood the log;
 // the status reports and counters tell every failure.
 const (
@@ -452,20 +454,13 @@ const (
 func (a *Agent) sourceFailed(err error, retry time.Duration) {
 	a.st.srcError.Add(1)
 	text := err.Error()
-	now := time.Now()
-	a.mu.Lock()
-	since := now.Sub(a.warnedAt)
-	warn := since >= warnEvery || (text != a.lastWarned && since >= warnChangedEvery)
-	if warn {
-		a.warnedAt, a.lastWarned = now, text
-	}
-	a.failWarned = warn
-	a.mu.Unlock()
-	if warn {
-		a.log.Warn("camera source failed; reopening it with backoff", "error", text, "retry_in", retry)
-	} else {
+	warn := a.srcWarn.Log(slog.LevelWarn, text, "camera source failed; reopening it with backoff", "error", text, "retry_in", retry)
+	if !warn {
 		a.log.Debug("camera source failed", "error", text, "retry_in", retry)
 	}
+	a.mu.Lock()
+	a.failWarned = warn
+	a.mu.Unlock()
 	a.setState(wire.StateSourceError, text)
 }
 

@@ -52,7 +52,7 @@ func TestTestPattern(t *testing.T) {
 		if age := time.Since(f.Time); age < 0 || age > 10*time.Second {
 			t.Errorf("frame %d captured %v ago", f.Seq, age)
 		}
-		if m.Header.Get("Content-Type") != "image/jpeg" {
+		if m.Header.Get(wire.HeaderContentType) != wire.ContentTypeJPEG {
 			t.Errorf("Content-Type %q", m.Header.Get("Content-Type"))
 		}
 	}
@@ -324,7 +324,7 @@ func TestNATSDown(t *testing.T) {
 	s.Shutdown()
 	s.WaitForShutdown()
 	before := r.a.Stats()
-	waitFor(t, 10*time.Second, "frames dropped while NATS is down", func() bool {
+	testenv.Eventually(t, 10*time.Second, "frames dropped while NATS is down", func() bool {
 		st := r.a.Stats()
 		return st.PublishFailed >= before.PublishFailed+10 && st.Captured >= before.Captured+10
 	})
@@ -412,18 +412,6 @@ func TestNewErrors(t *testing.T) {
 	if a.cfg.FPS != DefaultFPS || a.cfg.Width != DefaultWidth || a.cfg.Height != DefaultHeight ||
 		a.cfg.Quality != DefaultQuality || a.cfg.ReportInterval != wire.DefaultReportInterval {
 		t.Errorf("defaults: %+v", a.cfg)
-	}
-}
-
-// waitFor polls cond until it is true, failing the test after d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"camhub/internal/ratelog"
 	"camhub/internal/turbojpeg"
 )
 
@@ -61,7 +62,7 @@ type encoder struct {
 	small      gocv.Mat           // fitted, scaled down further by a step
 	st         *counters
 	log        *slog.Logger
-	warned     time.Time
+	warn       *ratelog.Logger // one line a minute for each warning; the counters tell the rest
 }
 
 func newEncoder(width, height, quality int, limit func() int, st *counters, log *slog.Logger) *encoder {
@@ -80,6 +81,7 @@ func newEncoder(width, height, quality int, limit func() int, st *counters, log 
 		small:  gocv.NewMat(),
 		st:     st,
 		log:    log,
+		warn:   ratelog.New(log, time.Minute),
 	}
 }
 
@@ -135,10 +137,8 @@ func (e *encoder) encode(img gocv.Mat, f *frame) bool {
 		}
 		if !e.jpeg(in, s.quality, f) {
 			e.st.dropped.Add(1)
-			if e.warnNow() {
-				e.log.Warn("JPEG encoding failed; dropping the frame",
-					"width", in.Cols(), "height", in.Rows(), "type", in.Type().String())
-			}
+			e.warn.Warn("JPEG encoding failed; dropping the frame",
+				"width", in.Cols(), "height", in.Rows(), "type", in.Type().String())
 			return false
 		}
 		if len(f.data) > limit {
@@ -152,10 +152,8 @@ func (e *encoder) encode(img gocv.Mat, f *frame) bool {
 		e.since++
 		if i > 0 {
 			e.st.oversize.Add(1)
-			if e.warnNow() {
-				e.log.Warn("frames are larger than the NATS max payload; sending them at a lower quality or size",
-					"quality", s.quality, "scale", "1/"+strconv.Itoa(s.div), "max_payload", limit)
-			}
+			e.warn.Warn("frames are larger than the NATS max payload; sending them at a lower quality or size",
+				"quality", s.quality, "scale", "1/"+strconv.Itoa(s.div), "max_payload", limit)
 		}
 		f.width, f.height = in.Cols(), in.Rows()
 		return true
@@ -163,10 +161,8 @@ func (e *encoder) encode(img gocv.Mat, f *frame) bool {
 	e.at, e.since = len(e.steps)-1, 0
 	e.st.tooLarge.Add(1)
 	e.st.dropped.Add(1)
-	if e.warnNow() {
-		e.log.Warn("frame larger than the NATS max payload even at the lowest quality and size; dropping it",
-			"bytes", len(f.data), "max_payload", limit)
-	}
+	e.warn.Warn("frame larger than the NATS max payload even at the lowest quality and size; dropping it",
+		"bytes", len(f.data), "max_payload", limit)
 	return false
 }
 
@@ -189,15 +185,4 @@ func (e *encoder) jpeg(img gocv.Mat, quality int, f *frame) bool {
 	f.data = append(f.data[:0], buf.GetBytes()...)
 	buf.Close()
 	return len(f.data) > 0
-}
-
-// warnNow rate-limits the encoder's warnings to one a minute; the
-// counters tell the rest.
-func (e *encoder) warnNow() bool {
-	now := time.Now()
-	if now.Sub(e.warned) < time.Minute {
-		return false
-	}
-	e.warned = now
-	return true
 }

@@ -154,7 +154,7 @@ func collect(t testing.TB, ch <-chan *nats.Msg, r *received, d time.Duration, do
 	for !done(r) {
 		select {
 		case m := <-ch:
-			if strings.HasSuffix(m.Subject, ".frames") {
+			if _, kind, _ := wire.ParseSubject(m.Subject); kind == wire.KindFrames {
 				r.frames = append(r.frames, m)
 				continue
 			}

@@ -3,14 +3,12 @@
 package agent
 
 import (
-	"bytes"
 	"os"
 	"testing"
 	"time"
 
-	"gocv.io/x/gocv"
-
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 	"camhub/internal/wire"
 )
 
@@ -25,15 +23,7 @@ func TestNoMatLeaks(t *testing.T) {
 	dir := t.TempDir()
 	plain := writeVideo(t, dir, 320, 240, 20, 20)
 
-	before := gocv.MatProfile.Count()
-	check := func(name string) {
-		t.Helper()
-		if n := gocv.MatProfile.Count(); n != before {
-			var b bytes.Buffer
-			gocv.MatProfile.WriteTo(&b, 1)
-			t.Fatalf("%s: %d Mats open, %d before:\n%s", name, n, before, b.String())
-		}
-	}
+	check := cvtest.MatLeaks(t)
 
 	// The test pattern, encoded at full size.
 	ch := subscribe(t, url, "leak1")
@@ -64,7 +54,7 @@ func TestNoMatLeaks(t *testing.T) {
 		Source: "videotestsrc pattern=snow num-buffers=1000 ! video/x-raw,width=1280,height=720 ! videoconvert ! appsink",
 		FPS:    30, Width: 1280, Height: 720, Quality: 90,
 	}, nc)
-	waitFor(t, 20*time.Second, "oversize frames", func() bool { return r.a.Stats().Oversize >= 3 })
+	testenv.Eventually(t, 20*time.Second, "oversize frames", func() bool { return r.a.Stats().Oversize >= 3 })
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"camhub/internal/cli"
+	"camhub/internal/testenv"
 )
 
 // scrape reads the agent's /metrics and returns the value of a metric for
@@ -73,17 +74,10 @@ func TestMetricsAndHealth(t *testing.T) {
 		t.Fatalf("before Run: %d %+v", code, h)
 	}
 	r := run(t, a)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testenv.Eventually(t, 15*time.Second, "healthy, streaming and 5 frames sent", func() bool {
 		code, h := health(t, srv.URL)
-		if code == http.StatusOK && h.State == "streaming" && h.Connected && scrape(t, srv.URL, "camhub_agent_frames_sent_total", "front") >= 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not healthy: %d %+v", code, h)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
+		return code == http.StatusOK && h.State == "streaming" && h.Connected && scrape(t, srv.URL, "camhub_agent_frames_sent_total", "front") >= 5
+	})
 	if up := scrape(t, srv.URL, "camhub_agent_up", "front"); up != 1 {
 		t.Fatalf("camhub_agent_up = %v while streaming", up)
 	}

@@ -56,28 +56,17 @@ func TestMain(m *testing.M) {
 // proc is a camhub binary run for a measurement.
 type proc struct {
 	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  strings.Builder
+	log  testenv.Buffer // its output
 	done chan struct{}
 }
 
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.Write(b)
-}
-
-func (p *proc) text() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
+func (p *proc) text() string { return p.log.String() }
 
 func start(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{done: make(chan struct{})}
 	p.cmd = exec.Command(filepath.Join(bin, name), args...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +116,7 @@ func frameSizes(t testing.TB, url string, n int, args ...string) (mean float64, 
 	t.Helper()
 	nc := testenv.Conn(t, url)
 	ch := make(chan *nats.Msg, 256)
-	sub, err := nc.ChanSubscribe("cams.size.frames", ch)
+	sub, err := nc.ChanSubscribe(wire.FramesSubject("size"), ch)
 	if err != nil {
 		t.Fatal(err)
 	}

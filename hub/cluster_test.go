@@ -170,12 +170,13 @@ func TestClusterWithAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got replay.Frame
-	waitFor(t, "the frame in the replicated buffer", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the frame in the replicated buffer", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		got, err = replay.Snapshot(ctx, js, "front")
 		return err == nil
 	})
+
 	if got.Seq != 1 {
 		t.Fatalf("snapshot on another node: %+v", got.Frame)
 	}
@@ -282,13 +283,13 @@ func TestLeafSite(t *testing.T) {
 	scfg.Leaf = "nats://" + central.LeafAddr()
 	scfg.Domain = "garden"
 	site := start(t, scfg, quiet())
-	waitFor(t, "the leaf link", func() bool { return central.NumLeafNodes() == 1 && site.NumLeafNodes() == 1 })
+	testenv.Eventually(t, 10*time.Second, "the leaf link", func() bool { return central.NumLeafNodes() == 1 && site.NumLeafNodes() == 1 })
 
 	cjs, _ := jetstream.New(testenv.Conn(t, central.ClientURL()))
 	sjs, _ := jetstream.New(testenv.Conn(t, site.ClientURL()))
 	// the central buffer's interest must have crossed the link before the
 	// site's frames are sent: wait for a probe frame to arrive
-	waitFor(t, "site frames at the central hub", func() bool {
+	testenv.Eventually(t, 10*time.Second, "site frames at the central hub", func() bool {
 		publishFrames(t, sjs, "probe", 1, 1)
 		return framesInfo(t, cjs).State.Msgs > 0
 	})
@@ -298,7 +299,7 @@ func TestLeafSite(t *testing.T) {
 	// (the site buffer's interest in cams.*.frames crosses the link):
 	// documented in docs/SCALING.md
 	publishFrames(t, cjs, "front", 1, 5)
-	waitFor(t, "the site's frames in the central buffer", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the site's frames in the central buffer", func() bool {
 		st, err := cjs.Stream(context.Background(), wire.FramesStream)
 		if err != nil {
 			return false
@@ -325,7 +326,7 @@ func TestLeafSite(t *testing.T) {
 
 	before := framesInfo(t, sjs).State.Msgs
 	central.Close()
-	waitFor(t, "the link to drop", func() bool { return site.NumLeafNodes() == 0 })
+	testenv.Eventually(t, 10*time.Second, "the link to drop", func() bool { return site.NumLeafNodes() == 0 })
 	publishFrames(t, sjs, "shed", 11, 10)
 	if got := framesInfo(t, sjs).State.Msgs; got != before+10 {
 		t.Fatalf("offline, the site buffer holds %d frames, want %d", got, before+10)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -51,14 +52,14 @@ func TestEmbeddedProvisionsStreams(t *testing.T) {
 	h := start(t, config(), quiet())
 	c := streamConfig(t, h.ClientURL(), wire.FramesStream)
 	if c.MaxAge != 30*time.Second || c.MaxBytes != 1<<30 || c.Discard != jetstream.DiscardOld ||
-		c.Storage != jetstream.MemoryStorage || len(c.Subjects) != 1 || c.Subjects[0] != "cams.*.frames" {
+		c.Storage != jetstream.MemoryStorage || len(c.Subjects) != 1 || c.Subjects[0] != wire.AllFrames {
 		t.Fatalf("CAMS config = %+v", c)
 	}
 	if c.MaxMsgSize != hub.DefaultMaxPayload {
 		t.Errorf("CAMS max message size = %d, want %d", c.MaxMsgSize, hub.DefaultMaxPayload)
 	}
 	s := streamConfig(t, h.ClientURL(), wire.StatusStream)
-	if s.MaxMsgsPerSubject != 1 || len(s.Subjects) != 1 || s.Subjects[0] != "cams.*.status" {
+	if s.MaxMsgsPerSubject != 1 || len(s.Subjects) != 1 || s.Subjects[0] != wire.AllStatus {
 		t.Fatalf("CAMS_STATUS config = %+v", s)
 	}
 	nc := testenv.Conn(t, h.ClientURL())
@@ -122,20 +123,13 @@ func TestBufferBoundedByAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ := js.Stream(ctx, wire.FramesStream)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("the frame older than %v dropped from the buffer", cfg.Replay), func() bool {
 		info, err := st.Info(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.State.Msgs == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a frame older than %v is still buffered", cfg.Replay)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
-	}
+		return info.State.Msgs == 0
+	})
 }
 
 // With file storage, frames survive a hub restart, and a changed limit is
@@ -247,17 +241,6 @@ func publishStatus(t *testing.T, nc *nats.Conn, st wire.Status) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 // The hub logs cameras joining, leaving on a stop report, and leaving when
 // their reports stop.
 func TestCameraJoinLeaveLog(t *testing.T) {
@@ -269,7 +252,7 @@ func TestCameraJoinLeaveLog(t *testing.T) {
 	back := wire.Status{ID: "back", Host: "pi2", State: wire.StateStreaming, Width: 640, Height: 480, IntervalMS: 60000}
 	publishStatus(t, nc, front)
 	publishStatus(t, nc, back)
-	waitFor(t, "both cameras online", func() bool { return len(h.Online()) == 2 })
+	testenv.Eventually(t, 10*time.Second, "both cameras online", func() bool { return len(h.Online()) == 2 })
 	if !strings.Contains(logs.String(), `msg="camera joined" camera=front host=pi1`) {
 		t.Fatalf("no join logged:\n%s", logs.String())
 	}
@@ -280,20 +263,22 @@ func TestCameraJoinLeaveLog(t *testing.T) {
 
 	back.State = wire.StateStopped
 	publishStatus(t, nc, back)
-	waitFor(t, "back to leave", func() bool {
+	testenv.Eventually(t, 10*time.Second, "back to leave", func() bool {
 		return strings.Contains(logs.String(), `msg="camera left" camera=back reason="agent stopped"`)
 	})
+
 	// front now says it reports every 100 ms; silent for 300 ms it counts as gone.
 	front.IntervalMS = 100
 	publishStatus(t, nc, front)
-	waitFor(t, "front to leave", func() bool {
+	testenv.Eventually(t, 10*time.Second, "front to leave", func() bool {
 		return strings.Contains(logs.String(), `msg="camera left" camera=front reason="no status report"`)
 	})
+
 	if got := h.Online(); len(got) != 0 {
 		t.Fatalf("online after both left: %v", got)
 	}
 	front.IntervalMS = 60000
 	// and joins again when it reports
 	publishStatus(t, nc, front)
-	waitFor(t, "front to rejoin", func() bool { return len(h.Online()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "front to rejoin", func() bool { return len(h.Online()) == 1 })
 }

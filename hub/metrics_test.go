@@ -34,7 +34,7 @@ func TestMetricsAndHealth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "front online", func() bool { return len(h.Online()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "front online", func() bool { return len(h.Online()) == 1 })
 
 	resp, err := http.Get(srv.URL + "/healthz")
 	if err != nil {

@@ -19,19 +19,6 @@ import (
 	"camhub/internal/wire"
 )
 
-// until calls cond until it is true, failing the test after limit (a guard,
-// not a measurement).
-func until(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 // watcher is a live viewer's view of the frames: a NATS client on
 // cams.*.frames (with every URL, failing over as the viewer does) that
 // counts each camera's frames and notes the longest silence.
@@ -155,14 +142,15 @@ func TestClusterFailover(t *testing.T) {
 	w := watch(t, urls)
 	web := start(t, nil, "viewer", "--http", "127.0.0.1:0", "--nats", urls)
 	base := web.waitLog(`msg="web viewer listening" url=(http://[0-9.:]+)`)
-	until(t, "frames of every camera", 60*time.Second, func() bool { return w.framesSince(began, cams...) })
-	until(t, "every camera in the web viewer", 30*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "frames of every camera", func() bool { return w.framesSince(began, cams...) })
+	testenv.Eventually(t, 30*time.Second, "every camera in the web viewer", func() bool {
 		got := webCams(t, base)
 		return got["cam1"] && got["cam2"] && got["cam3"] && got["cam4"]
 	})
+
 	// a few seconds of frames before the kill
 	streaming := time.Now()
-	until(t, "3 s of frames", 30*time.Second, func() bool { return time.Since(streaming) > 3*time.Second })
+	testenv.Eventually(t, 30*time.Second, "3 s of frames", func() bool { return time.Since(streaming) > 3*time.Second })
 
 	// kill the node the watcher is connected to, without warning
 	victim := -1
@@ -188,16 +176,18 @@ func TestClusterFailover(t *testing.T) {
 	<-hubs[victim].done
 	t.Logf("killed node%d (SIGKILL), the watcher's node", victim+1)
 
-	until(t, "live frames of every camera after the kill", 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "live frames of every camera after the kill", func() bool {
 		return w.framesSince(time.Now().Add(-500*time.Millisecond), cams...) && w.framesSince(killed, cams...)
 	})
+
 	resumed := time.Since(killed)
 	t.Logf("failover: every camera's frames reached the watcher again %v after the kill (now on %s); longest gap per camera: %v",
 		resumed, w.nc.ConnectedUrl(), w.gaps())
-	until(t, "every camera live in the web viewer after the kill", 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "every camera live in the web viewer after the kill", func() bool {
 		got := webCams(t, base)
 		return got["cam1"] && got["cam2"] && got["cam3"] && got["cam4"]
 	})
+
 	t.Logf("the web viewer shows all four cameras live %v after the kill", time.Since(killed))
 
 	// the buffer answers again once the surviving nodes have elected
@@ -207,16 +197,17 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := fmt.Sprintf("node%d", victim+1)
-	until(t, "a CAMS leader other than "+name, 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "a CAMS leader other than "+name, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		st, err := js.Stream(ctx, wire.FramesStream)
 		return err == nil && st.CachedInfo().Cluster != nil && st.CachedInfo().Cluster.Leader != "" && st.CachedInfo().Cluster.Leader != name
 	})
+
 	t.Logf("CAMS answers again, led by another node, %v after the kill", time.Since(killed))
 
 	// frames after the kill too, then export a range spanning it
-	until(t, "10 s of frames after the kill", 30*time.Second, func() bool { return time.Since(killed) > 10*time.Second })
+	testenv.Eventually(t, 30*time.Second, "10 s of frames after the kill", func() bool { return time.Since(killed) > 10*time.Second })
 	dir := t.TempDir()
 	from, to := killed.Add(-2*time.Second), killed.Add(10*time.Second)
 	n := export(t, "--cam", "cam1", "--from", from.UTC().Format(time.RFC3339Nano), "--to", to.UTC().Format(time.RFC3339Nano),
@@ -238,7 +229,7 @@ func TestClusterFailover(t *testing.T) {
 	hubs[victim] = start(t, nil, "hub", hubArgs(victim)...)
 	hubs[victim].waitLog(`msg="replay buffer ready"`)
 	var last string
-	until(t, name+" current in CAMS", 120*time.Second, func() bool {
+	testenv.Eventually(t, 120*time.Second, name+" current in CAMS", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		st, err := js.Stream(ctx, wire.FramesStream)
@@ -260,6 +251,7 @@ func TestClusterFailover(t *testing.T) {
 		}
 		return current
 	})
+
 	t.Logf("%s rejoined and is current %v after its restart: %s", name, time.Since(back), last)
 }
 

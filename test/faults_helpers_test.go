@@ -26,21 +26,6 @@ func startArgv(t *testing.T, name string, argv ...string) *proc {
 	return startCmd(t, name, exec.Command(argv[0], argv[1:]...), strings.Join(argv, " "))
 }
 
-// poll waits until cond holds, checking every 50 ms, and fails the test if
-// it does not within d (a failure guard, not a performance claim). It
-// returns how long it took.
-func poll(t *testing.T, what string, d time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
-	}
-	return time.Since(start)
-}
-
 // parseMetrics reads Prometheus text: "name{labels} value" -> value.
 func parseMetrics(r io.Reader) map[string]float64 {
 	m := map[string]float64{}

@@ -61,12 +61,13 @@ func TestHubKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	var first time.Time
-	poll(t, "3 s of frames in the buffer", 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "3 s of frames in the buffer", func() bool {
 		f, l, err := bufferBounds(t, js, "front")
 		first = f
 		return err == nil && l.Sub(f) >= 3*time.Second
 	})
-	poll(t, "the web viewer receiving frames", 30*time.Second, func() bool { return webFrames(webBase, "front") > 0 })
+
+	testenv.Eventually(t, 30*time.Second, "the web viewer receiving frames", func() bool { return webFrames(webBase, "front") > 0 })
 	dir := t.TempDir()
 	from, to := first.Add(500*time.Millisecond).Format(time.RFC3339Nano), first.Add(2500*time.Millisecond).Format(time.RFC3339Nano)
 	before := export(t, "--cam", "front", "--from", from, "--to", to, "--out", filepath.Join(dir, "before.avi"), "--nats", natsURL)
@@ -94,13 +95,14 @@ func TestHubKilled(t *testing.T) {
 
 	// Each client reconnects unaided; a deadline of 30 s guards against a
 	// client that never does (the reconnect backoff is at most 5 s + 20 %).
-	poll(t, "the agent reconnecting", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the agent reconnecting", func() bool {
 		return agentCounter(scrape(agentOps), "nats_connected", "front") == 1
 	})
+
 	agentBack := time.Since(restarted)
-	poll(t, "frames reaching a plain subscriber again", 30*time.Second, func() bool { return sub.last().seq > seqBefore })
+	testenv.Eventually(t, 30*time.Second, "frames reaching a plain subscriber again", func() bool { return sub.last().seq > seqBefore })
 	subBack := time.Since(restarted)
-	poll(t, "frames reaching the web viewer again", 30*time.Second, func() bool { return webFrames(webBase, "front") > webBefore })
+	testenv.Eventually(t, 30*time.Second, "frames reaching the web viewer again", func() bool { return webFrames(webBase, "front") > webBefore })
 	webBack := time.Since(restarted)
 	t.Logf("after the restart: agent connected within %v, subscriber got frames within %v, web viewer within %v (%v after the kill)",
 		agentBack.Round(time.Millisecond), subBack.Round(time.Millisecond), webBack.Round(time.Millisecond),
@@ -132,10 +134,11 @@ func TestHubKilled(t *testing.T) {
 			t.Fatalf("frame %d differs after the kill (by up to %v)", i, d)
 		}
 	}
-	poll(t, "frames after the restart in the buffer", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "frames after the restart in the buffer", func() bool {
 		f, l, err := bufferBounds(t, js2, "front")
 		return err == nil && f.Equal(first) && l.After(restarted)
 	})
+
 	t.Logf("%d frames of 2 s from before the kill read back after it, identical", after)
 }
 
@@ -230,7 +233,7 @@ func TestViewerStopped(t *testing.T) {
 	}
 
 	// the replay buffer (5 s) full before the hub's memory is measured
-	poll(t, "6 s of frames", 60*time.Second, func() bool { return other.count() >= 180 })
+	testenv.Eventually(t, 60*time.Second, "6 s of frames", func() bool { return other.count() >= 180 })
 	hubPID := hub.cmd.Process.Pid
 	hubRSS := sample(t, 250*time.Millisecond, func() int64 { return rssKiB(hubPID) })
 	m0 := scrape(agentOps)
@@ -325,7 +328,7 @@ func TestViewerStopped(t *testing.T) {
 		}
 	}
 	// and the viewer's own health
-	poll(t, "the resumed viewer healthy", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the resumed viewer healthy", func() bool {
 		resp, err := http.Get(base + "/healthz")
 		if err != nil {
 			return false
@@ -333,6 +336,7 @@ func TestViewerStopped(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+
 	// what the stopped viewer did on SIGCONT: a reconnect, as the server
 	// had cut it off
 	text, _ := stopped.logText()
@@ -439,18 +443,19 @@ func TestCameraFileRemoved(t *testing.T) {
 	agent := start(t, nil, "agent", "--id", "door", "--source", clip, "--loop", "--nats", natsURL, "--http", "127.0.0.1:0",
 		"--report-interval", "500ms")
 	ops := agent.waitLog(`msg="http listening" url=(http://[0-9.:]+)`)
-	poll(t, "the camera live", 30*time.Second, func() bool { return listCamera(t, natsURL, "door").State == "live" })
-	poll(t, "frames", 30*time.Second, func() bool { return sub.count() >= 10 })
+	testenv.Eventually(t, 30*time.Second, "the camera live", func() bool { return listCamera(t, natsURL, "door").State == "live" })
+	testenv.Eventually(t, 30*time.Second, "frames", func() bool { return sub.count() >= 10 })
 
 	if err := os.Remove(clip); err != nil {
 		t.Fatal(err)
 	}
 	removed := time.Now()
 	var c cameraEntry
-	noticed := poll(t, "viewer list showing source-error", 30*time.Second, func() bool {
+	noticed := testenv.Eventually(t, 30*time.Second, "viewer list showing source-error", func() bool {
 		c = listCamera(t, natsURL, "door")
 		return c.State == "source-error"
 	})
+
 	t.Logf("file removed: viewer list says %q (%s) %v later", c.State, c.Error, noticed.Round(time.Millisecond))
 	resp, err := http.Get(ops + "/healthz")
 	if err != nil {
@@ -464,9 +469,10 @@ func TestCameraFileRemoved(t *testing.T) {
 	errorsBefore := agentCounter(scrape(ops), "source_errors_total", "door")
 	seqGone := sub.last().seq
 	// still failing, and reporting it, while the file is gone: a few retries
-	poll(t, "retries while the file is gone", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "retries while the file is gone", func() bool {
 		return agentCounter(scrape(ops), "source_errors_total", "door") >= errorsBefore+2
 	})
+
 	if l := sub.last().seq; l != seqGone {
 		t.Errorf("frames arrived while the file was gone (Frame-Seq %d, then %d)", seqGone, l)
 	}
@@ -475,8 +481,8 @@ func TestCameraFileRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	back := time.Now()
-	recovered := poll(t, "frames again", 60*time.Second, func() bool { return sub.last().seq > seqGone })
-	poll(t, "viewer list showing live", 30*time.Second, func() bool { return listCamera(t, natsURL, "door").State == "live" })
+	recovered := testenv.Eventually(t, 60*time.Second, "frames again", func() bool { return sub.last().seq > seqGone })
+	testenv.Eventually(t, 30*time.Second, "viewer list showing live", func() bool { return listCamera(t, natsURL, "door").State == "live" })
 	t.Logf("file gone for %v; frames again %v after it was put back (the reopen backoff doubles up to 10 s)",
 		back.Sub(removed).Round(time.Millisecond), recovered.Round(time.Millisecond))
 	if n := sub.restartCount(); n != 0 {
@@ -529,8 +535,8 @@ func TestCameraRTSPStopped(t *testing.T) {
 	sub := subscribeFrames(t, natsURL, "gate")
 	agent := start(t, nil, "agent", "--id", "gate", "--source", "rtsp://127.0.0.1:"+port+"/cam", "--nats", natsURL,
 		"--report-interval", "500ms", "--size", "320x240")
-	poll(t, "frames from the RTSP camera", 60*time.Second, func() bool { return sub.count() >= 15 })
-	poll(t, "the camera live", 30*time.Second, func() bool { return listCamera(t, natsURL, "gate").State == "live" })
+	testenv.Eventually(t, 60*time.Second, "frames from the RTSP camera", func() bool { return sub.count() >= 15 })
+	testenv.Eventually(t, 30*time.Second, "the camera live", func() bool { return listCamera(t, natsURL, "gate").State == "live" })
 
 	if err := server.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -538,18 +544,19 @@ func TestCameraRTSPStopped(t *testing.T) {
 	<-server.done
 	stopped := time.Now()
 	var c cameraEntry
-	noticed := poll(t, "viewer list showing source-error", 60*time.Second, func() bool {
+	noticed := testenv.Eventually(t, 60*time.Second, "viewer list showing source-error", func() bool {
 		c = listCamera(t, natsURL, "gate")
 		return c.State == "source-error"
 	})
+
 	seqGone := sub.last().seq
 	t.Logf("RTSP server killed: viewer list says %q (%s) %v later", c.State, c.Error, noticed.Round(time.Millisecond))
 
 	server = startArgv(t, "rtsp server", python, script, port)
 	server.waitLog(`rtsp server ready on ` + port)
 	back := time.Now()
-	recovered := poll(t, "frames again", 60*time.Second, func() bool { return sub.last().seq > seqGone })
-	poll(t, "viewer list showing live", 30*time.Second, func() bool { return listCamera(t, natsURL, "gate").State == "live" })
+	recovered := testenv.Eventually(t, 60*time.Second, "frames again", func() bool { return sub.last().seq > seqGone })
+	testenv.Eventually(t, 30*time.Second, "viewer list showing live", func() bool { return listCamera(t, natsURL, "gate").State == "live" })
 	t.Logf("server gone for %v; frames again %v after it was back (the reopen backoff doubles up to 10 s)",
 		back.Sub(stopped).Round(time.Millisecond), recovered.Round(time.Millisecond))
 	if n := sub.restartCount(); n != 0 {

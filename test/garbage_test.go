@@ -15,21 +15,9 @@ import (
 	"gocv.io/x/gocv"
 
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 	"camhub/internal/wire"
 )
-
-// solidJPEG encodes a w x h picture of one BGR colour.
-func solidJPEG(t *testing.T, bgr gocv.Scalar, w, h int) []byte {
-	t.Helper()
-	img := gocv.NewMatWithSizeFromScalar(bgr, h, w, gocv.MatTypeCV8UC3)
-	defer img.Close()
-	buf, err := gocv.IMEncode(gocv.JPEGFileExt, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer buf.Close()
-	return append([]byte(nil), buf.GetBytes()...)
-}
 
 // isRed reports whether the middle of region r of m is red.
 func isRed(m gocv.Mat, r image.Rectangle) bool {
@@ -53,12 +41,13 @@ func TestGarbageInput(t *testing.T) {
 	base := web.waitLog(`msg="web viewer listening" url=(http://[0-9.:]+)`)
 	display := testenv.Xvfb(t)
 	grid := start(t, []string{"DISPLAY=" + display}, "viewer", "--cams", "front,x", "--nats", natsURL, "--window-size", "960x360")
-	poll(t, "the web viewer receiving front", 30*time.Second, func() bool { return webFrames(base, "front") > 0 })
+	testenv.Eventually(t, 30*time.Second, "the web viewer receiving front", func() bool { return webFrames(base, "front") > 0 })
 	win := windowRect(t, display)
-	poll(t, "the grid window at its size", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the grid window at its size", func() bool {
 		win = windowRect(t, display)
 		return win.Dx() >= 480 && win.Dy() >= 180
 	})
+
 	left := image.Rect(win.Min.X, win.Min.Y, win.Min.X+win.Dx()/2, win.Max.Y)
 	right := image.Rect(win.Min.X+win.Dx()/2, win.Min.Y, win.Max.X, win.Max.Y)
 
@@ -71,12 +60,9 @@ func TestGarbageInput(t *testing.T) {
 		}
 	}
 	frameMsg := func(seq uint64, data []byte) *nats.Msg {
-		m := nats.NewMsg(wire.FramesSubject("x"))
-		m.Header = wire.Frame{Seq: seq, Time: time.Now(), Width: 320, Height: 240}.Header()
-		m.Data = data
-		return m
+		return testenv.FrameMsg("x", seq, time.Now(), data, 320, 240)
 	}
-	red := solidJPEG(t, gocv.NewScalar(0, 0, 255, 0), 320, 240)
+	red := cvtest.JPEG(t, cvtest.Red, 320, 240)
 
 	badStatus := []string{
 		"not JSON at all",
@@ -113,10 +99,11 @@ func TestGarbageInput(t *testing.T) {
 
 	// the web viewer counts each
 	metric := func(name string) float64 { return scrape(base)[name] }
-	took := poll(t, "the web viewer counting the bad frames", 30*time.Second, func() bool {
+	took := testenv.Eventually(t, 30*time.Second, "the web viewer counting the bad frames", func() bool {
 		return metric(`camhub_web_camera_invalid_total{camera="x"}`) == float64(len(badFrames)) &&
 			metric("camhub_web_status_invalid_total") == float64(len(badStatus))
 	})
+
 	t.Logf("web viewer: %d bad frames and %d bad status reports counted within %v", len(badFrames), len(badStatus), took.Round(time.Millisecond))
 	get := func(path string) (int, []byte) {
 		resp, err := http.Get(base + path)
@@ -130,14 +117,14 @@ func TestGarbageInput(t *testing.T) {
 	if code, body := get("/cams/x/snapshot.jpg"); code == 200 {
 		t.Errorf("the web viewer serves a snapshot of garbage: %d bytes", len(body))
 	}
-	poll(t, "front's frames after the garbage", 30*time.Second, func() bool { return webFrames(base, "front") > frontAtGarbage+5 })
+	testenv.Eventually(t, 30*time.Second, "front's frames after the garbage", func() bool { return webFrames(base, "front") > frontAtGarbage+5 })
 
 	// A good frame on the garbage camera is taken, by both viewers.
 	publish(frameMsg(10, red))
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the web viewer's snapshot of x", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the web viewer's snapshot of x", func() bool {
 		code, body := get("/cams/x/snapshot.jpg")
 		if code != 200 {
 			return false
@@ -165,7 +152,7 @@ func TestGarbageInput(t *testing.T) {
 	prev := shot(0)
 	defer func() { prev.Close() }()
 	i := 0
-	poll(t, "the grid showing x's good frame and front live", 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "the grid showing x's good frame and front live", func() bool {
 		i++
 		cur := shot(i)
 		moving := changed(prev, cur, left) > 500

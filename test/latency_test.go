@@ -14,7 +14,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"camhub/agent"
-	"camhub/hub"
+	"camhub/hub/hubtest"
 	"camhub/internal/wire"
 )
 
@@ -29,11 +29,7 @@ import (
 func BenchmarkLatency(b *testing.B) {
 	const cams, fps = 4, 30
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := hub.Start(context.Background(), hub.Config{Listen: "127.0.0.1:0", Replay: 30 * time.Second, ReplayBytes: 1 << 30}, log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Close()
+	h := hubtest.Start(b, nil)
 
 	viewer, err := nats.Connect(h.ClientURL())
 	if err != nil {

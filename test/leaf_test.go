@@ -59,10 +59,11 @@ func TestLeafSiteOutage(t *testing.T) {
 
 	// one list at the central hub: its own camera and the site's, with its site
 	began := time.Now()
-	until(t, "both cameras live at the central hub", 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "both cameras live at the central hub", func() bool {
 		cams, err := sitedList(t, centralURL)
 		return err == nil && cams["gate"].State == "live" && cams["gate"].Site == "farm" && cams["hall"].State == "live"
 	})
+
 	t.Logf("the central hub lists the site's camera %v after the hubs started", time.Since(began))
 	if out, err := run(t, "viewer", "list", "--nats", centralURL); err != nil {
 		t.Fatal(err)
@@ -80,9 +81,9 @@ func TestLeafSiteOutage(t *testing.T) {
 	if siteCams["gate"].State != "live" {
 		t.Fatalf("the site lists %v", siteCams)
 	}
-	until(t, "site frames at the site viewer", 30*time.Second, func() bool { return w.framesSince(began, "gate") })
+	testenv.Eventually(t, 30*time.Second, "site frames at the site viewer", func() bool { return w.framesSince(began, "gate") })
 	streaming := time.Now()
-	until(t, "3 s of frames", 30*time.Second, func() bool { return time.Since(streaming) > 3*time.Second })
+	testenv.Eventually(t, 30*time.Second, "3 s of frames", func() bool { return time.Since(streaming) > 3*time.Second })
 
 	// cut the link: the central hub dies
 	cut := time.Now()
@@ -90,9 +91,10 @@ func TestLeafSiteOutage(t *testing.T) {
 	<-central.done
 	site.waitLog(`(?s)leaf link up.*msg="leaf link down`)
 	t.Logf("killed the central hub (SIGKILL): the site hub logged its leaf link down %v later", time.Since(cut))
-	until(t, "live site frames during the outage", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "live site frames during the outage", func() bool {
 		return w.framesSince(cut.Add(2*time.Second), "gate")
 	})
+
 	t.Logf("the site viewer's longest gap between frames so far: %v", w.gaps()["gate"])
 	dir := t.TempDir()
 	n := export(t, "--cam", "gate", "--since", "2s", "--out", filepath.Join(dir, "outage.avi"), "--nats", siteURL)
@@ -104,18 +106,19 @@ func TestLeafSiteOutage(t *testing.T) {
 	}
 
 	// restore the link
-	until(t, "a 5 s outage", 30*time.Second, func() bool { return time.Since(cut) > 5*time.Second })
+	testenv.Eventually(t, 30*time.Second, "a 5 s outage", func() bool { return time.Since(cut) > 5*time.Second })
 	restored := time.Now()
 	central = start(t, nil, "hub", centralArgs...)
 	central.waitLog(`msg="replay buffer ready"`)
 	site.waitLog(`(?s)leaf link down.*msg="leaf link up`)
 	t.Logf("the site hub logged its leaf link up again %v after the central hub restarted", time.Since(restored))
-	until(t, "the site's camera live at the central hub again", 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "the site's camera live at the central hub again", func() bool {
 		cams, err := sitedList(t, centralURL)
 		return err == nil && cams["gate"].State == "live" && cams["gate"].Site == "farm"
 	})
+
 	t.Logf("the central hub lists the site's camera live %v after it restarted", time.Since(restored))
-	until(t, "3 s after the link came back", 30*time.Second, func() bool { return time.Since(restored) > 3*time.Second })
+	testenv.Eventually(t, 30*time.Second, "3 s after the link came back", func() bool { return time.Since(restored) > 3*time.Second })
 
 	// what each buffer holds of the outage: the site's, all of it; the
 	// central one, nothing

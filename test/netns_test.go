@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
 
@@ -97,7 +98,7 @@ func TestAgentLinkCut(t *testing.T) {
 	agent := ns.start(t, "agent", "--id", "cut", "--source", "testpattern", "--nats", natsURL, "--fps", "30", "--size", "640x480",
 		"--http", "127.0.0.1:0")
 	ops := agent.waitLog(`msg="http listening" url=(http://[0-9.:]+)`)
-	poll(t, "2 s of frames", 60*time.Second, func() bool { return sub.count() >= 60 })
+	testenv.Eventually(t, 60*time.Second, "2 s of frames", func() bool { return sub.count() >= 60 })
 
 	pid := agent.cmd.Process.Pid
 	rss := sample(t, 250*time.Millisecond, func() int64 { return rssKiB(pid) })
@@ -134,7 +135,7 @@ func TestAgentLinkCut(t *testing.T) {
 			agentCounter(m1, "nats_connected", "cut"))
 	}
 
-	resumed := poll(t, "frames after the link is back", 90*time.Second, func() bool { return sub.last().seq > seqAtCut+100 })
+	resumed := testenv.Eventually(t, 90*time.Second, "frames after the link is back", func() bool { return sub.last().seq > seqAtCut+100 })
 	t.Logf("frames resumed %v after the link came back", resumed.Round(time.Millisecond))
 	m2 := ns.scrape(ops, 10*time.Second)
 	if m2 == nil {
@@ -160,16 +161,17 @@ func TestAgentLinkCut(t *testing.T) {
 	}
 	// a few seconds of frames after the resumption, to see no burst
 	n := sub.count()
-	poll(t, "frames after the resumption", 30*time.Second, func() bool { return sub.count() >= n+60 })
+	testenv.Eventually(t, 30*time.Second, "frames after the resumption", func() bool { return sub.count() >= n+60 })
 	rss.end()
 
 	// Stop the agent: its last report, after its last frame, has the
 	// totals.
 	agent.cmd.Process.Signal(os.Interrupt)
-	poll(t, "the agent's stopped report", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the agent's stopped report", func() bool {
 		st := sub.lastStatus()
 		return st != nil && st.State == wire.StateStopped
 	})
+
 	final := sub.lastStatus()
 	frames, gaps := sub.snapshot()
 	agentLog, _ := agent.logText()

@@ -14,20 +14,14 @@ import (
 
 	"camhub/internal/replay"
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 )
 
 // clipFrames reads a clip with OpenCV and returns its frames; the caller
 // closes them.
 func clipFrames(t *testing.T, path string) []gocv.Mat {
 	t.Helper()
-	vc, err := gocv.VideoCaptureFile(path)
-	if err != nil {
-		t.Fatalf("opening %s: %v", path, err)
-	}
-	defer vc.Close()
-	if !vc.IsOpened() {
-		t.Fatalf("OpenCV cannot open %s", path)
-	}
+	vc := cvtest.OpenVideo(t, path)
 	var frames []gocv.Mat
 	for {
 		m := gocv.NewMat()
@@ -79,16 +73,12 @@ func TestReplayBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var first, last time.Time
-	deadline := time.Now().Add(60 * time.Second)
-	for last.Sub(first) < 4*time.Second {
-		if time.Now().After(deadline) {
-			t.Fatalf("the buffer holds %v of frames after 60 s", last.Sub(first))
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
+	testenv.Eventually(t, 60*time.Second, "4 s of frames in the buffer", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		first, last, _ = replay.Bounds(ctx, js, "front") // no frames yet is an error
-		cancel()
-	}
+		return last.Sub(first) >= 4*time.Second
+	})
 	dir := t.TempDir()
 
 	if out, err := run(t, "viewer", "snapshot", "--cam", "front", "--out", filepath.Join(dir, "front.jpg"), "--nats", natsURL); err != nil {

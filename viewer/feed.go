@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/camlist"
+	"camhub/internal/ratelog"
 	"camhub/internal/replay"
 	"camhub/internal/wire"
 )
@@ -76,7 +77,7 @@ func (s *slot) onFrame(m *nats.Msg) {
 		err = errNotJPEG
 	}
 	if err != nil {
-		s.feed.badMessage(s.id, "frame", err)
+		s.feed.badMessage(s.id, wire.KindFrames, err)
 	}
 	s.frame.Store(&delivery{frame: f, jpeg: m.Data, err: err, at: time.Now()})
 	s.received.Add(1)
@@ -93,7 +94,7 @@ func (s *slot) onReplayed(f replay.Frame, behind bool) {
 func (s *slot) onStatus(m *nats.Msg) {
 	st, err := wire.ParseStatus(m.Subject, m.Data)
 	if err != nil {
-		s.feed.badMessage(s.id, "status", err) // not a camhub agent's report
+		s.feed.badMessage(s.id, wire.KindStatus, err) // not a camhub agent's report
 		return
 	}
 	s.status.Store(&report{status: st, at: time.Now()})
@@ -114,9 +115,8 @@ type Feed struct {
 	gen     atomic.Uint64 // incremented when a camera is added
 	ignored atomic.Uint64 // messages of cameras beyond MaxCameras or with bad subjects
 
-	log      atomic.Pointer[slog.Logger]
-	bad      atomic.Uint64 // frame and status messages that were not camhub's
-	lastWarn atomic.Int64  // when bad messages were last logged, Unix nanoseconds
+	log atomic.Pointer[ratelog.Logger]
+	bad atomic.Uint64 // frame and status messages that were not camhub's
 }
 
 // badWarnEvery is how often bad messages are logged: the first at once,
@@ -125,7 +125,13 @@ const badWarnEvery = 10 * time.Second
 
 // SetLogger makes the feed log the bad messages it receives (rate-limited,
 // see badWarnEvery) to log; a new feed logs nothing.
-func (f *Feed) SetLogger(log *slog.Logger) { f.log.Store(log) }
+func (f *Feed) SetLogger(log *slog.Logger) {
+	if log == nil {
+		f.log.Store(nil)
+		return
+	}
+	f.log.Store(ratelog.New(log, badWarnEvery))
+}
 
 // Bad counts the frame and status messages received that were not
 // camhub's: bad headers, a payload that is not a whole JPEG, a status
@@ -135,16 +141,7 @@ func (f *Feed) Bad() uint64 { return f.bad.Load() }
 // badMessage counts a bad message of camera id and logs it, rarely.
 func (f *Feed) badMessage(id, kind string, err error) {
 	n := f.bad.Add(1)
-	log := f.log.Load()
-	if log == nil {
-		return
-	}
-	now := time.Now().UnixNano()
-	last := f.lastWarn.Load()
-	if (last != 0 && now-last < int64(badWarnEvery)) || !f.lastWarn.CompareAndSwap(last, now) {
-		return
-	}
-	log.Warn("skipping messages that are not camhub's", "camera", id, "kind", kind, "error", err, "bad_messages", n)
+	f.log.Load().Warn("skipping messages that are not camhub's", "camera", id, "kind", kind, "error", err, "bad_messages", n)
 }
 
 // ErrCameras is wrapped by the errors NewFeed returns for a bad camera list.
@@ -168,18 +165,8 @@ func NewFeed(ids []string) (*Feed, error) {
 // CheckCams checks a camera list: valid ids (wire.IDRule), none twice, at
 // most MaxCameras.
 func CheckCams(ids []string) error {
-	if len(ids) > MaxCameras {
-		return fmt.Errorf("%w: %d cameras, at most %d", ErrCameras, len(ids), MaxCameras)
-	}
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		if err := wire.ValidateID(id); err != nil {
-			return fmt.Errorf("%w: %w", ErrCameras, err)
-		}
-		if seen[id] {
-			return fmt.Errorf("%w: camera %q is listed twice", ErrCameras, id)
-		}
-		seen[id] = true
+	if err := wire.ValidateIDs(ids, MaxCameras); err != nil {
+		return fmt.Errorf("%w: %w", ErrCameras, err)
 	}
 	return nil
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"gocv.io/x/gocv"
 
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 	"camhub/internal/wire"
 )
 
@@ -30,20 +30,20 @@ func TestFeedCountsBadMessages(t *testing.T) {
 	}
 	t.Cleanup(feed.Close)
 	pub := testenv.Conn(t, s.ClientURL())
-	red := encodeJPEG(t, gocv.NewScalar(0, 0, 255, 0), 32, 24)
-	noHeaders := &nats.Msg{Subject: wire.FramesSubject("x"), Data: red}
+	pic := cvtest.JPEG(t, cvtest.Red, 32, 24)
+	noHeaders := &nats.Msg{Subject: wire.FramesSubject("x"), Data: pic}
 	for _, m := range []*nats.Msg{
-		frameMsg("x", 1, []byte("not a JPEG"), 32, 24),
-		frameMsg("x", 2, red[:len(red)/2], 32, 24),
-		frameMsg("x", 3, nil, 32, 24),
+		testenv.FrameMsg("x", 1, time.Now(), []byte("not a JPEG"), 32, 24),
+		testenv.FrameMsg("x", 2, time.Now(), pic[:len(pic)/2], 32, 24),
+		testenv.FrameMsg("x", 3, time.Now(), nil, 32, 24),
 		noHeaders,
 		{Subject: wire.StatusSubject("x"), Data: []byte("{")},
-		frameMsg("x", 4, red, 32, 24), // good
+		testenv.FrameMsg("x", 4, time.Now(), pic, 32, 24),
 	} {
 		publish(t, pub, m)
 	}
-	waitFor(t, "the bad messages counted", 10*time.Second, func() bool { return feed.Bad() == 5 })
-	waitFor(t, "the good frame received", 10*time.Second, func() bool { return feed.slots["x"].received.Load() == 5 })
+	testenv.Eventually(t, 10*time.Second, "the bad messages counted", func() bool { return feed.Bad() == 5 })
+	testenv.Eventually(t, 10*time.Second, "the good frame received", func() bool { return feed.slots["x"].received.Load() == 5 })
 	if n := strings.Count(log.String(), "skipping messages that are not camhub's"); n != 1 {
 		t.Errorf("%d warnings for 5 bad messages, want 1:\n%s", n, log.String())
 	}

@@ -11,13 +11,11 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"camhub/internal/camlist"
+	"camhub/internal/humantime"
 	"camhub/internal/turbojpeg"
 	"camhub/internal/wire"
 )
-
-// NoSignalAfter is how long a camera may send no frame that can be shown
-// before its tile says "no signal".
-const NoSignalAfter = 3 * time.Second
 
 // fpsWindow is how long frames are counted for a tile's fps.
 const fpsWindow = time.Second
@@ -281,7 +279,7 @@ func interpolation(from, to image.Point) gocv.InterpolationFlags {
 
 // Render draws the grid on canvas as it is at now: each camera's newest
 // picture with its id, fps and age, or "no signal" for a camera that sent
-// nothing that could be shown for NoSignalAfter. canvas is made the grid's
+// nothing that could be shown for camlist.NoSignalAfter. canvas is made the grid's
 // size (8-bit BGR) if it is not.
 func (g *Grid) Render(canvas *gocv.Mat, now time.Time) { g.render(canvas, now, true) }
 
@@ -393,7 +391,7 @@ func (t *tile) name() string {
 
 // live reports whether the tile shows a picture at now.
 func (t *tile) live(now time.Time) bool {
-	return !t.pic.Empty() && !t.good.IsZero() && now.Sub(t.good) < NoSignalAfter
+	return !t.pic.Empty() && !t.good.IsZero() && now.Sub(t.good) < camlist.NoSignalAfter
 }
 
 // lastSeen is when a frame of the camera was last received, or when the hub
@@ -423,7 +421,7 @@ type textLine struct {
 func (t *tile) noSignalLines(now time.Time) []textLine {
 	seen := "last seen never"
 	if at := t.lastSeen(); !at.IsZero() {
-		seen = "last seen " + formatClock(at, now)
+		seen = "last seen " + humantime.Clock(at, now)
 	}
 	lines := []textLine{
 		{"no signal", alarm, 2},
@@ -527,16 +525,6 @@ func formatAge(d time.Duration) string {
 	default:
 		return d.Round(time.Minute).String()
 	}
-}
-
-// formatClock writes a local time as "15:04:05", with the date if it is not
-// today.
-func formatClock(t, now time.Time) string {
-	t, now = t.Local(), now.Local()
-	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
-		return t.Format("15:04:05")
-	}
-	return t.Format("Jan 2 15:04:05")
 }
 
 // Tile describes one tile as the grid last laid it out and updated it.

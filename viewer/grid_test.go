@@ -12,7 +12,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"gocv.io/x/gocv"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 	"camhub/internal/turbojpeg"
 	"camhub/internal/wire"
 )
@@ -89,12 +91,12 @@ func checkPicture(t *testing.T, canvas gocv.Mat, tl Tile, c gocv.Scalar) {
 }
 
 func TestGridShowsFrames(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(1280, 720), "front", "back")
 	pub := testenv.Conn(t, h.ClientURL())
-	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 640, 480), 640, 480))
-	publish(t, pub, frameMsg("back", 1, encodeJPEG(t, blue, 1280, 720), 1280, 720))
-	waitFor(t, "both frames decoded", 10*time.Second, func() bool {
+	publish(t, pub, testenv.FrameMsg("front", 1, time.Now(), cvtest.JPEG(t, cvtest.Red, 640, 480), 640, 480))
+	publish(t, pub, testenv.FrameMsg("back", 1, time.Now(), cvtest.JPEG(t, cvtest.Blue, 1280, 720), 1280, 720))
+	testenv.Eventually(t, 10*time.Second, "both frames decoded", func() bool {
 		return stats(g, "front").Decoded == 1 && stats(g, "back").Decoded == 1
 	})
 
@@ -117,7 +119,7 @@ func TestGridShowsFrames(t *testing.T) {
 		c      gocv.Scalar
 		aspect float64
 	}{
-		{tiles[0], red, 4.0 / 3}, {tiles[1], blue, 16.0 / 9},
+		{tiles[0], cvtest.Red, 4.0 / 3}, {tiles[1], cvtest.Blue, 16.0 / 9},
 	} {
 		tl := tc.tl
 		if !tl.Live || !tl.Picture.In(tl.Rect) {
@@ -145,7 +147,7 @@ func TestGridShowsFrames(t *testing.T) {
 		if tl.Live {
 			t.Errorf("%s is live 4 s after its last frame", tl.ID)
 		}
-		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Div(2))); near(got, red) || near(got, blue) {
+		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Div(2))); near(got, cvtest.Red) || near(got, cvtest.Blue) {
 			t.Errorf("%s: the old picture is still shown: %v", tl.ID, got)
 		}
 		if n := countColour(canvas, tl.Rect, isAlarm); n < 200 || n > tl.Rect.Dx()*tl.Rect.Dy()/10 {
@@ -171,7 +173,7 @@ func countColour(m gocv.Mat, r image.Rectangle, is func([3]uint8) bool) int {
 
 // A tile whose camera never sent a frame says "no signal" from the start.
 func TestGridNoSignalNever(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
 	canvas := gocv.NewMat()
 	defer canvas.Close()
@@ -188,7 +190,7 @@ func TestGridNoSignalNever(t *testing.T) {
 }
 
 func TestDecodeReduced(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	// four tiles of about 154x84 on a 320x180 canvas
 	_, g := newGrid(t, h.ClientURL(), image.Pt(320, 180), "a", "b", "c", "d")
 	pub := testenv.Conn(t, h.ClientURL())
@@ -196,9 +198,9 @@ func TestDecodeReduced(t *testing.T) {
 		id   string
 		w, h int
 	}{{"a", 1280, 720}, {"b", 640, 360}, {"c", 320, 180}, {"d", 100, 56}} {
-		publish(t, pub, frameMsg(f.id, 1, encodeJPEG(t, green, f.w, f.h), f.w, f.h))
+		publish(t, pub, testenv.FrameMsg(f.id, 1, time.Now(), cvtest.JPEG(t, cvtest.Green, f.w, f.h), f.w, f.h))
 	}
-	waitFor(t, "four frames decoded", 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, "four frames decoded", func() bool {
 		g.Update(time.Now())
 		for _, s := range g.Stats() {
 			if s.Decoded != 1 {
@@ -207,6 +209,7 @@ func TestDecodeReduced(t *testing.T) {
 		}
 		return true
 	})
+
 	now := time.Now()
 	canvas := gocv.NewMat()
 	defer canvas.Close()
@@ -216,7 +219,7 @@ func TestDecodeReduced(t *testing.T) {
 		if tl.Scale != (turbojpeg.Scale{Num: 1, Denom: want[tl.ID]}) {
 			t.Errorf("%s (%dx%d into %v): scale %v, want 1/%d", tl.ID, tl.Frame.Width, tl.Frame.Height, tl.Picture.Size(), tl.Scale, want[tl.ID])
 		}
-		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Mul(3).Div(4))); !near(got, green) {
+		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Mul(3).Div(4))); !near(got, cvtest.Green) {
 			t.Errorf("%s: pixel %v, want green", tl.ID, got)
 		}
 	}
@@ -224,30 +227,30 @@ func TestDecodeReduced(t *testing.T) {
 
 // Frames that cannot be shown are counted and skipped; the grid goes on.
 func TestGridSkipsBadFrames(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
 	pub := testenv.Conn(t, h.ClientURL())
-	redJPEG := encodeJPEG(t, red, 320, 240)
-	publish(t, pub, frameMsg("front", 1, redJPEG, 320, 240))
-	waitFor(t, "the first frame", 10*time.Second, func() bool { return stats(g, "front").Decoded == 1 })
+	redJPEG := cvtest.JPEG(t, cvtest.Red, 320, 240)
+	publish(t, pub, testenv.FrameMsg("front", 1, time.Now(), redJPEG, 320, 240))
+	testenv.Eventually(t, 10*time.Second, "the first frame", func() bool { return stats(g, "front").Decoded == 1 })
 
-	badHeader := frameMsg("front", 2, redJPEG, 320, 240)
+	badHeader := testenv.FrameMsg("front", 2, time.Now(), redJPEG, 320, 240)
 	badHeader.Header.Set(wire.HeaderWidth, "-1")
-	pngType := frameMsg("front", 2, redJPEG, 320, 240)
+	pngType := testenv.FrameMsg("front", 2, time.Now(), redJPEG, 320, 240)
 	pngType.Header.Set(wire.HeaderContentType, "image/png")
 	markers := append([]byte{0xFF, 0xD8}, make([]byte, 500)...)
 	markers = append(markers, 0xFF, 0xD9)
 	for i, m := range []*nats.Msg{
-		frameMsg("front", 2, []byte("hello, not a JPEG"), 320, 240),
-		frameMsg("front", 3, redJPEG[:len(redJPEG)/2], 320, 240), // truncated
-		frameMsg("front", 4, nil, 320, 240),                      // 0 bytes
-		frameMsg("front", 5, markers, 320, 240),                  // JPEG markers around zeros
+		testenv.FrameMsg("front", 2, time.Now(), []byte("hello, not a JPEG"), 320, 240),
+		testenv.FrameMsg("front", 3, time.Now(), redJPEG[:len(redJPEG)/2], 320, 240),
+		testenv.FrameMsg("front", 4, time.Now(), nil, 320, 240),
+		testenv.FrameMsg("front", 5, time.Now(), markers, 320, 240),
 		badHeader,
 		pngType,
 		{Subject: wire.FramesSubject("front"), Data: redJPEG}, // no headers
 	} {
 		publish(t, pub, m)
-		waitFor(t, "the bad frame counted", 10*time.Second, func() bool { return stats(g, "front").Bad == uint64(i+1) })
+		testenv.Eventually(t, 10*time.Second, "the bad frame counted", func() bool { return stats(g, "front").Bad == uint64(i+1) })
 		now := time.Now()
 		canvas := gocv.NewMat()
 		g.Render(&canvas, now)
@@ -255,11 +258,11 @@ func TestGridSkipsBadFrames(t *testing.T) {
 		if !tl.Live || tl.Frame.Seq != 1 {
 			t.Errorf("bad frame %d: tile %+v, want the first frame still shown", i, tl)
 		}
-		checkPicture(t, canvas, tl, red)
+		checkPicture(t, canvas, tl, cvtest.Red)
 		canvas.Close()
 	}
-	publish(t, pub, frameMsg("front", 9, encodeJPEG(t, green, 320, 240), 320, 240))
-	waitFor(t, "a good frame after the bad ones", 10*time.Second, func() bool { return stats(g, "front").Decoded == 2 })
+	publish(t, pub, testenv.FrameMsg("front", 9, time.Now(), cvtest.JPEG(t, cvtest.Green, 320, 240), 320, 240))
+	testenv.Eventually(t, 10*time.Second, "a good frame after the bad ones", func() bool { return stats(g, "front").Decoded == 2 })
 	canvas := gocv.NewMat()
 	defer canvas.Close()
 	now := time.Now()
@@ -268,7 +271,7 @@ func TestGridSkipsBadFrames(t *testing.T) {
 	if tl.Frame.Seq != 9 {
 		t.Fatalf("tile %+v, want frame 9", tl)
 	}
-	checkPicture(t, canvas, tl, green)
+	checkPicture(t, canvas, tl, cvtest.Green)
 	if s := stats(g, "front"); s.Received != 9 || s.Bad != 7 {
 		t.Errorf("stats %+v, want 9 received, 7 bad", s)
 	}
@@ -277,7 +280,7 @@ func TestGridSkipsBadFrames(t *testing.T) {
 // Without a camera list the grid starts with the hub's cameras, offline ones
 // too, and adds a camera when it starts publishing.
 func TestGridAddsCameras(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	js, err := jetstream.New(testenv.Conn(t, h.ClientURL()))
 	if err != nil {
 		t.Fatal(err)
@@ -304,10 +307,10 @@ func TestGridAddsCameras(t *testing.T) {
 	}
 
 	pub := testenv.Conn(t, h.ClientURL())
-	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 640, 480), 640, 480))
-	waitFor(t, "a tile for front", 10*time.Second, func() bool { return stats(g, "front").Decoded == 1 })
-	publish(t, pub, frameMsg("back", 1, encodeJPEG(t, blue, 640, 480), 640, 480))
-	waitFor(t, "a tile for back", 10*time.Second, func() bool { return stats(g, "back").Decoded == 1 })
+	publish(t, pub, testenv.FrameMsg("front", 1, time.Now(), cvtest.JPEG(t, cvtest.Red, 640, 480), 640, 480))
+	testenv.Eventually(t, 10*time.Second, "a tile for front", func() bool { return stats(g, "front").Decoded == 1 })
+	publish(t, pub, testenv.FrameMsg("back", 1, time.Now(), cvtest.JPEG(t, cvtest.Blue, 640, 480), 640, 480))
+	testenv.Eventually(t, 10*time.Second, "a tile for back", func() bool { return stats(g, "back").Decoded == 1 })
 
 	now = time.Now()
 	g.Render(&canvas, now)
@@ -321,9 +324,9 @@ func TestGridAddsCameras(t *testing.T) {
 			t.Errorf("tile %s at %v, want %v", tl.ID, tl.Rect, want[i])
 		}
 	}
-	checkPicture(t, canvas, tileOf(t, g, "back", now), blue)
+	checkPicture(t, canvas, tileOf(t, g, "back", now), cvtest.Blue)
 	// front's tile moved and shrank since its frame arrived
-	checkPicture(t, canvas, tileOf(t, g, "front", now), red)
+	checkPicture(t, canvas, tileOf(t, g, "front", now), cvtest.Red)
 	if tl := tileOf(t, g, "front", now); !tl.Picture.In(tl.Rect) {
 		t.Errorf("front: picture %v outside its tile %v", tl.Picture, tl.Rect)
 	}
@@ -334,12 +337,12 @@ func TestGridAddsCameras(t *testing.T) {
 
 // A fixed camera list ignores other cameras.
 func TestGridFixedList(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	feed, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "front")
 	pub := testenv.Conn(t, h.ClientURL())
-	publish(t, pub, frameMsg("other", 1, encodeJPEG(t, red, 64, 48), 64, 48))
-	publish(t, pub, frameMsg("front", 1, encodeJPEG(t, red, 64, 48), 64, 48))
-	waitFor(t, "front's frame", 10*time.Second, func() bool { return stats(g, "front").Decoded == 1 })
+	publish(t, pub, testenv.FrameMsg("other", 1, time.Now(), cvtest.JPEG(t, cvtest.Red, 64, 48), 64, 48))
+	publish(t, pub, testenv.FrameMsg("front", 1, time.Now(), cvtest.JPEG(t, cvtest.Red, 64, 48), 64, 48))
+	testenv.Eventually(t, 10*time.Second, "front's frame", func() bool { return stats(g, "front").Decoded == 1 })
 	if got := feed.IDs(); !slices.Equal(got, []string{"front"}) {
 		t.Fatalf("cameras %v", got)
 	}
@@ -372,7 +375,7 @@ func TestCheckCams(t *testing.T) {
 // scale it was decoded at differs: 1/2 for a 1280x720 frame in a 400x225
 // tile, except in DecodeFull mode.
 func TestDecodeModes(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	pub := testenv.Conn(t, h.ClientURL())
 	want := map[DecodeMode]turbojpeg.Scale{
 		DecodeScaled: {Num: 1, Denom: 2},
@@ -383,11 +386,12 @@ func TestDecodeModes(t *testing.T) {
 		_, g := newGrid(t, h.ClientURL(), image.Pt(400, 225), "m")
 		g.SetDecodeMode(mode)
 		g.Update(time.Now()) // lay out and subscribe before the frame is sent
-		publish(t, pub, frameMsg("m", uint64(mode)+1, encodeJPEG(t, green, 1280, 720), 1280, 720))
-		waitFor(t, "a frame decoded", 10*time.Second, func() bool {
+		publish(t, pub, testenv.FrameMsg("m", uint64(mode)+1, time.Now(), cvtest.JPEG(t, cvtest.Green, 1280, 720), 1280, 720))
+		testenv.Eventually(t, 10*time.Second, "a frame decoded", func() bool {
 			g.Update(time.Now())
 			return g.Stats()[0].Decoded == 1
 		})
+
 		now := time.Now()
 		canvas := gocv.NewMat()
 		g.Render(&canvas, now)
@@ -398,7 +402,7 @@ func TestDecodeModes(t *testing.T) {
 		if tl.Picture.Size().X < 350 {
 			t.Errorf("mode %d: picture %v", mode, tl.Picture)
 		}
-		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Div(2))); !near(got, green) {
+		if got := pixel(canvas, tl.Picture.Min.Add(tl.Picture.Size().Div(2))); !near(got, cvtest.Green) {
 			t.Errorf("mode %d: pixel %v, want green", mode, got)
 		}
 		canvas.Close()
@@ -408,18 +412,19 @@ func TestDecodeModes(t *testing.T) {
 // RenderChanges draws what Render draws, tile for tile, but only the tiles
 // that changed: a tile whose picture and label are as drawn is left alone.
 func TestRenderChanges(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	_, g := newGrid(t, h.ClientURL(), image.Pt(640, 360), "a", "b", "c")
 	pub := testenv.Conn(t, h.ClientURL())
 	decoded := func(id string, n uint64) {
 		t.Helper()
-		waitFor(t, id+" decoded", 10*time.Second, func() bool {
+		testenv.Eventually(t, 10*time.Second, id+" decoded", func() bool {
 			g.Update(time.Now())
 			return stats(g, id).Decoded == n
 		})
+
 	}
 	for i, id := range []string{"a", "b", "c"} {
-		publish(t, pub, frameMsg(id, 1, encodeJPEG(t, []gocv.Scalar{red, green, blue}[i], 320, 240), 320, 240))
+		publish(t, pub, testenv.FrameMsg(id, 1, time.Now(), cvtest.JPEG(t, []gocv.Scalar{cvtest.Red, cvtest.Green, cvtest.Blue}[i], 320, 240), 320, 240))
 		decoded(id, 1)
 	}
 	inc, ref := gocv.NewMat(), gocv.NewMat()
@@ -460,7 +465,7 @@ func TestRenderChanges(t *testing.T) {
 	same("first draw", whole)
 
 	// a new picture for b, labels due: all as a full Render
-	publish(t, pub, frameMsg("b", 2, encodeJPEG(t, red, 320, 240), 320, 240))
+	publish(t, pub, testenv.FrameMsg("b", 2, time.Now(), cvtest.JPEG(t, cvtest.Red, 320, 240), 320, 240))
 	decoded("b", 2)
 	now = now.Add(labelRefresh)
 	g.RenderChanges(&inc, now)
@@ -480,7 +485,7 @@ func TestRenderChanges(t *testing.T) {
 	}
 
 	// a new picture for a: a is drawn again, as Render draws it
-	publish(t, pub, frameMsg("a", 2, encodeJPEG(t, green, 320, 240), 320, 240))
+	publish(t, pub, testenv.FrameMsg("a", 2, time.Now(), cvtest.JPEG(t, cvtest.Green, 320, 240), 320, 240))
 	decoded("a", 2)
 	now = now.Add(10 * time.Millisecond)
 	g.RenderChanges(&inc, now)

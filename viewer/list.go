@@ -11,46 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/camlist"
+	"camhub/internal/humantime"
 	"camhub/internal/wire"
 )
-
-// States shown by the camera list.
-const (
-	StateLive    = "live"    // online and streaming
-	StateOffline = "offline" // stopped, or silent for three report intervals
-	// An online camera that is starting or failing shows the state it
-	// reports: wire.StateStarting or wire.StateSourceError.
-)
-
-// State is the state the camera list shows for c.
-func State(c camlist.Camera) string {
-	switch {
-	case !c.Online:
-		return StateOffline
-	case c.State == wire.StateStreaming:
-		return StateLive
-	default:
-		return c.State
-	}
-}
-
-// ListEntry is one camera in `viewer list --json`.
-type ListEntry struct {
-	ID            string    `json:"id"`
-	Site          string    `json:"site,omitempty"` // where the camera is, if its agent says
-	State         string    `json:"state"`          // live, offline, starting or source-error
-	ReportedState string    `json:"reported_state"` // the state in the camera's newest report
-	Error         string    `json:"error,omitempty"`
-	FPS           float64   `json:"fps"`
-	Width         int       `json:"width"`
-	Height        int       `json:"height"`
-	Host          string    `json:"host"`
-	Source        string    `json:"source"`
-	LastSeen      time.Time `json:"last_seen"`
-	FramesSent    uint64    `json:"frames_sent"`
-	FramesDropped uint64    `json:"frames_dropped"`
-	Version       string    `json:"version"`
-}
 
 // PrintList reads the hub's camera list and writes it to w as a table, or
 // as JSON. It returns camlist.ErrNoHub if the server has no camhub streams.
@@ -66,24 +29,11 @@ func PrintList(ctx context.Context, js jetstream.JetStream, w io.Writer, asJSON 
 	return WriteTable(w, cams, now)
 }
 
-// Entries converts the camera list for JSON output.
-func Entries(cams []camlist.Camera) []ListEntry {
-	out := make([]ListEntry, len(cams))
-	for i, c := range cams {
-		out[i] = ListEntry{
-			ID: c.ID, Site: c.Site, State: State(c), ReportedState: c.State, Error: c.Error,
-			FPS: c.FPS, Width: c.Width, Height: c.Height, Host: c.Host, Source: c.Source,
-			LastSeen: c.LastSeen.UTC(), FramesSent: c.FramesSent, FramesDropped: c.FramesDropped, Version: c.Version,
-		}
-	}
-	return out
-}
-
-// WriteJSON writes the camera list as a JSON array.
+// WriteJSON writes the camera list as a JSON array of camlist.Entry.
 func WriteJSON(w io.Writer, cams []camlist.Camera) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(Entries(cams))
+	return enc.Encode(camlist.Entries(cams))
 }
 
 // WriteTable writes the camera list as a table, with last-seen times
@@ -107,7 +57,7 @@ func WriteTable(w io.Writer, cams []camlist.Camera, now time.Time) error {
 		if c.Width > 0 && c.Height > 0 {
 			size = fmt.Sprintf("%dx%d", c.Width, c.Height)
 		}
-		state := State(c)
+		state := c.Entry().State
 		if state == wire.StateSourceError && c.Error != "" {
 			state += " (" + c.Error + ")"
 		}
@@ -132,7 +82,7 @@ func lastSeen(t, now time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	return fmt.Sprintf("%s ago (%s)", ago(now.Sub(t)), formatClock(t, now))
+	return fmt.Sprintf("%s ago (%s)", ago(now.Sub(t)), humantime.Clock(t, now))
 }
 
 // ago writes a duration the way people say it: "2s", "5m", "3h", "2d".

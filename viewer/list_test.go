@@ -11,26 +11,6 @@ import (
 	"camhub/internal/wire"
 )
 
-func TestState(t *testing.T) {
-	for _, tc := range []struct {
-		state  string
-		online bool
-		want   string
-	}{
-		{wire.StateStreaming, true, StateLive},
-		{wire.StateStreaming, false, StateOffline}, // silent
-		{wire.StateStopped, false, StateOffline},
-		{wire.StateSourceError, true, wire.StateSourceError},
-		{wire.StateStarting, true, wire.StateStarting},
-		{wire.StateSourceError, false, StateOffline},
-	} {
-		c := camlist.Camera{Status: wire.Status{State: tc.state}, Online: tc.online}
-		if got := State(c); got != tc.want {
-			t.Errorf("State(%s, online %v) = %s, want %s", tc.state, tc.online, got, tc.want)
-		}
-	}
-}
-
 func TestWriteTable(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.Local)
 	cams := []camlist.Camera{
@@ -55,7 +35,7 @@ garage  source-error (no such device)  0.0   -         nuc      3d ago (Nov 21 1
 	if err := WriteJSON(&b, cams); err != nil {
 		t.Fatal(err)
 	}
-	var entries []ListEntry
+	var entries []camlist.Entry
 	if err := json.Unmarshal(b.Bytes(), &entries); err != nil {
 		t.Fatal(err)
 	}

@@ -3,29 +3,30 @@
 package viewer
 
 import (
-	"bytes"
 	"image"
 	"testing"
 	"time"
 
 	"gocv.io/x/gocv"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 )
 
 // Rendering a grid many times, through new frames, bad frames, new cameras,
 // "no signal" and relayouts, leaves no Mat behind once the grid is closed.
 // Run with: go test -tags matprofile ./viewer/
 func TestNoMatLeaks(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	pub := testenv.Conn(t, h.ClientURL())
 	// encode the test frames before counting
 	frames := map[string][]byte{
-		"front": encodeJPEG(t, red, 640, 480),
-		"back":  encodeJPEG(t, blue, 1280, 720),
-		"side":  encodeJPEG(t, green, 320, 240),
+		"front": cvtest.JPEG(t, cvtest.Red, 640, 480),
+		"back":  cvtest.JPEG(t, cvtest.Blue, 1280, 720),
+		"side":  cvtest.JPEG(t, cvtest.Green, 320, 240),
 	}
-	start := gocv.MatProfile.Count()
+	check := cvtest.MatLeaks(t)
 
 	feed, err := NewFeed(nil)
 	if err != nil {
@@ -46,14 +47,14 @@ func TestNoMatLeaks(t *testing.T) {
 			if i%10 == 0 {
 				data = data[:len(data)/2] // a bad frame now and then
 			}
-			publish(t, pub, frameMsg(id, uint64(i), data, map[string]int{"front": 640, "back": 1280, "side": 320}[id],
+			publish(t, pub, testenv.FrameMsg(id, uint64(i), time.Now(), data, map[string]int{"front": 640, "back": 1280, "side": 320}[id],
 				map[string]int{"front": 480, "back": 720, "side": 240}[id]))
 		}
 		if i == 30 {
-			publish(t, pub, frameMsg("porch", 1, frames["side"], 320, 240)) // a new camera: relayout
+			publish(t, pub, testenv.FrameMsg("porch", 1, time.Now(), frames["side"], 320, 240)) // a new camera: relayout
 		}
 		want := uint64(i)
-		waitFor(t, "the frames", 10*time.Second, func() bool {
+		testenv.Eventually(t, 10*time.Second, "the frames", func() bool {
 			g.Update(time.Now())
 			for _, s := range g.Stats() {
 				if s.ID != "porch" && s.Received < want {
@@ -62,6 +63,7 @@ func TestNoMatLeaks(t *testing.T) {
 			}
 			return len(g.Stats()) >= 3
 		})
+
 		now := time.Now()
 		if i%7 == 0 {
 			now = now.Add(5 * time.Second) // no signal
@@ -73,9 +75,5 @@ func TestNoMatLeaks(t *testing.T) {
 	}
 	canvas.Close()
 	g.Close()
-	if got := gocv.MatProfile.Count(); got != start {
-		var b bytes.Buffer
-		gocv.MatProfile.WriteTo(&b, 1)
-		t.Fatalf("%d Mats left open (%d before):\n%s", got-start, start, b.String())
-	}
+	check("after the grid closed")
 }

@@ -13,8 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"gocv.io/x/gocv"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/replay"
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 	"camhub/internal/wire"
 )
 
@@ -47,7 +49,7 @@ type seen struct {
 // behind live it is; once the player has caught up, live frames follow
 // and the tiles say so.
 func TestGridRewind(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	nc := testenv.Conn(t, h.ClientURL())
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -55,7 +57,7 @@ func TestGridRewind(t *testing.T) {
 	}
 	// 2 s of frames at 10 fps, captured 3 s to 1 s ago; back's 50 ms
 	// after front's.
-	redJPEG, blueJPEG := encodeJPEG(t, red, 320, 240), encodeJPEG(t, blue, 320, 240)
+	redJPEG, blueJPEG := cvtest.JPEG(t, cvtest.Red, 320, 240), cvtest.JPEG(t, cvtest.Blue, 320, 240)
 	const n = 21
 	end := time.Now().Add(-time.Second)
 	for i := range n {
@@ -164,10 +166,10 @@ func TestGridRewind(t *testing.T) {
 	}
 
 	// caught up: live frames follow, as an agent sends them
-	waitFor(t, "the player to be live", 10*time.Second, func() bool { return player.Stats().Live })
+	testenv.Eventually(t, 10*time.Second, "the player to be live", func() bool { return player.Stats().Live })
 	pub := testenv.Conn(t, h.ClientURL())
-	publish(t, pub, frameMsg("front", n+1, redJPEG, 320, 240))
-	publish(t, pub, frameMsg("back", n+1, blueJPEG, 320, 240))
+	publish(t, pub, testenv.FrameMsg("front", n+1, time.Now(), redJPEG, 320, 240))
+	publish(t, pub, testenv.FrameMsg("back", n+1, time.Now(), blueJPEG, 320, 240))
 	watch(n+1, func(tl Tile, now time.Time) {
 		if tl.Replay || tl.Behind != 0 || !strings.Contains(tl.Info, "age ") || strings.Contains(tl.Info, "REPLAY") || tl.Frame.Time.Before(end) {
 			t.Errorf("%s live frame %d: replay %v, %v behind, label %q", tl.ID, tl.Frame.Seq, tl.Replay, tl.Behind, tl.Info)
@@ -182,7 +184,7 @@ func TestGridRewind(t *testing.T) {
 		if a := countColour(canvas, labelBand(tl.Rect), isAmber); a != 0 {
 			t.Errorf("%s: %d amber pixels in the label of a live frame", tl.ID, a)
 		}
-		checkPicture(t, canvas, tl, map[string]gocv.Scalar{"front": red, "back": blue}[tl.ID])
+		checkPicture(t, canvas, tl, map[string]gocv.Scalar{"front": cvtest.Red, "back": cvtest.Blue}[tl.ID])
 	}
 	// the rewound feed has no live subscription to the frames: each came
 	// once, from the player
@@ -194,7 +196,7 @@ func TestGridRewind(t *testing.T) {
 }
 
 func TestRewindNeedsCameraList(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	js, err := jetstream.New(testenv.Conn(t, h.ClientURL()))
 	if err != nil {
 		t.Fatal(err)

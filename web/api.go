@@ -79,7 +79,7 @@ type apiError struct {
 // writeError answers with status and a JSON body saying why.
 func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 	h := w.Header()
-	for _, k := range []string{"Content-Disposition", "Frame-Seq", "Frame-Time", "Frame-Width", "Frame-Height", "Content-Length"} {
+	for _, k := range []string{"Content-Disposition", wire.HeaderSeq, wire.HeaderTime, wire.HeaderWidth, wire.HeaderHeight, "Content-Length"} {
 		h.Del(k)
 	}
 	h.Set("Content-Type", "application/json")

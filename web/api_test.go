@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"camhub/internal/camlist"
+	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
 
@@ -58,24 +60,25 @@ func TestAPI(t *testing.T) {
 	front.frame()
 
 	var cams map[string]Camera
-	eventually(t, 10*time.Second, "the camera list", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the camera list", func() bool {
 		cams = camsByID(t, ts.URL)
 		return cams["front"].Frames == 4 && len(cams) == 4
 	})
+
 	f := cams["front"]
-	if f.State != StateLive || f.Host != "test-host" || f.Width != 160 || f.Height != 120 || f.FPS != 10 {
+	if f.State != camlist.StateLive || f.Host != "test-host" || f.Width != 160 || f.Height != 120 || f.FPS != 10 {
 		t.Errorf("front: %+v", f)
 	}
-	if f.Drops != 2 || f.FrameSeq != 6 || f.FrameAgeMS == nil || *f.FrameAgeMS < 0 || *f.FrameAgeMS > 5000 || !f.Signal {
+	if f.Drops != 2 || f.FrameSeq != 6 || f.FrameWidth != 160 || f.FrameHeight != 120 || f.FrameAgeMS == nil || *f.FrameAgeMS < 0 || *f.FrameAgeMS > 5000 || !f.Signal {
 		t.Errorf("front frames: missed %d, seq %d, age %v, signal %v", f.Drops, f.FrameSeq, f.FrameAgeMS, f.Signal)
 	}
 	if f.RxFPS <= 0 || f.LastSeen.IsZero() || f.Bytes == 0 {
 		t.Errorf("front: rx_fps %v, last_seen %v, bytes %d", f.RxFPS, f.LastSeen, f.Bytes)
 	}
-	if b := cams["back"]; b.State != StateLive || b.FrameAgeMS != nil || b.Signal {
+	if b := cams["back"]; b.State != camlist.StateLive || b.FrameAgeMS != nil || b.Signal {
 		t.Errorf("back (reports, no frames): %+v", b)
 	}
-	if g := cams["gone"]; g.State != StateOffline || g.ReportedState != wire.StateStopped {
+	if g := cams["gone"]; g.State != camlist.StateOffline || g.ReportedState != wire.StateStopped {
 		t.Errorf("gone (stopped): %+v", g)
 	}
 	// The JSON has the fields `viewer list --json` has.
@@ -98,11 +101,11 @@ func TestAPI(t *testing.T) {
 		}
 		defer res.Body.Close()
 		got, _ := io.ReadAll(res.Body)
-		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/jpeg" {
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != wire.ContentTypeJPEG {
 			t.Fatalf("%d %s", res.StatusCode, res.Header.Get("Content-Type"))
 		}
-		if !bytes.Equal(got, front.pics[5%len(front.pics)]) || res.Header.Get("Frame-Seq") != "6" {
-			t.Errorf("snapshot is not the newest frame (Frame-Seq %s)", res.Header.Get("Frame-Seq"))
+		if !bytes.Equal(got, front.pics[5%len(front.pics)]) || res.Header.Get(wire.HeaderSeq) != "6" {
+			t.Errorf("snapshot is not the newest frame (Frame-Seq %s)", res.Header.Get(wire.HeaderSeq))
 		}
 		if cd := res.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, `attachment; filename="front-`) {
 			t.Errorf("Content-Disposition %q", cd)
@@ -117,8 +120,8 @@ func TestAPI(t *testing.T) {
 		}
 		defer res.Body.Close()
 		got, _ = io.ReadAll(res.Body)
-		if res.StatusCode != 200 || !bytes.Equal(got, early.pics[1]) || res.Header.Get("Frame-Seq") != "2" {
-			t.Errorf("snapshot from the buffer: %d, Frame-Seq %s", res.StatusCode, res.Header.Get("Frame-Seq"))
+		if res.StatusCode != 200 || !bytes.Equal(got, early.pics[1]) || res.Header.Get(wire.HeaderSeq) != "2" {
+			t.Errorf("snapshot from the buffer: %d, Frame-Seq %s", res.StatusCode, res.Header.Get(wire.HeaderSeq))
 		}
 	})
 
@@ -276,12 +279,13 @@ func TestConfiguredCams(t *testing.T) {
 	other.frame()
 	zeta.frame()
 	var list []Camera
-	eventually(t, 10*time.Second, "zeta's frame", func() bool {
+	testenv.Eventually(t, 10*time.Second, "zeta's frame", func() bool {
 		list = nil
 		getJSON(t, ts.URL+"/api/cams", &list)
 		return len(list) == 2 && list[0].Frames == 1
 	})
-	if list[0].ID != "zeta" || list[1].ID != "alpha" || list[1].State != StateOffline || list[0].State != StateLive {
+
+	if list[0].ID != "zeta" || list[1].ID != "alpha" || list[1].State != camlist.StateOffline || list[0].State != camlist.StateLive {
 		t.Errorf("list %+v", list)
 	}
 	var e apiError

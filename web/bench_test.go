@@ -60,7 +60,7 @@ func helperHub() int {
 	defer nc.Close()
 	var pics [][]byte
 	for i := range 10 {
-		p, err := pictureJPEG(i, 640, 480, 0.02)
+		p, err := testenv.PictureJPEG(i, 640, 480, 0.02)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -155,16 +155,16 @@ func BenchmarkMJPEG20Clients(b *testing.B) {
 	}
 	nc := testenv.Conn(b, strings.TrimSpace(url))
 	s, ts := startWeb(b, Config{}, nc)
-	eventually(b, 20*time.Second, "the camera", func() bool { return s.known("bench") })
+	testenv.Eventually(b, 20*time.Second, "the camera", func() bool { return s.known("bench") })
 	size := len(s.live.newest("bench").jpeg)
 	for range clients {
 		helper(b, "client", "CAMHUB_WEB_URL="+ts.URL+"/cams/bench/stream.mjpg")
 	}
-	eventually(b, 20*time.Second, "the clients", func() bool { return s.Stats().Clients == clients })
+	testenv.Eventually(b, 20*time.Second, "the clients", func() bool { return s.Stats().Clients == clients })
 	// the clients end when the server closes their streams
 	b.Cleanup(s.Close)
 	warm := s.Stats().FramesSent + 10*clients
-	eventually(b, 20*time.Second, "warming up", func() bool { return s.Stats().FramesSent >= warm })
+	testenv.Eventually(b, 20*time.Second, "warming up", func() bool { return s.Stats().FramesSent >= warm })
 
 	b.ResetTimer()
 	user0, sys0 := cpuTime()

@@ -4,13 +4,14 @@ import (
 	"testing"
 	"time"
 
+	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
 
 // A frame whose payload is not a whole JPEG is counted as invalid and never
 // replaces the camera's newest good frame.
 func TestBoardSkipsNonJPEG(t *testing.T) {
-	good := picture(t, 1, 64, 48, 0)
+	good := testenv.Picture(t, 1, 64, 48, 0)
 	b := newBoard(4)
 	put := func(seq uint64, data []byte) {
 		t.Helper()

@@ -12,18 +12,6 @@ import (
 	"camhub/internal/wire"
 )
 
-// NoSignalAfter is how long a camera may send no frame before its tile says
-// "no signal" (as the desktop viewer's does).
-const NoSignalAfter = 3 * time.Second
-
-// States in the camera list, as `viewer list` shows them.
-const (
-	StateLive    = "live"    // online and streaming
-	StateOffline = "offline" // stopped, silent for three report intervals, or never heard of
-	// An online camera that is starting or failing shows the state it
-	// reports: wire.StateStarting or wire.StateSourceError.
-)
-
 // report is a camera's newest status report and when it was received (or,
 // read from the hub's camera list, stored).
 type report struct {
@@ -99,33 +87,23 @@ func (d *directory) ids() []string {
 }
 
 // Camera is one camera in GET /api/cams: what `viewer list --json` says of
-// it, and what this server measures of its frames.
+// it (camlist.Entry, the same fields from the same report), and what this
+// server measures of its frames.
 type Camera struct {
-	ID            string    `json:"id"`
-	Site          string    `json:"site,omitempty"`           // where the camera is, if its agent says
-	State         string    `json:"state"`                    // live, offline, starting or source-error
-	ReportedState string    `json:"reported_state,omitempty"` // the state in the camera's newest report
-	Error         string    `json:"error,omitempty"`
-	FPS           float64   `json:"fps"` // as the agent reports it
-	Width         int       `json:"width"`
-	Height        int       `json:"height"`
-	Host          string    `json:"host"`
-	Source        string    `json:"source"`
-	LastSeen      time.Time `json:"last_seen,omitzero"` // the newest status report
-	FramesSent    uint64    `json:"frames_sent"`
-	FramesDropped uint64    `json:"frames_dropped"`
-	Version       string    `json:"version,omitempty"`
+	camlist.Entry
 
 	// Measured by this server, from the frames it received.
-	Signal     bool      `json:"signal"`                  // a frame came in the last NoSignalAfter
-	RxFPS      float64   `json:"rx_fps"`                  // frames received per second, recently
-	FrameAgeMS *int64    `json:"frame_age_ms"`            // now minus the newest frame's Frame-Time; null: no frame yet
-	FrameTime  time.Time `json:"frame_time,omitzero"`     // the newest frame's Frame-Time
-	FrameSeq   uint64    `json:"frame_seq,omitempty"`     // and its Frame-Seq
-	Frames     uint64    `json:"frames_received"`         // frames received by this server
-	Bytes      uint64    `json:"bytes_received"`          // their bytes
-	Drops      uint64    `json:"frames_missed"`           // frames missing from Frame-Seq
-	Received   time.Time `json:"frame_received,omitzero"` // when the newest frame arrived here
+	Signal      bool      `json:"signal"`                  // a frame came in the last camlist.NoSignalAfter
+	RxFPS       float64   `json:"rx_fps"`                  // frames received per second, recently
+	FrameAgeMS  *int64    `json:"frame_age_ms"`            // now minus the newest frame's Frame-Time; null: no frame yet
+	FrameTime   time.Time `json:"frame_time,omitzero"`     // the newest frame's Frame-Time
+	FrameSeq    uint64    `json:"frame_seq,omitempty"`     // and its Frame-Seq
+	FrameWidth  int       `json:"frame_width,omitempty"`   // and its Frame-Width
+	FrameHeight int       `json:"frame_height,omitempty"`  // and its Frame-Height
+	Frames      uint64    `json:"frames_received"`         // frames received by this server
+	Bytes       uint64    `json:"bytes_received"`          // their bytes
+	Drops       uint64    `json:"frames_missed"`           // frames missing from Frame-Seq
+	Received    time.Time `json:"frame_received,omitzero"` // when the newest frame arrived here
 }
 
 // cameras lists the cameras the server shows, judged at now: the configured
@@ -157,36 +135,24 @@ func (s *Server) cameras(now time.Time) []Camera {
 	return out
 }
 
-// describe puts together what is known of one camera.
+// describe puts together what is known of one camera: its report, if
+// known, as the camera list shows it, and the frames received.
 func describe(id string, rep report, known bool, st feedStats, now time.Time) Camera {
-	c := Camera{ID: id, State: StateOffline}
+	c := Camera{Entry: camlist.Entry{ID: id, State: camlist.StateOffline}}
 	if known {
-		s := rep.status
-		c.ReportedState, c.Error, c.Site = s.State, s.Error, s.Site
-		c.FPS, c.Width, c.Height = s.FPS, s.Width, s.Height
-		c.Host, c.Source, c.LastSeen = s.Host, s.Source, rep.at.UTC()
-		c.FramesSent, c.FramesDropped, c.Version = s.FramesSent, s.FramesDropped, s.Version
-		switch {
-		case !s.Online(rep.at, now):
-		case s.State == wire.StateStreaming:
-			c.State = StateLive
-		default:
-			c.State = s.State
-		}
+		c.Entry = camlist.Heard(rep.status, rep.at, now).Entry()
 	}
 	c.Frames, c.Bytes, c.Drops, c.RxFPS = st.Frames, st.Bytes, st.Drops, st.FPS
 	if f := st.Newest; f != nil {
-		c.Signal = now.Sub(f.received) <= NoSignalAfter
+		c.Signal = now.Sub(f.received) <= camlist.NoSignalAfter
 		age := max(now.Sub(f.Time), 0).Milliseconds()
 		c.FrameAgeMS = &age
 		c.FrameTime, c.FrameSeq, c.Received = f.Time.UTC(), f.Seq, f.received.UTC()
-		if c.Width == 0 || c.Height == 0 {
-			c.Width, c.Height = f.Width, f.Height
-		}
+		c.FrameWidth, c.FrameHeight = f.Width, f.Height
 		// A publisher that sends no status reports (the protocol
 		// does not require them) is live while its frames come.
 		if !known && c.Signal {
-			c.State = StateLive
+			c.State = camlist.StateLive
 		}
 	}
 	return c

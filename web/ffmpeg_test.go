@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
 
@@ -26,7 +27,7 @@ func TestFFmpegReadsMJPEG(t *testing.T) {
 	cam := newCamera(t, nc, "front", 320, 240, 10, 0)
 	cam.report(wire.StateStreaming)
 	cam.frame()
-	eventually(t, 10*time.Second, "the first frame", func() bool { return s.known("front") })
+	testenv.Eventually(t, 10*time.Second, "the first frame", func() bool { return s.known("front") })
 	cam.run(50 * time.Millisecond)
 
 	dir := t.TempDir()
@@ -58,5 +59,5 @@ func TestFFmpegReadsMJPEG(t *testing.T) {
 			t.Errorf("frame %d from ffmpeg is not one of the camera's frames", i)
 		}
 	}
-	eventually(t, 10*time.Second, "ffmpeg's stream to end", func() bool { return s.Stats().Clients == 0 })
+	testenv.Eventually(t, 10*time.Second, "ffmpeg's stream to end", func() bool { return s.Stats().Clients == 0 })
 }

@@ -1,15 +1,10 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"image"
-	"image/color"
-	"image/jpeg"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -19,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"camhub/hub"
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
@@ -29,13 +25,9 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // connection to it; both end with the test.
 func startHub(t testing.TB) (*hub.Server, *nats.Conn) {
 	t.Helper()
-	h, err := hub.Start(context.Background(), hub.Config{
+	h := hubtest.Start(t, &hub.Config{
 		Listen: "127.0.0.1:0", Replay: 30 * time.Second, ReplayBytes: 256 << 20, Storage: hub.StorageMemory,
-	}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	})
 	return h, testenv.Conn(t, h.ClientURL())
 }
 
@@ -52,43 +44,6 @@ func startWeb(t testing.TB, cfg Config, nc *nats.Conn) (*Server, *httptest.Serve
 	t.Cleanup(ts.Close)
 	t.Cleanup(s.Close)
 	return s, ts
-}
-
-// picture returns a JPEG of w x h showing n: a solid colour that changes
-// with every n, and a white bar whose position does, so that consecutive
-// frames look different. noise > 0 sprinkles random pixels, which JPEG
-// cannot compress: large frames.
-func picture(t testing.TB, n, w, h int, noise float64) []byte {
-	t.Helper()
-	data, err := pictureJPEG(n, w, h, noise)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-func pictureJPEG(n, w, h int, noise float64) ([]byte, error) {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	c := color.RGBA{uint8(n * 67), uint8(n*131 + 80), uint8(n*29 + 160), 255}
-	bar := (n * 7) % 10
-	rng := rand.New(rand.NewPCG(uint64(n), 1))
-	for y := range h {
-		for x := range w {
-			px := c
-			if x*10/w == bar {
-				px = color.RGBA{255, 255, 255, 255}
-			}
-			if noise > 0 && rng.Float64() < noise {
-				px = color.RGBA{uint8(rng.Uint32()), uint8(rng.Uint32()), uint8(rng.Uint32()), 255}
-			}
-			img.SetRGBA(x, y, px)
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 85}); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // camera publishes test frames and status reports as an agent does.
@@ -108,7 +63,7 @@ type camera struct {
 func newCamera(t testing.TB, nc *nats.Conn, id string, w, h, npics int, noise float64) *camera {
 	c := &camera{t: t, nc: nc, id: id, w: w, h: h}
 	for i := range npics {
-		c.pics = append(c.pics, picture(t, i, w, h, noise))
+		c.pics = append(c.pics, testenv.Picture(t, i, w, h, noise))
 	}
 	return c
 }
@@ -119,10 +74,7 @@ func (c *camera) frame() uint64 {
 	c.seq++
 	seq := c.seq
 	c.mu.Unlock()
-	m := nats.NewMsg(wire.FramesSubject(c.id))
-	m.Header = wire.Frame{Seq: seq, Time: time.Now(), Width: c.w, Height: c.h}.Header()
-	m.Data = c.pics[int(seq-1)%len(c.pics)]
-	if err := c.nc.PublishMsg(m); err != nil {
+	if err := c.nc.PublishMsg(natsFrame(c, seq, time.Now())); err != nil {
 		c.t.Error(err)
 	}
 	return seq
@@ -182,19 +134,6 @@ func (c *camera) run(interval time.Duration) {
 	}()
 }
 
-// eventually fails the test unless cond becomes true within d; it checks
-// every 10 ms.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // getJSON gets url and decodes its JSON body into v, returning the status.
 func getJSON(t testing.TB, url string, v any) int {
 	t.Helper()
@@ -216,8 +155,5 @@ func getJSON(t testing.TB, url string, v any) int {
 // natsFrame is a frame message of camera c with Frame-Seq seq captured at
 // at.
 func natsFrame(c *camera, seq uint64, at time.Time) *nats.Msg {
-	m := nats.NewMsg(wire.FramesSubject(c.id))
-	m.Header = wire.Frame{Seq: seq, Time: at, Width: c.w, Height: c.h}.Header()
-	m.Data = c.pics[int(seq-1)%len(c.pics)]
-	return m
+	return testenv.FrameMsg(c.id, seq, at, c.pics[int(seq-1)%len(c.pics)], c.w, c.h)
 }

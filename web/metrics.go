@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"camhub/internal/camlist"
 )
 
 // Metrics, per camera (label "camera") and of the server. The counters are
@@ -74,7 +76,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			emit(mAge, prometheus.GaugeValue, float64(*cam.FrameAgeMS)/1000, id)
 		}
 		up := 0.0
-		if cam.State == StateLive {
+		if cam.State == camlist.StateLive {
 			up = 1
 		}
 		emit(mUp, prometheus.GaugeValue, up, id)

@@ -232,12 +232,12 @@ var crlf = []byte("\r\n")
 
 // appendPartHeader appends an MJPEG part's header for f.
 func appendPartHeader(b []byte, f *frame) []byte {
-	b = append(b, "--"+boundary+"\r\nContent-Type: image/jpeg\r\nContent-Length: "...)
+	b = append(b, "--"+boundary+"\r\n"+wire.HeaderContentType+": "+wire.ContentTypeJPEG+"\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(f.jpeg)), 10)
 	b = append(b, "\r\n"+wire.HeaderSeq+": "...)
 	b = strconv.AppendUint(b, f.Seq, 10)
 	b = append(b, "\r\n"+wire.HeaderTime+": "...)
-	b = f.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
+	b = wire.AppendTime(b, f.Time)
 	return append(b, "\r\n\r\n"...)
 }
 
@@ -321,7 +321,7 @@ func appendRecordHeader(b []byte, f *frame, now time.Time) []byte {
 	b = append(b, `","seq":`...)
 	b = strconv.AppendUint(b, f.Seq, 10)
 	b = append(b, `,"time":"`...)
-	b = f.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
+	b = wire.AppendTime(b, f.Time)
 	b = append(b, `","width":`...)
 	b = strconv.AppendInt(b, int64(f.Width), 10)
 	b = append(b, `,"height":`...)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
 
@@ -67,7 +68,7 @@ func (m *mjpegReader) next() (part, error) {
 	if err != nil {
 		return p, err
 	}
-	if h.Get("Content-Type") != "image/jpeg" {
+	if h.Get(wire.HeaderContentType) != wire.ContentTypeJPEG {
 		return p, fmt.Errorf("part Content-Type %q", h.Get("Content-Type"))
 	}
 	n, err := strconv.Atoi(h.Get("Content-Length"))
@@ -148,7 +149,7 @@ func TestMJPEG(t *testing.T) {
 	cam.report(wire.StateStreaming)
 	s, ts := startWeb(t, Config{}, nc)
 	cam.frame()
-	eventually(t, 10*time.Second, "the first frame", func() bool { return s.live.newest("front") != nil })
+	testenv.Eventually(t, 10*time.Second, "the first frame", func() bool { return s.live.newest("front") != nil })
 
 	ctx, _ := ctxFor(t)
 	m := openMJPEG(t, ctx, ts.URL+"/cams/front/stream.mjpg")
@@ -196,7 +197,7 @@ func TestSlowClient(t *testing.T) {
 	cam.report(wire.StateStreaming)
 	s, ts := startWeb(t, Config{WriteTimeout: 500 * time.Millisecond}, nc)
 	cam.frame()
-	eventually(t, 10*time.Second, "the first frame", func() bool { return s.live.newest("cam") != nil })
+	testenv.Eventually(t, 10*time.Second, "the first frame", func() bool { return s.live.newest("cam") != nil })
 
 	// the slow client: asks, then reads nothing
 	slow, err := net.Dial("tcp", ts.Listener.Addr().String())
@@ -205,7 +206,7 @@ func TestSlowClient(t *testing.T) {
 	}
 	defer slow.Close()
 	fmt.Fprintf(slow, "GET /cams/cam/stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
-	eventually(t, 10*time.Second, "the slow client's stream", func() bool { return s.Stats().Clients == 1 })
+	testenv.Eventually(t, 10*time.Second, "the slow client's stream", func() bool { return s.Stats().Clients == 1 })
 
 	ctx, cancel := ctxFor(t)
 	fast := openMJPEG(t, ctx, ts.URL+"/cams/cam/stream.mjpg")
@@ -242,7 +243,7 @@ func TestSlowClient(t *testing.T) {
 		}
 	}
 	// the slow client's handler returns, the fast one's goes on
-	eventually(t, 10*time.Second, "the slow client's goroutine to end", func() bool { return s.Stats().Clients == 1 })
+	testenv.Eventually(t, 10*time.Second, "the slow client's goroutine to end", func() bool { return s.Stats().Clients == 1 })
 	if st := s.Stats(); st.ClientsDropped != 1 {
 		t.Errorf("after the slow client was cut off: %+v", st)
 	}
@@ -257,7 +258,7 @@ func TestSlowClient(t *testing.T) {
 		}
 	}
 	cancel()
-	eventually(t, 10*time.Second, "the clients' goroutines to end", func() bool { return s.Stats().Clients == 0 })
+	testenv.Eventually(t, 10*time.Second, "the clients' goroutines to end", func() bool { return s.Stats().Clients == 0 })
 }
 
 // A rewind replays from the buffer, from the time asked for, and its
@@ -275,7 +276,7 @@ func TestRewind(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "the frames", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the frames", func() bool {
 		f := s.live.newest("cam")
 		return f != nil && f.Seq == 40
 	})
@@ -322,7 +323,7 @@ func TestRewind(t *testing.T) {
 	}
 
 	cancel()
-	eventually(t, 10*time.Second, "the rewinds' goroutines to end", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the rewinds' goroutines to end", func() bool {
 		st := s.Stats()
 		return st.Replays == 0 && st.Clients == 0
 	})
@@ -330,7 +331,7 @@ func TestRewind(t *testing.T) {
 	// nothing in the buffer to rewind: 404
 	quiet := newCamera(t, nc, "quiet", 8, 8, 1, 0)
 	quiet.report(wire.StateStreaming)
-	eventually(t, 10*time.Second, "quiet's report", func() bool { return s.known("quiet") })
+	testenv.Eventually(t, 10*time.Second, "quiet's report", func() bool { return s.known("quiet") })
 	var e apiError
 	if st := getJSON(t, ts.URL+"/cams/quiet/stream.mjpg?since=10s", &e); st != 404 || !strings.Contains(e.Error, "nothing to rewind") {
 		t.Errorf("rewinding a camera with no frames: %d %+v", st, e)
@@ -347,7 +348,7 @@ func TestPageStream(t *testing.T) {
 	s, ts := startWeb(t, Config{}, nc)
 	a := newCamera(t, nc, "a", 64, 48, 3, 0)
 	a.frame()
-	eventually(t, 10*time.Second, "a's frame", func() bool { return s.known("a") })
+	testenv.Eventually(t, 10*time.Second, "a's frame", func() bool { return s.known("a") })
 	ctx, _ := ctxFor(t)
 	mux := openMux(t, ctx, ts.URL+"/api/stream")
 	p, err := mux.next()
@@ -382,7 +383,7 @@ func TestFPSLimit(t *testing.T) {
 	s, ts := startWeb(t, Config{}, nc)
 	cam := newCamera(t, nc, "cam", 32, 24, 2, 0)
 	cam.frame()
-	eventually(t, 10*time.Second, "the first frame", func() bool { return s.known("cam") })
+	testenv.Eventually(t, 10*time.Second, "the first frame", func() bool { return s.known("cam") })
 	ctx, _ := ctxFor(t)
 	m := openMJPEG(t, ctx, ts.URL+"/cams/cam/stream.mjpg?fps=4")
 	if _, err := m.next(); err != nil {
@@ -431,7 +432,7 @@ func TestMaxClients(t *testing.T) {
 	s, ts := startWeb(t, Config{MaxClients: 1}, nc)
 	cam := newCamera(t, nc, "cam", 32, 24, 1, 0)
 	cam.frame()
-	eventually(t, 10*time.Second, "the first frame", func() bool { return s.known("cam") })
+	testenv.Eventually(t, 10*time.Second, "the first frame", func() bool { return s.known("cam") })
 	ctx, _ := ctxFor(t)
 	m := openMJPEG(t, ctx, ts.URL+"/cams/cam/stream.mjpg")
 	if _, err := m.next(); err != nil {
@@ -463,7 +464,7 @@ func TestServeShutdown(t *testing.T) {
 	go func() { served <- s.Serve(ctx, ln) }()
 	cam := newCamera(t, nc, "cam", 32, 24, 1, 0)
 	cam.frame()
-	eventually(t, 10*time.Second, "the first frame", func() bool { return s.known("cam") })
+	testenv.Eventually(t, 10*time.Second, "the first frame", func() bool { return s.known("cam") })
 	rctx, _ := ctxFor(t)
 	m := openMJPEG(t, rctx, "http://"+ln.Addr().String()+"/cams/cam/stream.mjpg")
 	if _, err := m.next(); err != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"camhub/internal/camlist"
+	"camhub/internal/ratelog"
 	"camhub/internal/wire"
 )
 
@@ -90,18 +91,8 @@ type Config struct {
 
 // validate checks c and fills in defaults.
 func (c *Config) validate() error {
-	seen := make(map[string]bool, len(c.Cams))
-	for _, id := range c.Cams {
-		if err := wire.ValidateID(id); err != nil {
-			return fmt.Errorf("%w: cams: %w", ErrConfig, err)
-		}
-		if seen[id] {
-			return fmt.Errorf("%w: cams: camera %q listed twice", ErrConfig, id)
-		}
-		seen[id] = true
-	}
-	if len(c.Cams) > MaxCameras {
-		return fmt.Errorf("%w: cams: %d cameras, at most %d", ErrConfig, len(c.Cams), MaxCameras)
+	if err := wire.ValidateIDs(c.Cams, MaxCameras); err != nil {
+		return fmt.Errorf("%w: cams: %w", ErrConfig, err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("%w: a TLS certificate and its key go together", ErrConfig)
@@ -145,14 +136,16 @@ type Server struct {
 	running   atomic.Bool    // Run or Serve was called
 	closeOnce sync.Once
 
-	clients  atomic.Int64 // streams being served
-	replays  atomic.Int64 // replay players running
-	sent     atomic.Uint64
-	skipped  atomic.Uint64
-	dropped  atomic.Uint64 // clients cut off by the write deadline
-	refused  atomic.Uint64 // streams refused: too many
-	ignored  atomic.Uint64 // frames of cameras beyond MaxCameras
-	lastWarn atomic.Int64  // when the last rate-limited warning was logged (Unix ns)
+	clients atomic.Int64 // streams being served
+	replays atomic.Int64 // replay players running
+	sent    atomic.Uint64
+	skipped atomic.Uint64
+	dropped atomic.Uint64 // clients cut off by the write deadline
+	refused atomic.Uint64 // streams refused: too many
+	ignored atomic.Uint64 // frames of cameras beyond MaxCameras
+	// warn logs what happens per frame at most once a minute for each
+	// warning: it is counted, not logged.
+	warn *ratelog.Logger
 }
 
 // New returns a server of the cameras on the hub nc is connected to. It
@@ -182,7 +175,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, nc: nc, js: js, log: log, tls: tlsConfig,
+		cfg: cfg, nc: nc, js: js, log: log, tls: tlsConfig, warn: ratelog.New(log, time.Minute),
 		live: newBoard(MaxCameras), dir: newDirectory(MaxCameras),
 	}
 	if len(cfg.Cams) > 0 {
@@ -253,30 +246,19 @@ func (s *Server) subscribe() error {
 // NATS client copies it for each message), so it is kept, not copied.
 func (s *Server) onFrame(m *nats.Msg) {
 	id, kind, err := wire.ParseSubject(m.Subject)
-	if err != nil || kind != "frames" || !s.want(id) {
+	if err != nil || kind != wire.KindFrames || !s.want(id) {
 		return
 	}
 	wf, err := wire.ParseFrame(m.Header)
 	if err != nil {
 		s.live.invalid(id)
-		s.warnRarely("ignoring a message that is not a camhub frame", "camera", id, "error", err)
+		s.warn.Warn("ignoring a message that is not a camhub frame", "camera", id, "error", err)
 		return
 	}
 	if !s.live.put(&frame{id: id, Frame: wf, jpeg: m.Data, received: time.Now()}) {
 		s.ignored.Add(1)
-		s.warnRarely("too many cameras: ignoring frames", "camera", id, "max", MaxCameras)
+		s.warn.Warn("too many cameras: ignoring frames", "camera", id, "max", MaxCameras)
 	}
-}
-
-// warnRarely logs a warning at most once a minute: what happens per frame
-// is counted, not logged.
-func (s *Server) warnRarely(msg string, args ...any) {
-	now := time.Now().UnixNano()
-	last := s.lastWarn.Load()
-	if now-last < int64(time.Minute) || !s.lastWarn.CompareAndSwap(last, now) {
-		return
-	}
-	s.log.Warn(msg, args...)
 }
 
 // seed reads the hub's camera list, retrying until it has it: cameras the

@@ -185,7 +185,7 @@ func TestRun(t *testing.T) {
 	s := testenv.NATS(t, nil)
 	nc := testenv.Conn(t, s.ClientURL())
 	ch := make(chan *nats.Msg, 1024)
-	if _, err := nc.ChanSubscribe("cams.cmdtest.*", ch); err != nil {
+	if _, err := nc.ChanSubscribe(wire.SubjectPrefix+".cmdtest.*", ch); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -209,7 +209,7 @@ func TestRun(t *testing.T) {
 	for last == nil || last.State != wire.StateStopped {
 		select {
 		case m := <-ch:
-			if strings.HasSuffix(m.Subject, ".frames") {
+			if _, kind, _ := wire.ParseSubject(m.Subject); kind == wire.KindFrames {
 				f, err := wire.ParseFrame(m.Header)
 				if err != nil || f.Width != 320 || f.Height != 240 {
 					t.Fatalf("frame %+v: %v", f, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/camlist"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
@@ -250,7 +251,7 @@ func tableStates(t *testing.T, table string) map[string]string {
 }
 
 func TestList(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	url := h.ClientURL()
 	js, err := jetstream.New(testenv.Conn(t, url))
 	if err != nil {
@@ -287,28 +288,21 @@ func TestList(t *testing.T) {
 	if got := tableStates(t, list(t, "--nats", url)); got["front"] != "offline" {
 		t.Fatalf("front after stopping: %q", got["front"])
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, 5*time.Second, "back offline after its last 100 ms report", func() bool {
 		table = list(t, "--nats", url)
 		got := tableStates(t, table)
-		if got["back"] == "offline" {
-			if got["front"] != "offline" || got["side"] != "live" {
-				t.Fatalf("states %v in\n%s", got, table)
-			}
-			break
+		if got["back"] == "offline" && (got["front"] != "offline" || got["side"] != "live") {
+			t.Fatalf("states %v in\n%s", got, table)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("back is still %q 5 s after its last 100 ms report:\n%s", got["back"], table)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return got["back"] == "offline"
+	})
 
-	var entries []viewer.ListEntry
+	var entries []camlist.Entry
 	out := list(t, "--nats", url, "--json")
 	if err := json.Unmarshal([]byte(out), &entries); err != nil {
 		t.Fatalf("--json output does not parse: %v\n%s", err, out)
 	}
-	states := map[string]viewer.ListEntry{}
+	states := map[string]camlist.Entry{}
 	for _, e := range entries {
 		states[e.ID] = e
 	}
@@ -345,7 +339,7 @@ func TestListNoServer(t *testing.T) {
 }
 
 func TestEmptyList(t *testing.T) {
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 	if got := list(t, "--nats", h.ClientURL(), "--json"); strings.TrimSpace(got) != "[]" {
 		t.Fatalf("--json of no cameras: %q", got)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/cli"
+	"camhub/internal/humantime"
 	"camhub/internal/replay"
 	"camhub/internal/wire"
 )
@@ -132,7 +133,7 @@ func runSnapshot(ctx context.Context, o *options, stdout, stderr io.Writer, log 
 		}
 		now := time.Now()
 		fmt.Fprintf(stdout, "wrote %s: %s, %dx%d, frame %d captured %s (%s ago)\n", tg.path,
-			humanize.IBytes(uint64(len(f.JPEG))), f.Width, f.Height, f.Seq, clock(f.Time, now), age(now.Sub(f.Time)))
+			humanize.IBytes(uint64(len(f.JPEG))), f.Width, f.Height, f.Seq, humantime.ClockMilli(f.Time, now), age(now.Sub(f.Time)))
 	}
 	return code
 }
@@ -225,7 +226,7 @@ func span(ctx context.Context, js jetstream.JetStream, ids []string) (first, las
 func summary(path string, r replay.ExportResult, now time.Time) string {
 	length := time.Duration(float64(r.Frames) / r.FPS * float64(time.Second))
 	s := fmt.Sprintf("wrote %s: %d frames, %s at %.3g fps, %s, captured %s to %s",
-		path, r.Frames, age(length), r.FPS, codecName(r.Codec), clock(r.First, now), clock(r.Last, now))
+		path, r.Frames, age(length), r.FPS, codecName(r.Codec), humantime.ClockMilli(r.First, now), humantime.ClockMilli(r.Last, now))
 	if r.Skipped > 0 {
 		s += fmt.Sprintf(" (%d frames that could not be decoded left out)", r.Skipped)
 	}
@@ -243,16 +244,6 @@ func codecName(fourcc string) string {
 		return "Motion JPEG (MJPG)"
 	}
 	return fourcc
-}
-
-// clock writes a capture time in local time, to the millisecond, with the
-// date if it is not today's.
-func clock(t, now time.Time) string {
-	t, now = t.Local(), now.Local()
-	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
-		return t.Format("15:04:05.000")
-	}
-	return t.Format("2006-01-02 15:04:05.000")
 }
 
 // age writes a duration for people: "40ms", "12.5s", "3m5s".

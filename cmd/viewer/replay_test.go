@@ -16,7 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"gocv.io/x/gocv"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 	"camhub/internal/wire"
 )
 
@@ -33,7 +35,7 @@ func store(t testing.TB, js jetstream.JetStream, id string, seq uint64, at time.
 // hubJS starts a hub and returns its URL and a JetStream context on it.
 func hubJS(t *testing.T) (string, jetstream.JetStream) {
 	t.Helper()
-	url := testenv.Hub(t, nil).ClientURL()
+	url := hubtest.Start(t, nil).ClientURL()
 	js, err := jetstream.New(testenv.Conn(t, url))
 	if err != nil {
 		t.Fatal(err)
@@ -52,14 +54,7 @@ func viewerRun(args ...string) (code int, stdout, stderr string) {
 // frameCount reads a clip with OpenCV and counts its frames.
 func frameCount(t *testing.T, path string) int {
 	t.Helper()
-	vc, err := gocv.VideoCaptureFile(path)
-	if err != nil {
-		t.Fatalf("opening %s: %v", path, err)
-	}
-	defer vc.Close()
-	if !vc.IsOpened() {
-		t.Fatalf("OpenCV cannot open %s", path)
-	}
+	vc := cvtest.OpenVideo(t, path)
 	m := gocv.NewMat()
 	defer m.Close()
 	n := 0
@@ -69,20 +64,6 @@ func frameCount(t *testing.T, path string) int {
 	return n
 }
 
-// files lists the names of the files in dir.
-func files(t *testing.T, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 // rfc3339 writes a time as --from and --to take it.
 func rfc3339(t time.Time) string { return t.Format(time.RFC3339Nano) }
 
@@ -90,7 +71,7 @@ func TestExport(t *testing.T) {
 	url, js := hubJS(t)
 	// 31 frames a camera at 10 fps (3 s), ending now; back's 50 ms after
 	// front's
-	redJPEG, blueJPEG := encodeJPEG(t, red, 320, 240), encodeJPEG(t, blue, 320, 240)
+	redJPEG, blueJPEG := cvtest.JPEG(t, cvtest.Red, 320, 240), cvtest.JPEG(t, cvtest.Blue, 320, 240)
 	const n = 31
 	end := time.Now()
 	ts := make([]time.Time, n)
@@ -146,7 +127,7 @@ func TestExport(t *testing.T) {
 					t.Errorf("%s: %d frames, want %d", name, got, frames)
 				}
 			}
-			if got := files(t, dir); !sameSet(got, want) {
+			if got := testenv.Names(t, dir); !sameSet(got, want) {
 				t.Errorf("files %v, want %v", got, want)
 			}
 		})
@@ -164,7 +145,7 @@ func sameSet(a, b []string) bool {
 // leave no file behind.
 func TestExportErrors(t *testing.T) {
 	url, js := hubJS(t)
-	redJPEG := encodeJPEG(t, red, 160, 120)
+	redJPEG := cvtest.JPEG(t, cvtest.Red, 160, 120)
 	now := time.Now()
 	for i := range 10 {
 		store(t, js, "front", uint64(i+1), now.Add(time.Duration(i-9)*100*time.Millisecond), redJPEG, 160, 120)
@@ -219,7 +200,7 @@ func TestExportErrors(t *testing.T) {
 					t.Errorf("stdout: %s", stdout)
 				}
 			}
-			if got := files(t, dir); !sameSet(got, want) {
+			if got := testenv.Names(t, dir); !sameSet(got, want) {
 				t.Errorf("files left: %v, want %v", got, want)
 			}
 		})
@@ -231,7 +212,7 @@ func TestExportInterrupted(t *testing.T) {
 	url, js := hubJS(t)
 	// enough frames that the export takes a while
 	w, h := 1280, 720
-	frame := encodeJPEG(t, red, w, h)
+	frame := cvtest.JPEG(t, cvtest.Red, w, h)
 	const n = 300
 	end := time.Now()
 	for i := range n {
@@ -251,7 +232,7 @@ func TestExportInterrupted(t *testing.T) {
 	})
 	// the export has begun once its temporary file is there
 	deadline := time.Now().Add(20 * time.Second)
-	for len(files(t, dir)) == 0 {
+	for len(testenv.Names(t, dir)) == 0 {
 		select {
 		case err := <-exited:
 			t.Fatalf("the export ended (%v) before it was interrupted: %s", err, stderr.String())
@@ -276,7 +257,7 @@ func TestExportInterrupted(t *testing.T) {
 	if !strings.Contains(stderr.String(), "cancelled; not written: "+filepath.Join(dir, "front.mp4")) {
 		t.Errorf("stderr: %s", stderr.String())
 	}
-	if got := files(t, dir); len(got) != 0 {
+	if got := testenv.Names(t, dir); len(got) != 0 {
 		t.Errorf("files left: %v", got)
 	}
 }
@@ -284,8 +265,8 @@ func TestExportInterrupted(t *testing.T) {
 func TestSnapshot(t *testing.T) {
 	url, js := hubJS(t)
 	now := time.Now()
-	front := [][]byte{encodeJPEG(t, red, 320, 240), encodeJPEG(t, blue, 320, 240)}
-	back := encodeJPEG(t, red, 640, 480)
+	front := [][]byte{cvtest.JPEG(t, cvtest.Red, 320, 240), cvtest.JPEG(t, cvtest.Blue, 320, 240)}
+	back := cvtest.JPEG(t, cvtest.Red, 640, 480)
 	for i, data := range front {
 		store(t, js, "front", uint64(i+1), now.Add(time.Duration(i-1)*100*time.Millisecond), data, 320, 240)
 	}
@@ -337,7 +318,7 @@ func TestSnapshot(t *testing.T) {
 		if strings.Count(stdout, "wrote ") != 2 || !strings.Contains(stdout, "640x480, frame 7") {
 			t.Errorf("output: %s", stdout)
 		}
-		if got := files(t, dir); !sameSet(got, []string{"front.jpg", "back.jpg"}) {
+		if got := testenv.Names(t, dir); !sameSet(got, []string{"front.jpg", "back.jpg"}) {
 			t.Errorf("files %v", got)
 		}
 	})
@@ -369,7 +350,7 @@ func TestSnapshot(t *testing.T) {
 				t.Errorf("%q: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, tc.code, tc.says)
 			}
 		}
-		if got := files(t, dir); len(got) != 0 {
+		if got := testenv.Names(t, dir); len(got) != 0 {
 			t.Errorf("files left: %v", got)
 		}
 	})
@@ -391,7 +372,7 @@ func TestNoBuffer(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
 		}
 	}
-	if got := files(t, dir); len(got) != 0 {
+	if got := testenv.Names(t, dir); len(got) != 0 {
 		t.Errorf("files left: %v", got)
 	}
 }

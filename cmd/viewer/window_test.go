@@ -12,7 +12,9 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 )
 
 // colourArea counts the pixels of a picture that are strongly red and
@@ -176,11 +178,11 @@ func (p *viewerProc) waitExit(t *testing.T, after string) {
 // a real hub, and quits on q, Esc, closing the window and SIGTERM.
 func TestWindow(t *testing.T) {
 	display := testenv.Xvfb(t)
-	h := testenv.Hub(t, nil)
+	h := hubtest.Start(t, nil)
 
 	// publish red frames for front and blue for back at about 10 fps
 	pub := testenv.Conn(t, h.ClientURL())
-	redJPEG, blueJPEG := encodeJPEG(t, red, 640, 480), encodeJPEG(t, blue, 640, 480)
+	redJPEG, blueJPEG := cvtest.JPEG(t, cvtest.Red, 640, 480), cvtest.JPEG(t, cvtest.Blue, 640, 480)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -189,8 +191,8 @@ func TestWindow(t *testing.T) {
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for seq := uint64(1); ; seq++ {
-			pub.PublishMsg(frameMsg("front", seq, redJPEG, 640, 480))
-			pub.PublishMsg(frameMsg("back", seq, blueJPEG, 640, 480))
+			pub.PublishMsg(testenv.FrameMsg("front", seq, time.Now(), redJPEG, 640, 480))
+			pub.PublishMsg(testenv.FrameMsg("back", seq, time.Now(), blueJPEG, 640, 480))
 			select {
 			case <-stop:
 				return

@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"gocv.io/x/gocv"
+
+	"camhub/internal/humantime"
 )
 
 // ExportOptions says what to export.
@@ -134,7 +136,7 @@ func Export(ctx context.Context, js jetstream.JetStream, o ExportOptions) (res E
 		return res, fmt.Errorf("%w: export to %q: the file name must end in .mp4 or .avi", ErrInvalid, o.Out)
 	}
 	if !o.From.IsZero() && !o.To.IsZero() && o.From.After(o.To) {
-		return res, fmt.Errorf("%w: export from %s to %s: the start is after the end", ErrInvalid, clock(o.From), clock(o.To))
+		return res, fmt.Errorf("%w: export from %s to %s: the start is after the end", ErrInvalid, humantime.ClockMilli(o.From, time.Now()), humantime.ClockMilli(o.To, time.Now()))
 	}
 	st, err := framesStream(ctx, js)
 	if err != nil {
@@ -193,7 +195,7 @@ func Export(ctx context.Context, js jetstream.JetStream, o ExportOptions) (res E
 
 // describeRange says what a range is, for errors.
 func describeRange(from, to time.Time) string {
-	return fmt.Sprintf("%s to %s (%s)", clock(from), clock(to), to.Sub(from).Round(time.Millisecond))
+	return fmt.Sprintf("%s to %s (%s)", humantime.ClockMilli(from, time.Now()), humantime.ClockMilli(to, time.Now()), to.Sub(from).Round(time.Millisecond))
 }
 
 // scan is the first pass: it reads the headers of camera id's frames from

@@ -16,6 +16,7 @@ import (
 
 	"camhub/hub"
 	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
 )
 
 // video is what OpenCV reads back from a clip.
@@ -33,14 +34,7 @@ func (v video) duration() time.Duration {
 
 func readVideo(t *testing.T, path string) video {
 	t.Helper()
-	vc, err := gocv.VideoCaptureFile(path)
-	if err != nil {
-		t.Fatalf("opening %s: %v", path, err)
-	}
-	defer vc.Close()
-	if !vc.IsOpened() {
-		t.Fatalf("OpenCV cannot open %s", path)
-	}
+	vc := cvtest.OpenVideo(t, path)
 	v := video{
 		count: int(vc.Get(gocv.VideoCaptureFrameCount)),
 		fps:   vc.Get(gocv.VideoCaptureFPS),
@@ -109,7 +103,7 @@ func TestExport(t *testing.T) {
 					t.Fatalf("progress %v", progress)
 				}
 			}
-			if ns := names(t, dir); len(ns) != 1 {
+			if ns := testenv.Names(t, dir); len(ns) != 1 {
 				t.Fatalf("files: %v", ns)
 			}
 
@@ -212,7 +206,7 @@ func TestExportErrors(t *testing.T) {
 	if !errors.Is(err, ErrNoBuffer) {
 		t.Errorf("no CAMS: %v", err)
 	}
-	if ns := names(t, dir); len(ns) != 1 || ns[0] != "file" {
+	if ns := testenv.Names(t, dir); len(ns) != 1 || ns[0] != "file" {
 		t.Fatalf("files left: %v", ns)
 	}
 }
@@ -241,7 +235,7 @@ func TestExportCancelled(t *testing.T) {
 		if last != 10 {
 			t.Errorf("%s: wrote on to frame %d after the cancellation", ext, last)
 		}
-		if ns := names(t, dir); len(ns) != 0 {
+		if ns := testenv.Names(t, dir); len(ns) != 0 {
 			t.Fatalf("%s: files left: %v", ext, ns)
 		}
 	}
@@ -275,7 +269,7 @@ func TestExportWhileStreaming(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	waitFor(t, 10*time.Second, "frames streaming", func() bool { mu.Lock(); defer mu.Unlock(); return sent > 40 })
+	testenv.Eventually(t, 10*time.Second, "frames streaming", func() bool { mu.Lock(); defer mu.Unlock(); return sent > 40 })
 	mu.Lock()
 	before := sent
 	mu.Unlock()

@@ -7,7 +7,6 @@ import (
 	"image/color"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"camhub/hub"
+	"camhub/hub/hubtest"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
@@ -30,11 +30,7 @@ func hubConfig() hub.Config {
 // a connection to it; both end with the test.
 func startHub(t *testing.T, cfg hub.Config) (*hub.Server, jetstream.JetStream) {
 	t.Helper()
-	h, err := hub.Start(context.Background(), cfg, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	h := hubtest.Start(t, &cfg)
 	return h, connect(t, h.ClientURL())
 }
 
@@ -172,31 +168,5 @@ func publishSeries(t testing.TB, js jetstream.JetStream, id string, ts []time.Ti
 	t.Helper()
 	for i, at := range ts {
 		publish(t, js, shot{id: id, seq: uint64(i + 1), at: at})
-	}
-}
-
-// names lists the files in dir.
-func names(t testing.TB, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ns []string
-	for _, e := range es {
-		ns = append(ns, e.Name())
-	}
-	return ns
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
 	}
 }

@@ -3,7 +3,6 @@
 package replay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -12,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"gocv.io/x/gocv"
 
+	"camhub/internal/testenv/cvtest"
 	"camhub/internal/wire"
 )
 
@@ -29,15 +28,7 @@ func TestExportNoMatLeaks(t *testing.T) {
 	ctx := ctxFor(t, 60*time.Second)
 	dir := t.TempDir()
 
-	before := gocv.MatProfile.Count()
-	check := func(name string) {
-		t.Helper()
-		if n := gocv.MatProfile.Count(); n != before {
-			var b bytes.Buffer
-			gocv.MatProfile.WriteTo(&b, 1)
-			t.Fatalf("%s: %d Mats open, %d before:\n%s", name, n, before, b.String())
-		}
-	}
+	check := cvtest.MatLeaks(t)
 
 	for _, ext := range []string{".mp4", ".avi"} {
 		res, err := Export(ctx, js, ExportOptions{ID: "front", Out: filepath.Join(dir, "clip"+ext)})

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/wire"
 )
 
 // DefaultMaxLate is how far behind its schedule playback may fall before
@@ -92,15 +94,8 @@ func NewPlayer(js jetstream.JetStream, ids []string, start time.Time, speed floa
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("%w: a player needs at least one camera", ErrInvalid)
 	}
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		if err := validID(id); err != nil {
-			return nil, err
-		}
-		if seen[id] {
-			return nil, fmt.Errorf("%w: camera %q listed twice", ErrInvalid, id)
-		}
-		seen[id] = true
+	if err := wire.ValidateIDs(ids, 0); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if !(speed > 0) || math.IsInf(speed, 0) {
 		return nil, fmt.Errorf("%w: speed %v: must be a positive number (1 is real time)", ErrInvalid, speed)

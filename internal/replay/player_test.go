@@ -219,7 +219,7 @@ func TestPlayerSyncAndLive(t *testing.T) {
 		}
 
 		// Caught up: live frames come as they are sent.
-		waitFor(t, 10*time.Second, "the player to be live", func() bool { return pl.Stats().Live })
+		testenv.Eventually(t, 10*time.Second, "the player to be live", func() bool { return pl.Stats().Live })
 		for seq := uint64(22); seq <= 26; seq++ {
 			for _, id := range ids {
 				publish(t, js, shot{id: id, seq: seq, at: time.Now()})
@@ -273,7 +273,7 @@ func TestPlayerStartBeforeOldest(t *testing.T) {
 			t.Errorf("note %q does not say %q", note, want)
 		}
 	}
-	waitFor(t, 10*time.Second, "the player to be live", func() bool { return pl.Stats().Live })
+	testenv.Eventually(t, 10*time.Second, "the player to be live", func() bool { return pl.Stats().Live })
 	publish(t, js, shot{id: "ghost", seq: 1, at: time.Now()})
 	if d := pl.collect(t, 1, 10*time.Second)[0]; d.id != "ghost" || d.f.Seq != 1 {
 		t.Fatalf("got %s %d, want ghost 1", d.id, d.f.Seq)
@@ -319,7 +319,7 @@ func TestPlayerBoundedWhenStalled(t *testing.T) {
 		}
 	}()
 
-	waitFor(t, 10*time.Second, "the player's consumer", func() bool { return len(consumers(t, js, "front")) == 1 })
+	testenv.Eventually(t, 10*time.Second, "the player's consumer", func() bool { return len(consumers(t, js, "front")) == 1 })
 	base := time.Now()
 	publish(t, js, shot{id: "front", seq: 1, at: base})
 	if d := pl.collect(t, 1, 10*time.Second)[0]; d.f.Seq != 1 {
@@ -337,10 +337,11 @@ func TestPlayerBoundedWhenStalled(t *testing.T) {
 		}
 		return cs[0].Delivered.Consumer, cs[0].NumPending
 	}
-	waitFor(t, 10*time.Second, "the player to read ahead", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the player to read ahead", func() bool {
 		d, _ := delivered()
-		return d >= 1+laneSize+1 // the lane is full and the reader holds the next
+		return d >= 1+laneSize+1
 	})
+
 	var maxSeen uint64
 	// However long deliver is stuck, the server hands out no more.
 	for range 20 {

@@ -47,16 +47,6 @@ type Frame struct {
 	Stored     time.Time // when the hub stored it (the hub's clock)
 }
 
-// clock formats a time for messages: the local clock, with the date if it
-// is not today.
-func clock(t time.Time) string {
-	t = t.Local()
-	if y, m, d := t.Date(); y == time.Now().Year() && m == time.Now().Month() && d == time.Now().Day() {
-		return t.Format("15:04:05.000")
-	}
-	return t.Format("2006-01-02 15:04:05.000")
-}
-
 // Internal errors.
 var errNotFrame = errors.New("not a camhub frame")
 

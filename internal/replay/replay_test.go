@@ -95,7 +95,7 @@ func TestWriteSnapshot(t *testing.T) {
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o644 {
 		t.Errorf("mode %v, want 0644", st.Mode().Perm())
 	}
-	if ns := names(t, dir); len(ns) != 1 {
+	if ns := testenv.Names(t, dir); len(ns) != 1 {
 		t.Fatalf("files left: %v", ns)
 	}
 
@@ -118,7 +118,7 @@ func TestWriteSnapshot(t *testing.T) {
 			t.Errorf("%s: %s exists", tc.name, tc.path)
 		}
 	}
-	if ns := names(t, dir); len(ns) != 1 || ns[0] != "front.JPG" {
+	if ns := testenv.Names(t, dir); len(ns) != 1 || ns[0] != "front.JPG" {
 		t.Fatalf("files left: %v", ns)
 	}
 }

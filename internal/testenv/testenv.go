@@ -3,14 +3,11 @@
 package testenv
 
 import (
-	"context"
-	"log/slog"
-	"net"
-
 	"bufio"
 	"bytes"
-	"camhub/hub"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -157,21 +154,6 @@ func (b *Buffer) String() string {
 // Quiet is a logger that discards everything.
 func Quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// Hub starts a real in-process camhub hub on loopback with cfg (a 30 s,
-// 1 GiB memory buffer if nil) and closes it when the test ends.
-func Hub(t testing.TB, cfg *hub.Config) *hub.Server {
-	t.Helper()
-	if cfg == nil {
-		cfg = &hub.Config{Listen: "127.0.0.1:0", Replay: 30 * time.Second, ReplayBytes: 1 << 30}
-	}
-	h, err := hub.Start(context.Background(), *cfg, Quiet())
-	if err != nil {
-		t.Fatalf("starting the hub: %v", err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
-
 // FreePorts returns n loopback ports free at the time of asking, for
 // listeners whose ports must be known before their servers start (NATS
 // routes and leaf nodes name each other).
@@ -191,4 +173,38 @@ func FreePorts(t testing.TB, n int) []int {
 		l.Close()
 	}
 	return ports
+}
+
+// Eventually polls cond until it is true and returns how long that took. It
+// fails the test, saying what it waited for, if cond is still false after
+// timeout: a guard against a hang, not a measurement. It checks at once,
+// then at intervals that grow from 5 ms to 100 ms, so a quick condition is
+// seen quickly and a costly one (a process run, an HTTP request) is not
+// asked too often.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	interval := 5 * time.Millisecond
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(interval) // polling interval, not synchronisation
+		interval = min(2*interval, 100*time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// Names lists the names of the files in dir.
+func Names(t testing.TB, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
 }

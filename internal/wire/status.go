@@ -75,7 +75,7 @@ var ErrBadStatus = errors.New("bad status report")
 // ParseStatus decodes and checks a status report received on subject.
 func ParseStatus(subject string, data []byte) (*Status, error) {
 	id, kind, err := ParseSubject(subject)
-	if err != nil || kind != "status" {
+	if err != nil || kind != KindStatus {
 		return nil, fmt.Errorf("%w: subject %q", ErrBadStatus, subject)
 	}
 	var s Status

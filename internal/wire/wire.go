@@ -21,10 +21,14 @@ import (
 const (
 	// SubjectPrefix starts every camhub subject.
 	SubjectPrefix = "cams"
+	// KindFrames and KindStatus are the last token of a camera's
+	// subjects: cams.<id>.frames and cams.<id>.status.
+	KindFrames = "frames"
+	KindStatus = "status"
 	// AllFrames matches the frames of every camera.
-	AllFrames = "cams.*.frames"
+	AllFrames = SubjectPrefix + ".*." + KindFrames
 	// AllStatus matches the status reports of every camera.
-	AllStatus = "cams.*.status"
+	AllStatus = SubjectPrefix + ".*." + KindStatus
 
 	// FramesStream is the JetStream stream that holds the replay buffer.
 	FramesStream = "CAMS"
@@ -70,21 +74,40 @@ func ValidateID(id string) error {
 	return nil
 }
 
+// ValidateIDs checks a list of camera ids: each follows IDRule, none is
+// listed twice, and there are at most max (any number if max is 0).
+func ValidateIDs(ids []string, max int) error {
+	if max > 0 && len(ids) > max {
+		return fmt.Errorf("%d cameras, at most %d", len(ids), max)
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if err := ValidateID(id); err != nil {
+			return err
+		}
+		if seen[id] {
+			return fmt.Errorf("camera %q is listed twice", id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
 // FramesSubject is the subject camera id publishes its frames on.
-func FramesSubject(id string) string { return SubjectPrefix + "." + id + ".frames" }
+func FramesSubject(id string) string { return SubjectPrefix + "." + id + "." + KindFrames }
 
 // StatusSubject is the subject camera id reports its status on.
-func StatusSubject(id string) string { return SubjectPrefix + "." + id + ".status" }
+func StatusSubject(id string) string { return SubjectPrefix + "." + id + "." + KindStatus }
 
 // ParseSubject splits a camhub subject "cams.<id>.<kind>" into the camera id
-// and kind ("frames" or "status"). It validates the id.
+// and kind (KindFrames or KindStatus). It validates the id.
 func ParseSubject(subject string) (id, kind string, err error) {
 	rest, ok := strings.CutPrefix(subject, SubjectPrefix+".")
 	if !ok {
 		return "", "", fmt.Errorf("subject %q is not under %q", subject, SubjectPrefix+".")
 	}
 	id, kind, ok = strings.Cut(rest, ".")
-	if !ok || (kind != "frames" && kind != "status") {
+	if !ok || (kind != KindFrames && kind != KindStatus) {
 		return "", "", fmt.Errorf("subject %q is not cams.<id>.frames or cams.<id>.status", subject)
 	}
 	if err := ValidateID(id); err != nil {
@@ -150,11 +173,16 @@ func ParseFrame(h nats.Header) (Frame, error) {
 	return f, nil
 }
 
-// FormatTime formats t as camhub writes times on the wire: RFC 3339 in UTC
-// with nanoseconds (always nine digits, so the strings sort).
-func FormatTime(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
-}
+// TimeLayout is how camhub writes times on the wire (Frame-Time, the times
+// in status reports): RFC 3339 in UTC with nanoseconds, always nine digits,
+// so the strings sort. Readers accept any RFC 3339 time.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// FormatTime formats t in TimeLayout.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// AppendTime appends t in TimeLayout to b, as FormatTime writes it.
+func AppendTime(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(b, TimeLayout) }
 
 // LooksLikeJPEG is a cheap check that b is a whole JPEG file: it starts
 // with the start-of-image marker and another marker, and ends with the

@@ -30,6 +30,17 @@ func TestSubjects(t *testing.T) {
 	if FramesSubject("front") != "cams.front.frames" || StatusSubject("front") != "cams.front.status" {
 		t.Fatal(FramesSubject("front"), StatusSubject("front"))
 	}
+	// The names docs/PROTOCOL.md gives: the rest of camhub uses the
+	// constants, so this is where they are held to the document.
+	for got, want := range map[string]string{
+		AllFrames: "cams.*.frames", AllStatus: "cams.*.status", FramesStream: "CAMS", StatusStream: "CAMS_STATUS",
+		HeaderContentType: "Content-Type", HeaderSeq: "Frame-Seq", HeaderTime: "Frame-Time",
+		HeaderWidth: "Frame-Width", HeaderHeight: "Frame-Height", ContentTypeJPEG: "image/jpeg",
+	} {
+		if got != want {
+			t.Errorf("%q, PROTOCOL.md says %q", got, want)
+		}
+	}
 	for _, tc := range []struct{ subject, id, kind string }{
 		{"cams.front.frames", "front", "frames"},
 		{"cams.back-2.status", "back-2", "status"},
@@ -52,6 +63,9 @@ func TestFrameHeaderRoundTrip(t *testing.T) {
 	h := f.Header()
 	if got := h.Get(HeaderTime); got != "2026-11-24T07:00:05.123456789Z" {
 		t.Fatalf("Frame-Time %q: want UTC with nanoseconds", got)
+	}
+	if got := string(AppendTime([]byte("at "), f.Time)); got != "at "+FormatTime(f.Time) {
+		t.Fatalf("AppendTime wrote %q", got)
 	}
 	if h.Get("Content-Type") != "image/jpeg" || h.Get("Frame-Seq") != "42" || h.Get("Frame-Width") != "640" || h.Get("Frame-Height") != "480" {
 		t.Fatalf("headers %v", h)
@@ -173,5 +187,28 @@ func TestLooksLikeJPEG(t *testing.T) {
 		if got := LooksLikeJPEG(c.b); got != c.want {
 			t.Errorf("%s: %v, want %v", name, got, c.want)
 		}
+	}
+}
+
+func TestValidateIDs(t *testing.T) {
+	for _, tc := range []struct {
+		ids  []string
+		max  int
+		says string // "" for valid
+	}{
+		{nil, 4, ""},
+		{[]string{"front", "back"}, 2, ""},
+		{[]string{"a", "b", "c"}, 0, ""},
+		{[]string{"a", "b", "c"}, 2, "3 cameras, at most 2"},
+		{[]string{"front", "front"}, 0, `"front" is listed twice`},
+		{[]string{"front", "a.b"}, 0, IDRule},
+	} {
+		err := ValidateIDs(tc.ids, tc.max)
+		if (err == nil) != (tc.says == "") || err != nil && !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("ValidateIDs(%q, %d) = %v, want %q", tc.ids, tc.max, err, tc.says)
+		}
+	}
+	if err := ValidateIDs([]string{"*"}, 0); !errors.Is(err, ErrInvalidID) {
+		t.Errorf("a bad id: %v does not wrap ErrInvalidID", err)
 	}
 }
