@@ -26,7 +26,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 	"camhub/internal/version"
 	"camhub/internal/wire"
 )
@@ -255,7 +255,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Agent, error) {
 		nc:            nc,
 		log:           log.With("camera", cfg.ID),
 		host:          host,
-		source:        cli.RedactURL(cfg.Source),
+		source:        natsconn.RedactURL(cfg.Source),
 		period:        time.Duration(float64(time.Second) / cfg.FPS),
 		framesSubject: wire.FramesSubject(cfg.ID),
 		statusSubject: wire.StatusSubject(cfg.ID),
@@ -385,7 +385,7 @@ func (a *Agent) publish(ctx context.Context) {
 		msg.Data = f.data
 		// PublishMsg copies the data into the connection's buffer, so
 		// the frame can go back to the capture goroutine at once. With
-		// cli.Dial's ReconnectBufSize(-1) it fails at once while
+		// natsconn.Dial's ReconnectBufSize(-1) it fails at once while
 		// disconnected: the frame is dropped, never queued.
 		err := a.nc.PublishMsg(msg)
 		msg.Data = nil

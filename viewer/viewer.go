@@ -26,7 +26,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"camhub/internal/camlist"
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 	"camhub/internal/replay"
 )
 
@@ -110,7 +110,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Viewer, error) {
 		feed.Close()
 		return nil, err
 	}
-	v := &Viewer{cfg: cfg, nc: nc, log: log, feed: feed, player: player, url: cli.RedactURL(strings.Join(nc.Opts.Servers, ","))}
+	v := &Viewer{cfg: cfg, nc: nc, log: log, feed: feed, player: player, url: natsconn.RedactURL(strings.Join(nc.Opts.Servers, ","))}
 	v.grid = NewGrid(feed, image.Point(cfg.WindowSize), log)
 	return v, nil
 }
@@ -155,7 +155,7 @@ func (v *Viewer) seed(ctx context.Context) {
 		v.log.Warn("no camera list", "error", err)
 		return
 	}
-	backoff := cli.Backoff(500*time.Millisecond, 10*time.Second)
+	backoff := natsconn.Backoff(500*time.Millisecond, 10*time.Second)
 	warned := false
 	for attempt := 1; ; attempt++ {
 		if v.nc.IsConnected() {

@@ -17,6 +17,8 @@ import (
 	"camhub/agent"
 	"camhub/internal/cli"
 	"camhub/internal/config"
+	"camhub/internal/natsconn"
+	"camhub/internal/ops"
 	"camhub/internal/version"
 	"camhub/internal/wire"
 )
@@ -42,7 +44,7 @@ type settings struct {
 	site           string
 	source         string
 	nats           string
-	auth           cli.Auth
+	auth           natsconn.Auth
 	fps            float64
 	size           size
 	quality        intRange
@@ -66,7 +68,7 @@ func flags() (*pflag.FlagSet, *settings) {
 	fs.StringVar(&s.id, "id", "", "camera `id` (required): "+wire.IDRule)
 	fs.StringVar(&s.site, "site", "", "the `site` this camera is at, shown next to its id (optional; same rule as ids)")
 	fs.StringVar(&s.source, "source", "testpattern", "what to capture (see Sources above)")
-	fs.StringVar(&s.nats, "nats", cli.DefaultNATS, "NATS server `urls`, comma-separated")
+	fs.StringVar(&s.nats, "nats", natsconn.DefaultNATS, "NATS server `urls`, comma-separated")
 	s.auth.AddFlags(fs)
 	fs.Float64Var(&s.fps, "fps", agent.DefaultFPS, "the most frames per second to send")
 	fs.Var(&s.size, "size", "the largest frame size: larger frames are scaled down to fit, keeping\n"+
@@ -162,7 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// With Retry, Dial fails only on a malformed URL or option: a
 	// configuration error. An unreachable server is retried forever.
-	nc, err := cli.Dial(s.nats, cli.DialOptions{Name: "camhub-agent " + s.id, Retry: true, Auth: s.auth}, log.With("camera", s.id))
+	nc, err := natsconn.Dial(s.nats, natsconn.DialOptions{Name: "camhub-agent " + s.id, Retry: true, Auth: s.auth}, log.With("camera", s.id))
 	if err != nil {
 		return fail(err)
 	}
@@ -171,17 +173,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	var ops sync.WaitGroup
+	var serving sync.WaitGroup
 	if s.http != "" {
 		// Serves until Run has returned: the final state stays visible
 		// to a scrape until then.
 		hctx, stop := context.WithCancel(context.Background())
-		defer func() { stop(); ops.Wait() }()
-		h := cli.OpsHandler(a.Collector(), func() (bool, any) { return a.Health() })
-		ops.Add(1)
+		defer func() { stop(); serving.Wait() }()
+		h := ops.OpsHandler(a.Collector(), func() (bool, any) { return a.Health() })
+		serving.Add(1)
 		go func() {
-			defer ops.Done()
-			if err := cli.ServeHTTP(hctx, s.http, h, log); err != nil {
+			defer serving.Done()
+			if err := ops.ServeHTTP(hctx, s.http, h, log); err != nil {
 				log.Error("metrics endpoint failed", "error", err)
 			}
 		}()

@@ -23,6 +23,7 @@ import (
 	"camhub/internal/camlist"
 	"camhub/internal/cli"
 	"camhub/internal/config"
+	"camhub/internal/natsconn"
 	"camhub/internal/version"
 	"camhub/viewer"
 	"camhub/web"
@@ -101,7 +102,7 @@ type options struct {
 	command  *command
 	cams     []string
 	nats     string
-	auth     cli.Auth
+	auth     natsconn.Auth
 	size     viewer.Size
 	logLevel string
 	version  bool
@@ -199,7 +200,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	o := options{size: viewer.DefaultSize, format: "mp4"}
 	fs.String(config.FileFlag, "", "YAML configuration `file`")
 	fs.StringSliceVar(&o.cams, "cams", nil, "cameras to show (or export, snapshot), in this order (comma-separated `ids`; grid default: every camera on the hub)")
-	fs.StringVar(&o.nats, "nats", cli.DefaultNATS, "NATS server or cluster of the hub (comma-separated `URLs`)")
+	fs.StringVar(&o.nats, "nats", natsconn.DefaultNATS, "NATS server or cluster of the hub (comma-separated `URLs`)")
 	o.auth.AddFlags(fs)
 	fs.Var(&o.size, "window-size", "size of the grid window")
 	fs.StringVar(&o.http, "http", "", "serve the grid to browsers on this `host:port` (e.g. :8080) instead of opening a window")
@@ -411,7 +412,7 @@ func runGrid(ctx context.Context, o *options, stdout, stderr io.Writer, log *slo
 	}
 	log.Info("camhub viewer starting", "version", version.String(), "cams", strings.Join(o.cams, ","))
 	// A rewind reads the buffer at once: it needs the hub up.
-	nc, err := cli.Dial(o.nats, cli.DialOptions{Name: "camhub-viewer", Retry: !o.rewinding(), Auth: o.auth}, log)
+	nc, err := natsconn.Dial(o.nats, natsconn.DialOptions{Name: "camhub-viewer", Retry: !o.rewinding(), Auth: o.auth}, log)
 	if err != nil {
 		log.Error("cannot connect", "error", err)
 		return 1
@@ -450,7 +451,7 @@ func runWeb(ctx context.Context, o *options, log *slog.Logger) int {
 		return 2
 	}
 	log.Info("camhub web viewer starting", "version", version.String(), "cams", strings.Join(o.cams, ","), "http", o.http)
-	nc, err := cli.Dial(o.nats, cli.DialOptions{Name: "camhub-viewer-web", Retry: true, Auth: o.auth}, log)
+	nc, err := natsconn.Dial(o.nats, natsconn.DialOptions{Name: "camhub-viewer-web", Retry: true, Auth: o.auth}, log)
 	if err != nil {
 		log.Error("cannot connect", "error", err)
 		return 1

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 	"camhub/internal/replay"
 	"camhub/internal/wire"
 )
@@ -47,7 +47,7 @@ func dialOnce(o *options, stderr io.Writer, log *slog.Logger) (*nats.Conn, jetst
 	if o.logLevel == "info" {
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	nc, err := cli.Dial(o.nats, cli.DialOptions{Name: "camhub-viewer-" + o.command.name, Auth: o.auth}, log)
+	nc, err := natsconn.Dial(o.nats, natsconn.DialOptions{Name: "camhub-viewer-" + o.command.name, Auth: o.auth}, log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,4 +1,6 @@
-package cli
+// Package ops serves a component's operations endpoints over HTTP:
+// Prometheus metrics at /metrics and a health check at /healthz.
+package ops
 
 import (
 	"context"
