@@ -352,8 +352,8 @@ func (s *Server) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	h := ops.OpsHandler(s.Collector(), func() (bool, any) { return s.Health(ctx) })
-	return ops.ServeHTTP(ctx, s.cfg.HTTP, h, s.log)
+	h := ops.Handler(s.Collector(), func() (bool, any) { return s.Health(ctx) })
+	return ops.Serve(ctx, s.cfg.HTTP, h, s.log)
 }
 
 // Close stops the hub and waits for it. It may be called more than once.

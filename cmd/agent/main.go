@@ -179,11 +179,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// to a scrape until then.
 		hctx, stop := context.WithCancel(context.Background())
 		defer func() { stop(); serving.Wait() }()
-		h := ops.OpsHandler(a.Collector(), func() (bool, any) { return a.Health() })
+		h := ops.Handler(a.Collector(), func() (bool, any) { return a.Health() })
 		serving.Add(1)
 		go func() {
 			defer serving.Done()
-			if err := ops.ServeHTTP(hctx, s.http, h, log); err != nil {
+			if err := ops.Serve(hctx, s.http, h, log); err != nil {
 				log.Error("metrics endpoint failed", "error", err)
 			}
 		}()
