@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"camhub/internal/export"
 	"camhub/internal/natsconn"
 	"camhub/internal/replay"
 	"camhub/internal/wire"
@@ -168,13 +169,13 @@ func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *s
 	bar := isTerminal(stderr)
 	code := 0
 	for i, tg := range targets {
-		eo := replay.ExportOptions{ID: tg.id, From: from, To: to, Out: tg.path}
+		eo := export.Options{ID: tg.id, From: from, To: to, Out: tg.path}
 		var p *progress
 		if bar {
 			p = &progress{w: stderr, label: tg.id}
 			eo.Progress = p.update
 		}
-		res, err := replay.Export(ctx, js, eo)
+		res, err := export.Export(ctx, js, eo)
 		p.clear()
 		if err != nil && ctx.Err() != nil {
 			var left []string
@@ -222,7 +223,7 @@ func span(ctx context.Context, js jetstream.JetStream, ids []string) (first, las
 }
 
 // summary is the line export prints for a clip it wrote.
-func summary(path string, r replay.ExportResult, now time.Time) string {
+func summary(path string, r export.Result, now time.Time) string {
 	length := time.Duration(float64(r.Frames) / r.FPS * float64(time.Second))
 	s := fmt.Sprintf("wrote %s: %d frames, %s at %.3g fps, %s, captured %s to %s",
 		path, r.Frames, age(length), r.FPS, codecName(r.Codec), clock(r.First, now), clock(r.Last, now))
