@@ -55,7 +55,7 @@ var ErrConfig = errors.New("bad agent configuration")
 var ErrClosed = errors.New("NATS connection closed")
 
 // ErrRunning is returned by Run if it is called more than once.
-var ErrRunning = errors.New("agent already ran")
+var ErrRunning = errors.New("agent: Run called more than once")
 
 // Config is what an agent does. A zero FPS, size, Quality or
 // ReportInterval takes its default.

@@ -80,8 +80,19 @@ type Config struct {
 	Domain string
 }
 
-// Validate checks c and fills in defaults.
+// ErrConfig is wrapped by every error Config.Validate returns.
+var ErrConfig = errors.New("bad hub configuration")
+
+// Validate checks c and fills in defaults. Its errors wrap ErrConfig and
+// name the setting.
 func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
 	switch c.Storage {
 	case "":
 		c.Storage = StorageMemory

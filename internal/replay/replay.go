@@ -38,6 +38,8 @@ var (
 	// ErrInvalid: the request itself is wrong (camera id, file type, a
 	// range that ends before it starts, ...).
 	ErrInvalid = errors.New("invalid replay request")
+	// ErrRunning: Player.Run was called more than once.
+	ErrRunning = errors.New("replay: Player.Run called more than once")
 )
 
 // Frame is one frame read from the buffer.
