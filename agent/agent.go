@@ -18,8 +18,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,21 +145,6 @@ func checkFile(path string) error {
 		return fmt.Errorf("video file %s is a directory", path)
 	}
 	return nil
-}
-
-// ParseSize parses a size written WxH, such as 640x480.
-func ParseSize(s string) (width, height int, err error) {
-	ws, hs, ok := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "x")
-	if ok {
-		width, err = strconv.Atoi(ws)
-		if err == nil {
-			height, err = strconv.Atoi(hs)
-		}
-	}
-	if !ok || err != nil || width <= 0 || height <= 0 {
-		return 0, 0, fmt.Errorf("size %q: want WIDTHxHEIGHT, such as 640x480", s)
-	}
-	return width, height, nil
 }
 
 // Stats counts what an agent did since Run started. Once Run has returned,

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"strconv"
@@ -30,13 +31,6 @@ func main() {
 	os.Exit(code)
 }
 
-// Exit codes.
-const (
-	exitOK      = 0
-	exitFailure = 1 // the agent failed while running
-	exitConfig  = 2 // bad flags or configuration
-)
-
 // settings are the agent's flags.
 type settings struct {
 	config         string
@@ -46,7 +40,7 @@ type settings struct {
 	nats           string
 	auth           natsconn.Auth
 	fps            float64
-	size           size
+	size           cli.Size
 	quality        intRange
 	loop           bool
 	reportInterval time.Duration
@@ -58,7 +52,7 @@ type settings struct {
 // flags returns the agent's flag set, the schema of its configuration.
 func flags() (*pflag.FlagSet, *settings) {
 	s := &settings{
-		size:    size{agent.DefaultWidth, agent.DefaultHeight},
+		size:    cli.Size{Point: image.Pt(agent.DefaultWidth, agent.DefaultHeight)},
 		quality: intRange{v: agent.DefaultQuality, min: 1, max: 100},
 	}
 	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
@@ -122,19 +116,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(stdout, usageHead, fs.FlagUsages(), usageTail)
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "agent: %v\nRun agent --help for usage.\n", err)
-		return exitConfig
-	}
+	fail := func(err error) int { return cli.UsageError(stderr, "agent", err) }
 	if err := config.Load(fs, args, "version"); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
+			return cli.ExitOK
 		}
 		return fail(err)
 	}
 	if s.version {
 		fmt.Fprintln(stdout, "camhub agent", version.String())
-		return exitOK
+		return cli.ExitOK
 	}
 	if fs.NArg() > 0 {
 		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
@@ -142,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if s.id == "" {
 		return fail(errors.New("--id is required (or id in the --config file, or CAMHUB_ID)"))
 	}
-	log, err := cli.NewLogger(s.logLevel)
+	log, err := cli.NewLogger(stderr, s.logLevel)
 	if err != nil {
 		return fail(fmt.Errorf("--log-level: %w", err))
 	}
@@ -151,8 +142,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Site:           s.site,
 		Source:         s.source,
 		FPS:            s.fps,
-		Width:          s.size.w,
-		Height:         s.size.h,
+		Width:          s.size.X,
+		Height:         s.size.Y,
 		Quality:        s.quality.v,
 		Loop:           s.loop,
 		ReportInterval: s.reportInterval,
@@ -190,23 +181,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent failed", "camera", s.id, "error", err)
-		return exitFailure
+		return cli.ExitFailure
 	}
-	return exitOK
-}
-
-// size is a pflag.Value for WxH.
-type size struct{ w, h int }
-
-func (s *size) String() string { return strconv.Itoa(s.w) + "x" + strconv.Itoa(s.h) }
-func (s *size) Type() string   { return "WxH" }
-func (s *size) Set(v string) error {
-	w, h, err := agent.ParseSize(v)
-	if err != nil {
-		return err
-	}
-	s.w, s.h = w, h
-	return nil
+	return cli.ExitOK
 }
 
 // intRange is a pflag.Value for an integer within [min, max].

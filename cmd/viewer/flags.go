@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"camhub/internal/cli"
 	"camhub/internal/config"
 	"camhub/internal/natsconn"
 	"camhub/viewer"
@@ -27,7 +28,7 @@ type options struct {
 	cams     []string
 	nats     string
 	auth     natsconn.Auth
-	size     viewer.Size
+	size     cli.Size
 	logLevel string
 	version  bool
 	json     bool
@@ -103,10 +104,11 @@ func commandNames() string {
 	return strings.Join(names, ", ")
 }
 
-// parse reads the settings; it returns pflag.ErrHelp after printing --help.
-func parse(args []string, stderr io.Writer) (*options, error) {
+// parse reads the settings; it returns pflag.ErrHelp after printing --help
+// to stdout.
+func parse(args []string, stdout io.Writer) (*options, error) {
 	fs := pflag.NewFlagSet("viewer", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // run reports errors itself
 	fs.Usage = func() {
 		var list strings.Builder
 		for _, c := range commands {
@@ -114,10 +116,10 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 				fmt.Fprintf(&list, "  %-9s %s\n", c.name, c.summary)
 			}
 		}
-		fmt.Fprintf(stderr, usage, list.String())
-		fs.PrintDefaults()
+		fmt.Fprintf(stdout, usage, list.String())
+		fmt.Fprint(stdout, fs.FlagUsages())
 	}
-	o := options{size: viewer.DefaultSize, format: "mp4"}
+	o := options{size: cli.Size{Point: viewer.DefaultSize, Min: viewer.MinSize, Max: viewer.MaxSize}, format: "mp4"}
 	fs.String(config.FileFlag, "", "YAML configuration `file`")
 	fs.StringSliceVar(&o.cams, "cams", nil, "cameras to show (or export, snapshot), in this order (comma-separated `ids`; grid default: every camera on the hub)")
 	fs.StringVar(&o.nats, "nats", natsconn.DefaultNATS, "NATS server or cluster of the hub (comma-separated `URLs`)")
@@ -148,7 +150,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	case 1:
 		name = fs.Arg(0)
 	default:
-		return nil, fmt.Errorf("unexpected argument %q (see viewer --help)", fs.Arg(1))
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(1))
 	}
 	for _, c := range commands {
 		if c.name == name {
@@ -156,7 +158,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	if o.command == nil {
-		return nil, fmt.Errorf("unknown command %q; the commands are: %s (see viewer --help)", name, commandNames())
+		return nil, fmt.Errorf("unknown command %q; the commands are: %s", name, commandNames())
 	}
 	var misplaced error
 	fs.Visit(func(f *pflag.Flag) { // the flags given on the command line
@@ -167,7 +169,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if misplaced != nil {
 		return nil, misplaced
 	}
-	o.cams = viewer.ParseCams(o.cams)
+	o.cams = cli.SplitList(o.cams)
 	if err := viewer.CheckCams(o.cams); err != nil {
 		return nil, fmt.Errorf("--cams: %w", err)
 	}

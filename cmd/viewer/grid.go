@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/camlist"
+	"camhub/internal/cli"
 	"camhub/internal/natsconn"
 	"camhub/internal/version"
 	"camhub/viewer"
@@ -21,26 +22,25 @@ import (
 // runGrid shows the grid window, or serves it to browsers with --http.
 func runGrid(ctx context.Context, o *options, stdout, stderr io.Writer, log *slog.Logger) int {
 	if o.http != "" {
-		return runWeb(ctx, o, log)
+		return runWeb(ctx, o, stderr, log)
 	}
 	if o.httpCert != "" || o.httpKey != "" {
-		log.Error("--http-tls-cert and --http-tls-key go with --http")
-		return 2
+		return cli.UsageError(stderr, "viewer", errors.New("--http-tls-cert and --http-tls-key go with --http"))
 	}
 	// fail before connecting: without a display Qt aborts the process
 	if err := viewer.CheckDisplay(); err != nil {
 		log.Error("cannot open the window", "error", err)
-		return 1
+		return cli.ExitFailure
 	}
 	log.Info("camhub viewer starting", "version", version.String(), "cams", strings.Join(o.cams, ","))
 	// A rewind reads the buffer at once: it needs the hub up.
 	nc, err := natsconn.Dial(o.nats, natsconn.DialOptions{Name: "camhub-viewer", Retry: !o.rewinding(), Auth: o.auth}, log)
 	if err != nil {
 		log.Error("cannot connect", "error", err)
-		return 1
+		return cli.ExitFailure
 	}
 	defer nc.Close()
-	cfg := viewer.Config{Cams: o.cams, WindowSize: o.size}
+	cfg := viewer.Config{Cams: o.cams, WindowSize: o.size.Point}
 	if o.rewinding() {
 		cfg.Rewind, cfg.Speed = o.at.t, o.speed
 		if cfg.Rewind.IsZero() {
@@ -49,47 +49,46 @@ func runGrid(ctx context.Context, o *options, stdout, stderr io.Writer, log *slo
 		if len(cfg.Cams) == 0 {
 			if cfg.Cams, err = hubCameras(ctx, nc, log); err != nil {
 				log.Error("cannot rewind", "error", err)
-				return 1
+				return cli.ExitFailure
 			}
 		}
 	}
 	v, err := viewer.New(cfg, nc, log)
 	if err != nil {
 		log.Error("viewer failed to start", "error", err)
-		return 1
+		return cli.ExitFailure
 	}
 	defer v.Close()
 	if err := v.Run(ctx); err != nil {
 		log.Error("viewer failed", "error", err)
-		return 1
+		return cli.ExitFailure
 	}
-	return 0
+	return cli.ExitOK
 }
 
 // runWeb serves the grid, the HTTP API and metrics to browsers.
-func runWeb(ctx context.Context, o *options, log *slog.Logger) int {
+func runWeb(ctx context.Context, o *options, stderr io.Writer, log *slog.Logger) int {
 	if o.rewinding() {
-		log.Error("--since and --at rewind the window; the web page has its own rewind buttons (and ?since= on streams)")
-		return 2
+		return cli.UsageError(stderr, "viewer", errors.New("--since and --at rewind the window; the web page has its own rewind buttons (and ?since= on streams)"))
 	}
 	log.Info("camhub web viewer starting", "version", version.String(), "cams", strings.Join(o.cams, ","), "http", o.http)
 	nc, err := natsconn.Dial(o.nats, natsconn.DialOptions{Name: "camhub-viewer-web", Retry: true, Auth: o.auth}, log)
 	if err != nil {
 		log.Error("cannot connect", "error", err)
-		return 1
+		return cli.ExitFailure
 	}
 	defer nc.Close()
 	srv, err := web.New(web.Config{Addr: o.http, Cams: o.cams, TLSCert: o.httpCert, TLSKey: o.httpKey}, nc, log)
 	if err != nil {
 		log.Error("web viewer failed to start", "error", err)
-		return 1
+		return cli.ExitFailure
 	}
 	defer srv.Close()
 	if err := srv.Run(ctx); err != nil {
 		log.Error("web viewer failed", "error", err)
-		return 1
+		return cli.ExitFailure
 	}
-	return 0
+	return cli.ExitOK
 }
 
 // hubCameras returns the ids of the cameras the hub knows, for a rewind

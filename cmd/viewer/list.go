@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"camhub/internal/cli"
 	"camhub/viewer"
 )
 
@@ -15,7 +16,7 @@ func runList(ctx context.Context, o *options, stdout, stderr io.Writer, log *slo
 	nc, js, err := dialOnce(o, stderr, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "viewer list:", err)
-		return 1
+		return cli.ExitFailure
 	}
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -23,7 +24,7 @@ func runList(ctx context.Context, o *options, stdout, stderr io.Writer, log *slo
 	// camlist.ErrNoHub's message says what to do
 	if err := viewer.PrintList(ctx, js, stdout, o.json); err != nil {
 		fmt.Fprintln(stderr, "viewer list:", err)
-		return 1
+		return cli.ExitFailure
 	}
-	return 0
+	return cli.ExitOK
 }

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -80,28 +81,28 @@ Flags:
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := cli.SignalContext()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	o, err := parse(args, stderr)
+// run is the viewer command: it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stdout)
 	if errors.Is(err, pflag.ErrHelp) {
-		return 0
+		return cli.ExitOK
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "viewer:", err)
-		return 2
+		return cli.UsageError(stderr, "viewer", err)
 	}
 	if o.version {
 		fmt.Fprintln(stdout, "camhub viewer", version.String())
-		return 0
+		return cli.ExitOK
 	}
-	log, err := cli.NewLogger(o.logLevel)
+	log, err := cli.NewLogger(stderr, o.logLevel)
 	if err != nil {
-		fmt.Fprintln(stderr, "viewer:", err)
-		return 2
+		return cli.UsageError(stderr, "viewer", err)
 	}
-	ctx, stop := cli.SignalContext()
-	defer stop()
 	return o.command.run(ctx, o, stdout, stderr, log)
 }

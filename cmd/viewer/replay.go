@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"camhub/internal/cli"
 	"camhub/internal/export"
 	"camhub/internal/natsconn"
 	"camhub/internal/replay"
@@ -64,9 +65,9 @@ func dialOnce(o *options, stderr io.Writer, log *slog.Logger) (*nats.Conn, jetst
 // request that could never work (such as a file type), 1 otherwise.
 func exitCode(err error) int {
 	if errors.Is(err, replay.ErrInvalid) {
-		return 2
+		return cli.ExitUsage
 	}
-	return 1
+	return cli.ExitFailure
 }
 
 // explain adds what helps to replay's errors: which cameras the buffer
@@ -115,10 +116,10 @@ func runSnapshot(ctx context.Context, o *options, stdout, stderr io.Writer, log 
 	nc, js, err := dialOnce(o, stderr, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "viewer snapshot:", err)
-		return 1
+		return cli.ExitFailure
 	}
 	defer nc.Close()
-	code := 0
+	code := cli.ExitOK
 	for _, tg := range o.targets(".jpg") {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		f, err := replay.WriteSnapshot(sctx, js, tg.id, tg.path)
@@ -143,7 +144,7 @@ func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *s
 	nc, js, err := dialOnce(o, stderr, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "viewer export:", err)
-		return 1
+		return cli.ExitFailure
 	}
 	defer nc.Close()
 	from, to := o.from.t, o.to.t
@@ -157,7 +158,7 @@ func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *s
 		first, last, err := span(ctx, js, o.cams)
 		if err != nil {
 			fmt.Fprintln(stderr, "viewer export:", err)
-			return 1
+			return cli.ExitFailure
 		}
 		if from.IsZero() {
 			from = first
@@ -167,7 +168,7 @@ func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *s
 		}
 	}
 	bar := isTerminal(stderr)
-	code := 0
+	code := cli.ExitOK
 	for i, tg := range targets {
 		eo := export.Options{ID: tg.id, From: from, To: to, Out: tg.path}
 		var p *progress
@@ -183,7 +184,7 @@ func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *s
 				left = append(left, t.path)
 			}
 			fmt.Fprintf(stderr, "viewer export: cancelled; not written: %s\n", strings.Join(left, ", "))
-			return 1
+			return cli.ExitFailure
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "viewer export:", explain(ctx, js, err))

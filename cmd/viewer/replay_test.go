@@ -45,7 +45,7 @@ func hubJS(t *testing.T) (string, jetstream.JetStream) {
 // status and output.
 func viewerRun(args ...string) (code int, stdout, stderr string) {
 	var o, e strings.Builder
-	code = run(args, &o, &e)
+	code = run(context.Background(), args, &o, &e)
 	return code, o.String(), e.String()
 }
 

@@ -7,20 +7,48 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
-// NewLogger builds the process's logger: text to stderr at level
-// ("debug", "info", "warn" or "error").
-func NewLogger(level string) (*slog.Logger, error) {
+// Every command has the same shape:
+//
+//	func main() {
+//		ctx, stop := cli.SignalContext()
+//		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+//		stop()
+//		os.Exit(code)
+//	}
+//
+// run prints --help and --version to stdout and returns ExitOK; it reports
+// a usage error with UsageError (to stderr) and returns ExitUsage; it logs
+// a failure to stderr and returns ExitFailure.
+
+// Exit statuses of camhub's commands.
+const (
+	ExitOK      = 0
+	ExitFailure = 1 // failed while running
+	ExitUsage   = 2 // bad flags, configuration or request
+)
+
+// UsageError reports err, a mistake in how command was called, on stderr
+// and returns ExitUsage.
+func UsageError(stderr io.Writer, command string, err error) int {
+	fmt.Fprintf(stderr, "%s: %v\nRun %s --help for usage.\n", command, err, command)
+	return ExitUsage
+}
+
+// NewLogger builds the process's logger: text to w (the process's stderr)
+// at level ("debug", "info", "warn" or "error").
+func NewLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
 // SignalContext returns a context cancelled on SIGINT or SIGTERM. A second

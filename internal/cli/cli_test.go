@@ -1,12 +1,15 @@
 package cli
 
-import "testing"
+import (
+	"io"
+	"testing"
+)
 
 func TestNewLogger(t *testing.T) {
-	if _, err := NewLogger("loud"); err == nil {
+	if _, err := NewLogger(io.Discard, "loud"); err == nil {
 		t.Fatal("accepted a bad level")
 	}
-	if _, err := NewLogger("debug"); err != nil {
+	if _, err := NewLogger(io.Discard, "debug"); err != nil {
 		t.Fatal(err)
 	}
 }
