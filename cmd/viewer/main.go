@@ -65,11 +65,13 @@ Examples:
 export writes one video frame per frame captured, at the rate they were
 captured: .mp4 is H.264 (MPEG-4 Part 2 where OpenCV has no H.264 encoder),
 .avi is Motion JPEG. Without --since, --from or --to it writes everything
-the buffer holds; with several cameras every clip covers the same time. On
-a terminal it shows its progress on stderr. A file appears complete or not
-at all: an error or Ctrl-C leaves none. snapshot writes the newest frame in
-the buffer as it was sent, without waiting for the next. Both print what
-they wrote. Exit status: 0 done, 1 failed, 2 bad flags or request.
+the buffer holds; with several cameras every clip covers the same time. It
+shows its progress on stderr: a bar with the rate and time left on a
+terminal, a line every 5 s otherwise. A file appears complete or not at
+all: an error or Ctrl-C leaves none. snapshot writes the newest frame in
+the buffer as it was sent, without waiting for the next. Both create
+--out-dir if it does not exist, and print what they wrote. Exit status: 0
+done, 1 failed, 2 bad flags or request.
 
 Every flag can also be set as a key in the --config YAML file (cams may be
 a YAML list) or as an environment variable CAMHUB_<FLAG> (e.g.

@@ -42,6 +42,14 @@ func (o *options) targets(ext string) []target {
 	return ts
 }
 
+// makeOutDir creates --out-dir if it does not exist yet.
+func (o *options) makeOutDir() error {
+	if o.outDir == "" {
+		return nil
+	}
+	return os.MkdirAll(o.outDir, 0o755)
+}
+
 // dialOnce connects a command that does one thing and exits: it fails at
 // once if no server answers, and keeps connection chatter out of its
 // output unless a log level was asked for.
@@ -114,11 +122,14 @@ func bufferCameras(ctx context.Context, js jetstream.JetStream) ([]string, error
 // runSnapshot writes the newest frame of each camera.
 func runSnapshot(ctx context.Context, o *options, stdout, stderr io.Writer, log *slog.Logger) int {
 	nc, js, err := dialOnce(o, stderr, log)
+	if err == nil {
+		defer nc.Close()
+		err = o.makeOutDir()
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "viewer snapshot:", err)
 		return cli.ExitFailure
 	}
-	defer nc.Close()
 	code := cli.ExitOK
 	for _, tg := range o.targets(".jpg") {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -142,11 +153,14 @@ func runSnapshot(ctx context.Context, o *options, stdout, stderr io.Writer, log 
 // runExport writes a clip of each camera.
 func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *slog.Logger) int {
 	nc, js, err := dialOnce(o, stderr, log)
+	if err == nil {
+		defer nc.Close()
+		err = o.makeOutDir()
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "viewer export:", err)
 		return cli.ExitFailure
 	}
-	defer nc.Close()
 	from, to := o.from.t, o.to.t
 	if o.since > 0 {
 		from = time.Now().Add(-o.since)
@@ -167,16 +181,11 @@ func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *s
 			to = last
 		}
 	}
-	bar := isTerminal(stderr)
+	terminal := isTerminal(stderr)
 	code := cli.ExitOK
 	for i, tg := range targets {
-		eo := export.Options{ID: tg.id, From: from, To: to, Out: tg.path}
-		var p *progress
-		if bar {
-			p = &progress{w: stderr, label: tg.id}
-			eo.Progress = p.update
-		}
-		res, err := export.Export(ctx, js, eo)
+		p := newProgress(stderr, tg.id, terminal, time.Now)
+		res, err := export.Export(ctx, js, export.Options{ID: tg.id, From: from, To: to, Out: tg.path, Progress: p.update})
 		p.clear()
 		if err != nil && ctx.Err() != nil {
 			var left []string
@@ -266,48 +275,4 @@ func age(d time.Duration) string {
 		return d.Round(100 * time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
-}
-
-// isTerminal reports whether w is a terminal (a character device), where
-// a progress bar can redraw itself.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// progress draws an export's progress bar on a terminal, on one line that
-// it redraws at most every 100 ms.
-type progress struct {
-	w     io.Writer
-	label string
-	drawn time.Time
-	shown bool
-}
-
-const barWidth = 30
-
-// update draws the bar for done of total frames written.
-func (p *progress) update(done, total int) {
-	now := time.Now()
-	if done < total && now.Sub(p.drawn) < 100*time.Millisecond {
-		return
-	}
-	p.drawn, p.shown = now, true
-	fill, pct := barWidth, 100
-	if total > 0 {
-		fill, pct = min(done, total)*barWidth/total, min(done, total)*100/total
-	}
-	fmt.Fprintf(p.w, "\r%s [%s%s] %3d%%  %d/%d frames", p.label,
-		strings.Repeat("#", fill), strings.Repeat(".", barWidth-fill), pct, done, total)
-}
-
-// clear erases the bar, if it was drawn. A nil progress does nothing.
-func (p *progress) clear() {
-	if p != nil && p.shown {
-		fmt.Fprint(p.w, "\r\x1b[K")
-	}
 }
