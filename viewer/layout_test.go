@@ -133,4 +133,3 @@ func TestDecodeFlag(t *testing.T) {
 		}
 	}
 }
-
