@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/wire"
+)
+
+// srvProc is a hub or a bare nats-server in its own process.
+type srvProc struct {
+	c   *child
+	url string
+}
+
+// startServer starts bin/hub (memory buffer) or camhub-bench natsd and
+// waits until it takes clients (and, for the hub, has its buffer).
+func startServer(o opts, mode string) (*srvProc, error) {
+	port := freePort()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	var c *child
+	var err error
+	if mode == "raw" {
+		c, _, err = startChild(true, o.self, "natsd", "-listen", addr)
+	} else {
+		c, _, err = startChild(false, filepath.Join(o.bin, "hub"), "--listen", addr, "--monitor", "",
+			"--storage", mode, "--store-dir", filepath.Join(os.TempDir(), fmt.Sprintf("camhub-bench-%d", port)), "--log-level", "warn")
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &srvProc{c: c, url: "nats://" + addr}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		nc, err := nats.Connect(s.url)
+		if err == nil {
+			ok := true
+			if mode != "raw" {
+				js, _ := jetstream.New(nc)
+				_, err = js.Stream(context.Background(), wire.FramesStream)
+				ok = err == nil
+			}
+			nc.Close()
+			if ok {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("%s did not start: %v", mode, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a starting process
+	}
+}
+
+func (s *srvProc) stop() {
+	s.c.stop()
+	if strings.Contains(strings.Join(s.c.cmd.Args, " "), "--store-dir") {
+		for i, a := range s.c.cmd.Args {
+			if a == "--store-dir" {
+				os.RemoveAll(s.c.cmd.Args[i+1])
+			}
+		}
+	}
+}
