@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,8 +15,9 @@ import (
 
 // srvProc is a hub or a bare nats-server in its own process.
 type srvProc struct {
-	c   *child
-	url string
+	c        *child
+	url      string
+	storeDir string // the hub's JetStream directory, removed by stop; "" for nats-server
 }
 
 // startServer starts bin/hub (memory buffer) or camhub-bench natsd and
@@ -25,18 +25,23 @@ type srvProc struct {
 func startServer(o opts, mode string) (*srvProc, error) {
 	port := freePort()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	var c *child
+	s := &srvProc{url: "nats://" + addr}
 	var err error
 	if mode == "raw" {
-		c, _, err = startChild(true, o.self, "natsd", "-listen", addr)
+		s.c, _, err = startChild(true, o.self, "natsd", "-listen", addr)
 	} else {
-		c, _, err = startChild(false, filepath.Join(o.bin, "hub"), "--listen", addr, "--monitor", "",
-			"--storage", mode, "--store-dir", filepath.Join(os.TempDir(), fmt.Sprintf("camhub-bench-%d", port)), "--log-level", "warn")
+		if s.storeDir, err = os.MkdirTemp("", "camhub-bench-"); err != nil {
+			return nil, err
+		}
+		s.c, _, err = startChild(false, filepath.Join(o.bin, "hub"), "--listen", addr, "--monitor", "",
+			"--storage", mode, "--store-dir", s.storeDir, "--log-level", "warn")
 	}
 	if err != nil {
+		if s.storeDir != "" {
+			os.RemoveAll(s.storeDir)
+		}
 		return nil, err
 	}
-	s := &srvProc{c: c, url: "nats://" + addr}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		nc, err := nats.Connect(s.url)
@@ -60,13 +65,10 @@ func startServer(o opts, mode string) (*srvProc, error) {
 	}
 }
 
+// stop stops the server and removes its store directory.
 func (s *srvProc) stop() {
 	s.c.stop()
-	if strings.Contains(strings.Join(s.c.cmd.Args, " "), "--store-dir") {
-		for i, a := range s.c.cmd.Args {
-			if a == "--store-dir" {
-				os.RemoveAll(s.c.cmd.Args[i+1])
-			}
-		}
+	if s.storeDir != "" {
+		os.RemoveAll(s.storeDir)
 	}
 }
