@@ -23,15 +23,11 @@ import (
 // loop doing the same read, resize and encode, and against the encode
 // alone.
 func agentCPU(res *results, o opts) error {
-	srv, err := startServer(o, "memory")
+	srv, nc, err := startServerConn(o, "memory")
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	nc, err := nats.Connect(srv.url)
-	if err != nil {
-		return err
-	}
 	defer nc.Close()
 	var got atomic.Int64
 	sub, err := nc.Subscribe(wire.FramesSubject("agentbench"), func(*nats.Msg) { got.Add(1) })

@@ -18,15 +18,11 @@ import (
 // one process through a hub (or a bare nats-server) in another, to a
 // viewer in this one; and the server's CPU share of the machine.
 func latency(res *results, o opts, mode string, cams int, fps float64) error {
-	srv, err := startServer(o, map[string]string{"raw": "raw", "hub": "memory"}[mode])
+	srv, nc, err := startServerConn(o, map[string]string{"raw": "raw", "hub": "memory"}[mode])
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	nc, err := nats.Connect(srv.url)
-	if err != nil {
-		return err
-	}
 	defer nc.Close()
 	var mu sync.Mutex
 	var lat []time.Duration

@@ -65,6 +65,20 @@ func startServer(o opts, mode string) (*srvProc, error) {
 	}
 }
 
+// startServerConn is startServer with a client connection to the server.
+func startServerConn(o opts, mode string) (*srvProc, *nats.Conn, error) {
+	srv, err := startServer(o, mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(srv.url)
+	if err != nil {
+		srv.stop()
+		return nil, nil, err
+	}
+	return srv, nc, nil
+}
+
 // stop stops the server and removes its store directory.
 func (s *srvProc) stop() {
 	s.c.stop()

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"gocv.io/x/gocv"
 
 	"camhub/viewer"
@@ -16,15 +15,11 @@ import (
 // simulated cameras at 30 fps (640x480) through a hub to a grid on a
 // 1280x720 canvas in this process, updated and drawn as the window does.
 func viewerCPU(res *results, o opts, cams int, mode viewer.DecodeMode) error {
-	srv, err := startServer(o, "memory")
+	srv, nc, err := startServerConn(o, "memory")
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	nc, err := nats.Connect(srv.url)
-	if err != nil {
-		return err
-	}
 	defer nc.Close()
 	feed, err := viewer.NewFeed(nil)
 	if err != nil {
