@@ -18,15 +18,13 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 	"camhub/internal/ratelog"
 	"camhub/internal/version"
 	"camhub/internal/wire"
@@ -56,7 +54,7 @@ var ErrConfig = errors.New("bad agent configuration")
 var ErrClosed = errors.New("NATS connection closed")
 
 // ErrRunning is returned by Run if it is called more than once.
-var ErrRunning = errors.New("agent already ran")
+var ErrRunning = errors.New("agent: Run called more than once")
 
 // Config is what an agent does. A zero FPS, size, Quality or
 // ReportInterval takes its default.
@@ -148,21 +146,6 @@ func checkFile(path string) error {
 		return fmt.Errorf("video file %s is a directory", path)
 	}
 	return nil
-}
-
-// ParseSize parses a size written WxH, such as 640x480.
-func ParseSize(s string) (width, height int, err error) {
-	ws, hs, ok := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "x")
-	if ok {
-		width, err = strconv.Atoi(ws)
-		if err == nil {
-			height, err = strconv.Atoi(hs)
-		}
-	}
-	if !ok || err != nil || width <= 0 || height <= 0 {
-		return 0, 0, fmt.Errorf("size %q: want WIDTHxHEIGHT, such as 640x480", s)
-	}
-	return width, height, nil
 }
 
 // Stats counts what an agent did since Run started. Once Run has returned,
@@ -257,7 +240,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Agent, error) {
 		nc:            nc,
 		log:           log.With("camera", cfg.ID),
 		host:          host,
-		source:        cli.RedactURL(cfg.Source),
+		source:        natsconn.RedactURL(cfg.Source),
 		period:        time.Duration(float64(time.Second) / cfg.FPS),
 		framesSubject: wire.FramesSubject(cfg.ID),
 		statusSubject: wire.StatusSubject(cfg.ID),
@@ -388,7 +371,7 @@ func (a *Agent) publish(ctx context.Context) {
 		msg.Data = f.data
 		// PublishMsg copies the data into the connection's buffer, so
 		// the frame can go back to the capture goroutine at once. With
-		// cli.Dial's ReconnectBufSize(-1) it fails at once while
+		// natsconn.Dial's ReconnectBufSize(-1) it fails at once while
 		// disconnected: the frame is dropped, never queued.
 		err := a.nc.PublishMsg(msg)
 		msg.Data = nil

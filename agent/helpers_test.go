@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"gocv.io/x/gocv"
 
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
@@ -40,11 +40,11 @@ func startNATS(t testing.TB, opts *server.Options) (*server.Server, string) {
 	return s, s.ClientURL()
 }
 
-// dial connects as the agent command does: cli.Dial's policy, with no
+// dial connects as the agent command does: natsconn.Dial's policy, with no
 // reconnect buffer.
 func dial(t testing.TB, url string) *nats.Conn {
 	t.Helper()
-	nc, err := cli.Dial(url, cli.DialOptions{Name: "test agent", Retry: true}, slog.New(slog.DiscardHandler))
+	nc, err := natsconn.Dial(url, natsconn.DialOptions{Name: "test agent", Retry: true}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

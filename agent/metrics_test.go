@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"camhub/internal/cli"
+	"camhub/internal/ops"
 	"camhub/internal/testenv"
 )
 
@@ -68,7 +68,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(cli.OpsHandler(a.Collector(), func() (bool, any) { return a.Health() }))
+	srv := httptest.NewServer(ops.Handler(a.Collector(), func() (bool, any) { return a.Health() }))
 	defer srv.Close()
 	if code, h := health(t, srv.URL); code != http.StatusServiceUnavailable || h.State != "starting" {
 		t.Fatalf("before Run: %d %+v", code, h)

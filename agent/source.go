@@ -9,7 +9,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 )
 
 // SourceKind says what a source is.
@@ -64,9 +64,9 @@ func (s Source) String() string {
 	case File:
 		return "video file " + s.Path
 	case URL:
-		return "stream " + cli.RedactURL(s.Path)
+		return "stream " + natsconn.RedactURL(s.Path)
 	case Pipeline:
-		return "GStreamer pipeline " + cli.RedactURL(s.Path)
+		return "GStreamer pipeline " + natsconn.RedactURL(s.Path)
 	}
 	return s.Kind.String()
 }
@@ -117,11 +117,11 @@ func ParseSource(s string) (Source, error) {
 		case "rtsp", "rtsps", "http", "https":
 		default:
 			return Source{}, fmt.Errorf("%w: %s: unsupported URL scheme %q; want %s",
-				ErrBadSource, cli.RedactURL(t), scheme, SourceForms)
+				ErrBadSource, natsconn.RedactURL(t), scheme, SourceForms)
 		}
 		u, err := url.Parse(t)
 		if err != nil || u.Host == "" {
-			return Source{}, fmt.Errorf("%w: %s: not a URL with a host", ErrBadSource, cli.RedactURL(t))
+			return Source{}, fmt.Errorf("%w: %s: not a URL with a host", ErrBadSource, natsconn.RedactURL(t))
 		}
 		return Source{Kind: URL, Path: t}, nil
 	}

@@ -87,33 +87,6 @@ func FuzzParseSource(f *testing.F) {
 	})
 }
 
-func TestParseSize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		w, h int
-		ok   bool
-	}{
-		{"640x480", 640, 480, true},
-		{"1280X720", 1280, 720, true},
-		{" 320x240 ", 320, 240, true},
-		{"640", 0, 0, false},
-		{"640x", 0, 0, false},
-		{"x480", 0, 0, false},
-		{"0x480", 0, 0, false},
-		{"-640x480", 0, 0, false},
-		{"640x480x3", 0, 0, false},
-		{"axb", 0, 0, false},
-	} {
-		w, h, err := ParseSize(tc.in)
-		if (err == nil) != tc.ok || w != tc.w || h != tc.h {
-			t.Errorf("ParseSize(%q) = %d, %d, %v", tc.in, w, h, err)
-		}
-		if err != nil && !strings.Contains(err.Error(), "WIDTHxHEIGHT") {
-			t.Errorf("ParseSize(%q): %v does not say the form", tc.in, err)
-		}
-	}
-}
-
 func TestFitSize(t *testing.T) {
 	for _, tc := range []struct{ w, h, maxW, maxH, wantW, wantH int }{
 		{640, 480, 640, 480, 640, 480},

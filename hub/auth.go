@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"go.yaml.in/yaml/v3"
 
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 	"camhub/internal/wire"
 )
 
@@ -128,7 +128,7 @@ func (u User) password(dir string) (string, error) {
 		if !filepath.IsAbs(f) {
 			f = filepath.Join(dir, f)
 		}
-		return cli.ReadSecret(f)
+		return natsconn.ReadSecret(f)
 	default:
 		pw := os.Getenv(u.PasswordEnv)
 		if pw == "" {
@@ -153,7 +153,7 @@ func AgentPermissions(cams []string) *server.Permissions {
 
 // ViewerPermissions lets a viewer read cams (every camera if empty): live
 // frames and status, the camera list and replay through JetStream. Replies
-// come to the user's own inbox prefix (cli.InboxPrefix), so one viewer
+// come to the user's own inbox prefix (wire.InboxPrefix), so one viewer
 // cannot read another's replies.
 //
 // Reading the newest or oldest message of a subject ($JS.API.STREAM.MSG.GET)
@@ -172,7 +172,7 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 		api + "CONSUMER.DELETE." + fs + ".*",
 		api + "CONSUMER.MSG.NEXT." + fs + ".*",
 	}
-	sub := []string{cli.InboxPrefix(user) + ".>"}
+	sub := []string{wire.InboxPrefix(user) + ".>"}
 	if len(cams) == 0 {
 		pub = append(pub, api+"STREAM.MSG.GET."+fs, api+"CONSUMER.CREATE."+fs+".>")
 		sub = append(sub, wire.AllFrames, wire.AllStatus)

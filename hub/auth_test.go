@@ -24,7 +24,7 @@ import (
 
 	"camhub/hub"
 	"camhub/internal/camlist"
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 	"camhub/internal/replay"
 	"camhub/internal/wire"
 )
@@ -103,9 +103,9 @@ func (l *logLines) wait(t *testing.T, want ...string) string {
 	}
 }
 
-func dial(t *testing.T, url string, a cli.Auth, log *slog.Logger) *nats.Conn {
+func dial(t *testing.T, url string, a natsconn.Auth, log *slog.Logger) *nats.Conn {
 	t.Helper()
-	nc, err := cli.Dial(url, cli.DialOptions{Name: "test " + a.User, Auth: a}, log)
+	nc, err := natsconn.Dial(url, natsconn.DialOptions{Name: "test " + a.User, Auth: a}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func publishFrame(t *testing.T, nc *nats.Conn, id string, seq uint64) {
 
 func TestAgentMayPublishOnlyItsCamera(t *testing.T) {
 	h, pw := secureHub(t, config())
-	admin := dial(t, h.ClientURL(), cli.Auth{User: "admin", PasswordFile: pw["admin"]}, quiet())
+	admin := dial(t, h.ClientURL(), natsconn.Auth{User: "admin", PasswordFile: pw["admin"]}, quiet())
 	front, err := admin.SubscribeSync(wire.FramesSubject("front"))
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestAgentMayPublishOnlyItsCamera(t *testing.T) {
 	admin.Flush()
 
 	logs := newLogLines()
-	agent := dial(t, h.ClientURL(), cli.Auth{User: "front", PasswordFile: pw["front"]}, logs.logger())
+	agent := dial(t, h.ClientURL(), natsconn.Auth{User: "front", PasswordFile: pw["front"]}, logs.logger())
 	publishFrame(t, agent, "back", 1)
 	line := logs.wait(t, "level=ERROR", "permission denied", "Permissions Violation for Publish", wire.FramesSubject("back"))
 	if strings.Contains(line, "pw-front") {
@@ -163,8 +163,8 @@ func TestAgentMayPublishOnlyItsCamera(t *testing.T) {
 
 func TestClientWithoutCredentialsIsRefused(t *testing.T) {
 	h, pw := secureHub(t, config())
-	for _, a := range []cli.Auth{{}, {User: "front", PasswordFile: pw["admin"]}} {
-		nc, err := cli.Dial(h.ClientURL(), cli.DialOptions{Auth: a}, quiet())
+	for _, a := range []natsconn.Auth{{}, {User: "front", PasswordFile: pw["admin"]}} {
+		nc, err := natsconn.Dial(h.ClientURL(), natsconn.DialOptions{Auth: a}, quiet())
 		if err == nil {
 			nc.Close()
 			t.Fatalf("user %q connected", a.User)
@@ -177,12 +177,12 @@ func TestClientWithoutCredentialsIsRefused(t *testing.T) {
 
 func TestViewerLimitedToItsCameras(t *testing.T) {
 	h, pw := secureHub(t, config())
-	agent := dial(t, h.ClientURL(), cli.Auth{User: "front", PasswordFile: pw["front"]}, quiet())
+	agent := dial(t, h.ClientURL(), natsconn.Auth{User: "front", PasswordFile: pw["front"]}, quiet())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
 	logs := newLogLines()
-	viewer := dial(t, h.ClientURL(), cli.Auth{User: "frontonly", PasswordFile: pw["frontonly"]}, logs.logger())
+	viewer := dial(t, h.ClientURL(), natsconn.Auth{User: "frontonly", PasswordFile: pw["frontonly"]}, logs.logger())
 	live, err := viewer.SubscribeSync(wire.FramesSubject("front"))
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func TestViewerLimitedToItsCameras(t *testing.T) {
 	}
 
 	// A viewer of every camera may take snapshots.
-	all := dial(t, h.ClientURL(), cli.Auth{User: "all", PasswordFile: pw["all"]}, quiet())
+	all := dial(t, h.ClientURL(), natsconn.Auth{User: "all", PasswordFile: pw["all"]}, quiet())
 	ajs, err := jetstream.New(all)
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +253,7 @@ func TestViewerLimitedToItsCameras(t *testing.T) {
 	}
 	// ... but not publish.
 	alogs := newLogLines()
-	all2 := dial(t, h.ClientURL(), cli.Auth{User: "all", PasswordFile: pw["all"]}, alogs.logger())
+	all2 := dial(t, h.ClientURL(), natsconn.Auth{User: "all", PasswordFile: pw["all"]}, alogs.logger())
 	publishFrame(t, all2, "front", 9)
 	alogs.wait(t, "level=ERROR", "Permissions Violation for Publish")
 }
@@ -312,11 +312,11 @@ func TestTLS(t *testing.T) {
 	cfg.TLSCert, cfg.TLSKey = cert, key
 	h, pw := secureHub(t, cfg)
 
-	for name, a := range map[string]cli.Auth{
+	for name, a := range map[string]natsconn.Auth{
 		"no CA":    {User: "admin", PasswordFile: pw["admin"]},
 		"other CA": {User: "admin", PasswordFile: pw["admin"], TLSCA: otherCA},
 	} {
-		nc, err := cli.Dial(h.ClientURL(), cli.DialOptions{Auth: a}, quiet())
+		nc, err := natsconn.Dial(h.ClientURL(), natsconn.DialOptions{Auth: a}, quiet())
 		if err == nil {
 			nc.Close()
 			t.Fatalf("%s: connected", name)
@@ -325,7 +325,7 @@ func TestTLS(t *testing.T) {
 			t.Fatalf("%s: error %v, want a certificate error", name, err)
 		}
 	}
-	nc := dial(t, h.ClientURL(), cli.Auth{User: "admin", PasswordFile: pw["admin"], TLSCA: ca}, quiet())
+	nc := dial(t, h.ClientURL(), natsconn.Auth{User: "admin", PasswordFile: pw["admin"], TLSCA: ca}, quiet())
 	if cs, err := nc.TLSConnectionState(); err != nil || !cs.HandshakeComplete {
 		t.Fatalf("not over TLS: %v", err)
 	}

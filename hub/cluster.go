@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 )
 
 // MaxReplicas is the most copies of the replay buffer a cluster may keep
@@ -230,9 +230,9 @@ func (s *Server) logLinks(leaves *int) {
 	n := s.ns.NumLeafNodes()
 	switch {
 	case n > *leaves && s.cfg.Leaf != "":
-		s.log.Info("leaf link up", "central", cli.RedactURL(s.cfg.Leaf))
+		s.log.Info("leaf link up", "central", natsconn.RedactURL(s.cfg.Leaf))
 	case n < *leaves && s.cfg.Leaf != "":
-		s.log.Warn("leaf link down: site cameras stay local until it is back", "central", cli.RedactURL(s.cfg.Leaf))
+		s.log.Warn("leaf link down: site cameras stay local until it is back", "central", natsconn.RedactURL(s.cfg.Leaf))
 	case n != *leaves:
 		s.log.Info("site links", "leaf_nodes", n, "before", *leaves)
 	}

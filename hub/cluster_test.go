@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/hub"
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 	"camhub/internal/replay"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
@@ -162,8 +162,8 @@ func TestClusterWithAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	hubs := startCluster(t, 3, 3, func(c *hub.Config) { c.Auth = users })
-	agent := dial(t, hubs[0].ClientURL(), cli.Auth{User: "front", PasswordFile: filepath.Join(dir, "front.pass")}, quiet())
-	viewer := dial(t, hubs[1].ClientURL(), cli.Auth{User: "all", PasswordFile: filepath.Join(dir, "all.pass")}, quiet())
+	agent := dial(t, hubs[0].ClientURL(), natsconn.Auth{User: "front", PasswordFile: filepath.Join(dir, "front.pass")}, quiet())
+	viewer := dial(t, hubs[1].ClientURL(), natsconn.Auth{User: "all", PasswordFile: filepath.Join(dir, "all.pass")}, quiet())
 	publishFrame(t, agent, "front", 1)
 	js, err := jetstream.New(viewer)
 	if err != nil {

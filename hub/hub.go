@@ -19,7 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
+	"camhub/internal/ops"
 	"camhub/internal/wire"
 )
 
@@ -79,8 +80,19 @@ type Config struct {
 	Domain string
 }
 
-// Validate checks c and fills in defaults.
+// ErrConfig is wrapped by every error Config.Validate returns.
+var ErrConfig = errors.New("bad hub configuration")
+
+// Validate checks c and fills in defaults. Its errors wrap ErrConfig and
+// name the setting.
 func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
 	switch c.Storage {
 	case "":
 		c.Storage = StorageMemory
@@ -163,7 +175,7 @@ func (s *Server) start(ctx context.Context) error {
 			return err
 		}
 	} else {
-		nc, err := cli.Dial(s.cfg.NATS, cli.DialOptions{Name: "camhub-hub"}, s.log)
+		nc, err := natsconn.Dial(s.cfg.NATS, natsconn.DialOptions{Name: "camhub-hub"}, s.log)
 		if err != nil {
 			return err
 		}
@@ -309,7 +321,7 @@ func (s *Server) startEmbedded() error {
 		attrs = append(attrs, "leaf_listen", s.leafAddr)
 	}
 	if s.cfg.Leaf != "" {
-		attrs = append(attrs, "leaf", cli.RedactURL(s.cfg.Leaf))
+		attrs = append(attrs, "leaf", natsconn.RedactURL(s.cfg.Leaf))
 	}
 	if s.cfg.Domain != "" {
 		attrs = append(attrs, "domain", s.cfg.Domain)
@@ -351,8 +363,8 @@ func (s *Server) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	h := cli.OpsHandler(s.Collector(), func() (bool, any) { return s.Health(ctx) })
-	return cli.ServeHTTP(ctx, s.cfg.HTTP, h, s.log)
+	h := ops.Handler(s.Collector(), func() (bool, any) { return s.Health(ctx) })
+	return ops.Serve(ctx, s.cfg.HTTP, h, s.log)
 }
 
 // Close stops the hub and waits for it. It may be called more than once.

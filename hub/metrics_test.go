@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"camhub/hub"
-	"camhub/internal/cli"
+	"camhub/internal/ops"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
@@ -22,7 +22,7 @@ import (
 // The hub's /metrics shows its cameras and buffer; /healthz says it is well.
 func TestMetricsAndHealth(t *testing.T) {
 	h := start(t, config(), quiet())
-	srv := httptest.NewServer(cli.OpsHandler(h.Collector(), func() (bool, any) { return h.Health(context.Background()) }))
+	srv := httptest.NewServer(ops.Handler(h.Collector(), func() (bool, any) { return h.Health(context.Background()) }))
 	defer srv.Close()
 	nc := testenv.Conn(t, h.ClientURL())
 	js, _ := jetstream.New(nc)

@@ -12,6 +12,16 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet -tags matprofile ./...
+# The hub and the web viewer need no cgo: only capture, encoding, the viewer
+# window and clip export link OpenCV or libjpeg-turbo.
+CGO_ENABLED=0 go build ./hub/... ./web/... ./internal/wire/...
+cgodeps=$(go list -deps ./hub/... ./web/... | grep -E '^(gocv\.io/x/gocv|camhub/internal/turbojpeg)(/|$)' || true)
+if [ -n "$cgodeps" ]; then
+	echo "hub and web must build without cgo, but they depend on:" >&2
+	echo "$cgodeps" >&2
+	echo "(go list -deps ./hub/... ./web/... shows the path; keep OpenCV code out of their imports)" >&2
+	exit 1
+fi
 go test -race -tags matprofile -count=1 -timeout 30m "$@" ./...
 # The Docker packaging (Dockerfile, docker-compose.yml): where a Docker engine
 # runs, unless CAMHUB_COMPOSE_TEST=0. ~15 min the first time (base images,

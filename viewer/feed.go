@@ -171,20 +171,6 @@ func CheckCams(ids []string) error {
 	return nil
 }
 
-// ParseCams splits a comma-separated camera list, trimming spaces and
-// dropping empty entries, as --cams accepts it.
-func ParseCams(list []string) []string {
-	var ids []string
-	for _, e := range list {
-		for _, id := range strings.Split(e, ",") {
-			if id = strings.TrimSpace(id); id != "" {
-				ids = append(ids, id)
-			}
-		}
-	}
-	return ids
-}
-
 // Subscribe subscribes to the cameras' frames and status reports on nc (to
 // the status reports only after Rewind). It works on a connection that is
 // still waiting for its server: the subscriptions are made when it

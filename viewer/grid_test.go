@@ -366,9 +366,6 @@ func TestCheckCams(t *testing.T) {
 	if err := CheckCams([]string{"a b"}); err == nil || !strings.Contains(err.Error(), wire.IDRule) {
 		t.Errorf("error %v does not name the id rule", err)
 	}
-	if got := ParseCams([]string{"front, back", "", " side "}); !slices.Equal(got, []string{"front", "back", "side"}) {
-		t.Errorf("ParseCams = %q", got)
-	}
 }
 
 // Every decode mode shows the same picture at the tile's size; only the

@@ -133,21 +133,3 @@ func TestDecodeFlag(t *testing.T) {
 		}
 	}
 }
-
-func TestSize(t *testing.T) {
-	var s Size
-	for in, want := range map[string]Size{"1280x720": {1280, 720}, " 1920X1080 ": {1920, 1080}, "160x120": {160, 120}} {
-		if err := s.Set(in); err != nil || s != want {
-			t.Errorf("Set(%q) = %v, %v", in, s, err)
-		}
-	}
-	for _, in := range []string{"", "1280", "x720", "1280x", "axb", "100x100", "9000x9000", "-1x5"} {
-		if err := s.Set(in); err == nil {
-			t.Errorf("Set(%q) accepted", in)
-		}
-	}
-	s = Size{1920, 1080}
-	if s.String() != "1920x1080" {
-		t.Errorf("String() = %q", s.String())
-	}
-}

@@ -26,7 +26,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"camhub/internal/camlist"
-	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 	"camhub/internal/replay"
 )
 
@@ -50,7 +50,7 @@ type Config struct {
 	// on the hub, sorted by id, adding cameras as they appear.
 	Cams []string
 	// WindowSize is the size of the canvas; DefaultSize if zero.
-	WindowSize Size
+	WindowSize image.Point
 	// Refresh is how often the window is redrawn; DefaultRefresh if zero.
 	Refresh time.Duration
 	// Rewind, if not zero, is the capture time to play the cameras from,
@@ -79,10 +79,10 @@ type Viewer struct {
 // New subscribes to the cameras on nc (which may still be waiting for its
 // server) and returns the viewer, ready to Run.
 func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Viewer, error) {
-	if cfg.WindowSize == (Size{}) {
+	if cfg.WindowSize == (image.Point{}) {
 		cfg.WindowSize = DefaultSize
 	}
-	if err := cfg.WindowSize.Validate(); err != nil {
+	if err := checkSize(cfg.WindowSize); err != nil {
 		return nil, err
 	}
 	if cfg.Refresh <= 0 {
@@ -110,7 +110,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Viewer, error) {
 		feed.Close()
 		return nil, err
 	}
-	v := &Viewer{cfg: cfg, nc: nc, log: log, feed: feed, player: player, url: cli.RedactURL(strings.Join(nc.Opts.Servers, ","))}
+	v := &Viewer{cfg: cfg, nc: nc, log: log, feed: feed, player: player, url: natsconn.RedactURL(strings.Join(nc.Opts.Servers, ","))}
 	v.grid = NewGrid(feed, image.Point(cfg.WindowSize), log)
 	return v, nil
 }
@@ -155,7 +155,7 @@ func (v *Viewer) seed(ctx context.Context) {
 		v.log.Warn("no camera list", "error", err)
 		return
 	}
-	backoff := cli.Backoff(500*time.Millisecond, 10*time.Second)
+	backoff := natsconn.Backoff(500*time.Millisecond, 10*time.Second)
 	warned := false
 	for attempt := 1; ; attempt++ {
 		if v.nc.IsConnected() {
@@ -294,42 +294,15 @@ func CheckDisplay() error {
 	return nil
 }
 
-// Size is a canvas size, written as "1280x720". It is a pflag.Value.
-type Size image.Point
-
-// DefaultSize is the default window size.
-var DefaultSize = Size{1280, 720}
-
-// Size limits.
+// Window sizes: the default, and the smallest and largest the grid draws.
 var (
-	MinSize = Size{160, 120}
-	MaxSize = Size{7680, 4320}
+	DefaultSize = image.Point{1280, 720}
+	MinSize     = image.Point{160, 120}
+	MaxSize     = image.Point{7680, 4320}
 )
 
-// String implements pflag.Value.
-func (s *Size) String() string { return fmt.Sprintf("%dx%d", s.X, s.Y) }
-
-// Set implements pflag.Value.
-func (s *Size) Set(v string) error {
-	w, h, ok := strings.Cut(strings.ToLower(strings.TrimSpace(v)), "x")
-	x, errW := strconv.Atoi(w)
-	y, errH := strconv.Atoi(h)
-	if !ok || errW != nil || errH != nil {
-		return errors.New("not a size such as 1280x720")
-	}
-	n := Size{x, y}
-	if err := n.Validate(); err != nil {
-		return err
-	}
-	*s = n
-	return nil
-}
-
-// Type implements pflag.Value.
-func (s *Size) Type() string { return "WxH" }
-
-// Validate checks that s is within MinSize and MaxSize.
-func (s Size) Validate() error {
+// checkSize checks that a window size is within MinSize and MaxSize.
+func checkSize(s image.Point) error {
 	if s.X < MinSize.X || s.Y < MinSize.Y || s.X > MaxSize.X || s.Y > MaxSize.Y {
 		return fmt.Errorf("window size %dx%d: want between %dx%d and %dx%d", s.X, s.Y, MinSize.X, MinSize.Y, MaxSize.X, MaxSize.Y)
 	}

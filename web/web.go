@@ -68,6 +68,9 @@ var uiFiles embed.FS
 // ErrConfig is wrapped by the errors New returns for a bad configuration.
 var ErrConfig = errors.New("bad web configuration")
 
+// ErrRunning is returned by Run and Serve if either is called more than once.
+var ErrRunning = errors.New("web: Run called more than once")
+
 // Config is the web server's configuration.
 type Config struct {
 	// Addr is the host:port Run listens on, such as ":8080".
@@ -324,7 +327,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.running.CompareAndSwap(false, true) {
 		ln.Close()
-		return errors.New("web: Run called twice")
+		return ErrRunning
 	}
 	hs := &http.Server{
 		Handler:           s.handler,

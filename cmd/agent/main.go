@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 	"camhub/agent"
 	"camhub/internal/cli"
 	"camhub/internal/config"
+	"camhub/internal/natsconn"
+	"camhub/internal/ops"
 	"camhub/internal/version"
 	"camhub/internal/wire"
 )
@@ -28,13 +31,6 @@ func main() {
 	os.Exit(code)
 }
 
-// Exit codes.
-const (
-	exitOK      = 0
-	exitFailure = 1 // the agent failed while running
-	exitConfig  = 2 // bad flags or configuration
-)
-
 // settings are the agent's flags.
 type settings struct {
 	config         string
@@ -42,9 +38,9 @@ type settings struct {
 	site           string
 	source         string
 	nats           string
-	auth           cli.Auth
+	auth           natsconn.Auth
 	fps            float64
-	size           size
+	size           cli.Size
 	quality        intRange
 	loop           bool
 	reportInterval time.Duration
@@ -56,7 +52,7 @@ type settings struct {
 // flags returns the agent's flag set, the schema of its configuration.
 func flags() (*pflag.FlagSet, *settings) {
 	s := &settings{
-		size:    size{agent.DefaultWidth, agent.DefaultHeight},
+		size:    cli.Size{Point: image.Pt(agent.DefaultWidth, agent.DefaultHeight)},
 		quality: intRange{v: agent.DefaultQuality, min: 1, max: 100},
 	}
 	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
@@ -66,7 +62,7 @@ func flags() (*pflag.FlagSet, *settings) {
 	fs.StringVar(&s.id, "id", "", "camera `id` (required): "+wire.IDRule)
 	fs.StringVar(&s.site, "site", "", "the `site` this camera is at, shown next to its id (optional; same rule as ids)")
 	fs.StringVar(&s.source, "source", "testpattern", "what to capture (see Sources above)")
-	fs.StringVar(&s.nats, "nats", cli.DefaultNATS, "NATS server `urls`, comma-separated")
+	fs.StringVar(&s.nats, "nats", natsconn.DefaultNATS, "NATS server `urls`, comma-separated")
 	s.auth.AddFlags(fs)
 	fs.Float64Var(&s.fps, "fps", agent.DefaultFPS, "the most frames per second to send")
 	fs.Var(&s.size, "size", "the largest frame size: larger frames are scaled down to fit, keeping\n"+
@@ -120,19 +116,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(stdout, usageHead, fs.FlagUsages(), usageTail)
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "agent: %v\nRun agent --help for usage.\n", err)
-		return exitConfig
-	}
+	fail := func(err error) int { return cli.UsageError(stderr, "agent", err) }
 	if err := config.Load(fs, args, "version"); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
+			return cli.ExitOK
 		}
 		return fail(err)
 	}
 	if s.version {
 		fmt.Fprintln(stdout, "camhub agent", version.String())
-		return exitOK
+		return cli.ExitOK
 	}
 	if fs.NArg() > 0 {
 		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
@@ -140,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if s.id == "" {
 		return fail(errors.New("--id is required (or id in the --config file, or CAMHUB_ID)"))
 	}
-	log, err := cli.NewLogger(s.logLevel)
+	log, err := cli.NewLogger(stderr, s.logLevel)
 	if err != nil {
 		return fail(fmt.Errorf("--log-level: %w", err))
 	}
@@ -149,8 +142,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Site:           s.site,
 		Source:         s.source,
 		FPS:            s.fps,
-		Width:          s.size.w,
-		Height:         s.size.h,
+		Width:          s.size.X,
+		Height:         s.size.Y,
 		Quality:        s.quality.v,
 		Loop:           s.loop,
 		ReportInterval: s.reportInterval,
@@ -162,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// With Retry, Dial fails only on a malformed URL or option: a
 	// configuration error. An unreachable server is retried forever.
-	nc, err := cli.Dial(s.nats, cli.DialOptions{Name: "camhub-agent " + s.id, Retry: true, Auth: s.auth}, log.With("camera", s.id))
+	nc, err := natsconn.Dial(s.nats, natsconn.DialOptions{Name: "camhub-agent " + s.id, Retry: true, Auth: s.auth}, log.With("camera", s.id))
 	if err != nil {
 		return fail(err)
 	}
@@ -171,40 +164,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	var ops sync.WaitGroup
+	var serving sync.WaitGroup
 	if s.http != "" {
 		// Serves until Run has returned: the final state stays visible
 		// to a scrape until then.
 		hctx, stop := context.WithCancel(context.Background())
-		defer func() { stop(); ops.Wait() }()
-		h := cli.OpsHandler(a.Collector(), func() (bool, any) { return a.Health() })
-		ops.Add(1)
+		defer func() { stop(); serving.Wait() }()
+		h := ops.Handler(a.Collector(), func() (bool, any) { return a.Health() })
+		serving.Add(1)
 		go func() {
-			defer ops.Done()
-			if err := cli.ServeHTTP(hctx, s.http, h, log); err != nil {
+			defer serving.Done()
+			if err := ops.Serve(hctx, s.http, h, log); err != nil {
 				log.Error("metrics endpoint failed", "error", err)
 			}
 		}()
 	}
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent failed", "camera", s.id, "error", err)
-		return exitFailure
+		return cli.ExitFailure
 	}
-	return exitOK
-}
-
-// size is a pflag.Value for WxH.
-type size struct{ w, h int }
-
-func (s *size) String() string { return strconv.Itoa(s.w) + "x" + strconv.Itoa(s.h) }
-func (s *size) Type() string   { return "WxH" }
-func (s *size) Set(v string) error {
-	w, h, err := agent.ParseSize(v)
-	if err != nil {
-		return err
-	}
-	s.w, s.h = w, h
-	return nil
+	return cli.ExitOK
 }
 
 // intRange is a pflag.Value for an integer within [min, max].

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"image"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"camhub/agent"
+	"camhub/internal/cli"
 	"camhub/internal/config"
 	"camhub/internal/testenv"
 	"camhub/internal/version"
@@ -50,10 +52,10 @@ func TestExampleConfig(t *testing.T) {
 		}
 	}
 	if s.id != "front" || s.source != "testpattern" || s.nats != "nats://127.0.0.1:4222" || s.fps != 15 ||
-		s.size != (size{640, 480}) || s.quality.v != 80 || s.loop || s.reportInterval != 2*time.Second || s.logLevel != "info" {
+		s.size.Point != image.Pt(640, 480) || s.quality.v != 80 || s.loop || s.reportInterval != 2*time.Second || s.logLevel != "info" {
 		t.Errorf("settings from %s: %+v", exampleConfig, s)
 	}
-	cfg := agent.Config{ID: s.id, Source: s.source, FPS: s.fps, Width: s.size.w, Height: s.size.h,
+	cfg := agent.Config{ID: s.id, Source: s.source, FPS: s.fps, Width: s.size.X, Height: s.size.Y,
 		Quality: s.quality.v, Loop: s.loop, ReportInterval: s.reportInterval}
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("%s: %v", exampleConfig, err)
@@ -97,8 +99,8 @@ func TestBadConfigFile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeConfig(t, tc.yaml)
 			code, _, stderr := runCmd(t, "--config", path)
-			if code != exitConfig {
-				t.Errorf("exit code %d, want %d", code, exitConfig)
+			if code != cli.ExitUsage {
+				t.Errorf("exit code %d, want %d", code, cli.ExitUsage)
 			}
 			for _, w := range append(tc.want, path) {
 				if !strings.Contains(stderr, w) {
@@ -118,8 +120,8 @@ func TestBadConfigFile(t *testing.T) {
 		{"id: a\nlog-level: loud\n", "log-level"},
 	} {
 		code, _, stderr := runCmd(t, "--config", writeConfig(t, tc.yaml))
-		if code != exitConfig || !strings.Contains(stderr, tc.want) {
-			t.Errorf("%q: exit code %d, stderr %q; want %d and %q", tc.yaml, code, stderr, exitConfig, tc.want)
+		if code != cli.ExitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit code %d, stderr %q; want %d and %q", tc.yaml, code, stderr, cli.ExitUsage, tc.want)
 		}
 	}
 }
@@ -140,8 +142,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--id", "a", "--config", "/nonexistent/agent.yaml"}, "/nonexistent/agent.yaml"},
 	} {
 		code, _, stderr := runCmd(t, tc.args...)
-		if code != exitConfig || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "--help") {
-			t.Errorf("%q: exit code %d, stderr %q; want %d and %q", tc.args, code, stderr, exitConfig, tc.want)
+		if code != cli.ExitUsage || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "--help") {
+			t.Errorf("%q: exit code %d, stderr %q; want %d and %q", tc.args, code, stderr, cli.ExitUsage, tc.want)
 		}
 	}
 }
@@ -149,14 +151,14 @@ func TestBadFlags(t *testing.T) {
 func TestBadEnvironment(t *testing.T) {
 	t.Setenv("CAMHUB_QUALITY", "500")
 	code, _, stderr := runCmd(t, "--id", "a")
-	if code != exitConfig || !strings.Contains(stderr, "CAMHUB_QUALITY") {
+	if code != cli.ExitUsage || !strings.Contains(stderr, "CAMHUB_QUALITY") {
 		t.Errorf("exit code %d, stderr %q", code, stderr)
 	}
 }
 
 func TestHelp(t *testing.T) {
 	code, stdout, stderr := runCmd(t, "--help")
-	if code != exitOK || stderr != "" {
+	if code != cli.ExitOK || stderr != "" {
 		t.Fatalf("exit code %d, stderr %q", code, stderr)
 	}
 	for _, want := range []string{
@@ -173,7 +175,7 @@ func TestHelp(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	code, stdout, _ := runCmd(t, "--version")
-	if code != exitOK || !strings.Contains(stdout, version.String()) {
+	if code != cli.ExitOK || !strings.Contains(stdout, version.String()) {
 		t.Errorf("exit code %d, stdout %q", code, stdout)
 	}
 }
@@ -236,7 +238,7 @@ func TestRun(t *testing.T) {
 	}
 	select {
 	case c := <-code:
-		if c != exitOK {
+		if c != cli.ExitOK {
 			t.Errorf("exit code %d; stderr %q", c, stderr.String())
 		}
 	case <-time.After(10 * time.Second):

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -50,7 +51,10 @@ Flags:
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := cli.SignalContext()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // options is everything the command line, environment and file said.
@@ -60,14 +64,12 @@ type options struct {
 	version  bool
 }
 
-// parse reads the settings; it returns pflag.ErrHelp after printing --help.
-func parse(args []string, stderr io.Writer) (*options, error) {
+// parse reads the settings; it returns pflag.ErrHelp after printing --help
+// to stdout.
+func parse(args []string, stdout io.Writer) (*options, error) {
 	fs := pflag.NewFlagSet("hub", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(io.Discard) // run reports errors itself
+	fs.Usage = func() { fmt.Fprint(stdout, usage, fs.FlagUsages()) }
 	var o options
 	cfg := &o.hub
 	replayBytes := config.Bytes(hub.DefaultReplayBytes)
@@ -100,7 +102,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (see hub --help)", fs.Arg(0))
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if maxPayload > 64<<20 {
 		return nil, errors.New("max-payload: at most 64MiB")
@@ -112,37 +114,34 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	return &o, nil
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	o, err := parse(args, stderr)
+// run is the hub command: it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stdout)
 	if errors.Is(err, pflag.ErrHelp) {
-		return 0
+		return cli.ExitOK
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "hub:", err)
-		return 2
+		return cli.UsageError(stderr, "hub", err)
 	}
 	if o.version {
 		fmt.Fprintln(stdout, "camhub hub", version.String())
-		return 0
+		return cli.ExitOK
 	}
-	log, err := cli.NewLogger(o.logLevel)
+	log, err := cli.NewLogger(stderr, o.logLevel)
 	if err != nil {
-		fmt.Fprintln(stderr, "hub:", err)
-		return 2
+		return cli.UsageError(stderr, "hub", err)
 	}
 
-	ctx, stop := cli.SignalContext()
-	defer stop()
 	log.Info("camhub hub starting", "version", version.String())
 	h, err := hub.Start(ctx, o.hub, log)
 	if err != nil {
 		log.Error("hub failed to start", "error", err)
-		return 1
+		return cli.ExitFailure
 	}
 	if err := h.Run(ctx); err != nil {
 		log.Error("hub failed", "error", err)
-		return 1
+		return cli.ExitFailure
 	}
 	log.Info("camhub hub stopped")
-	return 0
+	return cli.ExitOK
 }

@@ -151,13 +151,13 @@ func TestBinaryStartsAndStops(t *testing.T) {
 }
 
 func TestHelpAndBadArgs(t *testing.T) {
-	var out strings.Builder
-	if code := run([]string{"--help"}, io.Discard, &out); code != 0 || !strings.Contains(out.String(), "--replay-bytes") {
-		t.Fatalf("--help: code %d, output:\n%s", code, out.String())
+	var out, errOut strings.Builder
+	if code := run(t.Context(), []string{"--help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "--replay-bytes") || errOut.Len() != 0 {
+		t.Fatalf("--help: code %d, stdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
 	out.Reset()
-	if code := run([]string{"--storage", "tape"}, io.Discard, &out); code != 2 || !strings.Contains(out.String(), "storage") {
-		t.Fatalf("bad storage: code %d, output %q", code, out.String())
+	if code := run(t.Context(), []string{"--storage", "tape"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "storage") || out.Len() != 0 {
+		t.Fatalf("bad storage: code %d, stderr %q, stdout %q", code, errOut.String(), out.String())
 	}
 }
 
@@ -191,7 +191,7 @@ func TestClusterFlagErrors(t *testing.T) {
 		{[]string{"--cluster", ":6222"}, "cluster needs --routes"},
 	} {
 		var stderr strings.Builder
-		if code := run(tc.args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+		if code := run(t.Context(), tc.args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("hub %v: exit %d, %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"image"
 	"io"
 	"os"
 	"os/exec"
@@ -19,7 +20,6 @@ import (
 	"camhub/internal/camlist"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
-	"camhub/viewer"
 )
 
 var (
@@ -67,7 +67,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(o.cams, []string{"front", "back"}) || o.nats != "nats://127.0.0.1:4222" ||
-		o.size != (viewer.Size{X: 1280, Y: 720}) || o.logLevel != "info" || o.json || o.command.name != "" ||
+		o.size.Point != image.Pt(1280, 720) || o.logLevel != "info" || o.json || o.command.name != "" ||
 		o.format != "mp4" || o.outDir != "" || o.rewinding() {
 		t.Fatalf("configs/viewer.yaml gave %+v", o)
 	}
@@ -178,12 +178,13 @@ func TestBadArgs(t *testing.T) {
 		{"since with from", []string{"export", "--cam", "front", "--out", "f.mp4", "--since", "5s", "--from", "2026-01-01T00:00:00Z"}, "--since cannot be combined with --from or --to"},
 		{"from after to", []string{"export", "--cam", "front", "--out", "f.mp4", "--from", "2026-01-01T00:00:05Z", "--to", "2026-01-01T00:00:00Z"}, "is after --to"},
 		{"bad flag", []string{"--frobnicate"}, "unknown flag: --frobnicate"},
-		{"bad size", []string{"--window-size", "1280"}, "1280x720"},
+		{"bad size", []string{"--window-size", "1280"}, "WIDTHxHEIGHT"},
+		{"small size", []string{"--window-size", "100x100"}, "between 160x120 and 7680x4320"},
 		{"bad log level", []string{"list", "--log-level", "loud"}, `log level "loud"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr strings.Builder
-			if code := run(tc.args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			if code := run(t.Context(), tc.args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
 				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)
 			}
 		})
@@ -192,18 +193,18 @@ func TestBadArgs(t *testing.T) {
 
 func TestHelpAndVersion(t *testing.T) {
 	var stderr, stdout strings.Builder
-	if code := run([]string{"--help"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("--help: exit %d", code)
+	if code := run(t.Context(), []string{"--help"}, &stdout, &stderr); code != 0 || stderr.Len() != 0 {
+		t.Fatalf("--help: exit %d, stderr %q", code, stderr.String())
 	}
 	for _, want := range []string{"Commands:", "list ", "snapshot ", "export ", "--cams", "--window-size", "--json", "--since", "--at", "--speed",
 		"--speed 2", "--cam", "--from", "--to", "--out", "--out-dir", "--format", "CAMHUB_", "Examples:", "viewer list --json",
 		"viewer export --cam front --since 60s --out front.mp4", "viewer snapshot --cam front --out front.jpg", "Exit status"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("--help does not mention %q:\n%s", want, stderr.String())
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("--help does not mention %q:\n%s", want, stdout.String())
 		}
 	}
 	stdout.Reset()
-	if code := run([]string{"--version"}, &stdout, io.Discard); code != 0 || !strings.HasPrefix(stdout.String(), "camhub viewer ") {
+	if code := run(t.Context(), []string{"--version"}, &stdout, io.Discard); code != 0 || !strings.HasPrefix(stdout.String(), "camhub viewer ") {
 		t.Fatalf("--version: exit %d, %q", code, stdout.String())
 	}
 }
@@ -226,7 +227,7 @@ func report(t *testing.T, js jetstream.JetStream, st wire.Status) {
 func list(t *testing.T, args ...string) string {
 	t.Helper()
 	var stdout, stderr strings.Builder
-	if code := run(append([]string{"list"}, args...), &stdout, &stderr); code != 0 {
+	if code := run(t.Context(), append([]string{"list"}, args...), &stdout, &stderr); code != 0 {
 		t.Fatalf("viewer list: exit %d, %s", code, stderr.String())
 	}
 	return stdout.String()
@@ -316,7 +317,7 @@ func TestList(t *testing.T) {
 func TestListNoHub(t *testing.T) {
 	ns := testenv.NATS(t, nil) // a NATS server the hub never provisioned
 	var stdout, stderr strings.Builder
-	code := run([]string{"list", "--nats", ns.ClientURL()}, &stdout, &stderr)
+	code := run(t.Context(), []string{"list", "--nats", ns.ClientURL()}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), camlist.ErrNoHub.Error()) {
 		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), camlist.ErrNoHub)
 	}
@@ -329,7 +330,7 @@ func TestListNoServer(t *testing.T) {
 	ns.WaitForShutdown()
 	start := time.Now()
 	var stderr strings.Builder
-	code := run([]string{"list", "--nats", url}, io.Discard, &stderr)
+	code := run(t.Context(), []string{"list", "--nats", url}, io.Discard, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "connecting to NATS at "+url) {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}

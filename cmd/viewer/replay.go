@@ -17,7 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/cli"
+	"camhub/internal/export"
 	"camhub/internal/humantime"
+	"camhub/internal/natsconn"
 	"camhub/internal/replay"
 	"camhub/internal/wire"
 )
@@ -41,6 +43,14 @@ func (o *options) targets(ext string) []target {
 	return ts
 }
 
+// makeOutDir creates --out-dir if it does not exist yet.
+func (o *options) makeOutDir() error {
+	if o.outDir == "" {
+		return nil
+	}
+	return os.MkdirAll(o.outDir, 0o755)
+}
+
 // dialOnce connects a command that does one thing and exits: it fails at
 // once if no server answers, and keeps connection chatter out of its
 // output unless a log level was asked for.
@@ -48,7 +58,7 @@ func dialOnce(o *options, stderr io.Writer, log *slog.Logger) (*nats.Conn, jetst
 	if o.logLevel == "info" {
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	nc, err := cli.Dial(o.nats, cli.DialOptions{Name: "camhub-viewer-" + o.command.name, Auth: o.auth}, log)
+	nc, err := natsconn.Dial(o.nats, natsconn.DialOptions{Name: "camhub-viewer-" + o.command.name, Auth: o.auth}, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -64,9 +74,9 @@ func dialOnce(o *options, stderr io.Writer, log *slog.Logger) (*nats.Conn, jetst
 // request that could never work (such as a file type), 1 otherwise.
 func exitCode(err error) int {
 	if errors.Is(err, replay.ErrInvalid) {
-		return 2
+		return cli.ExitUsage
 	}
-	return 1
+	return cli.ExitFailure
 }
 
 // explain adds what helps to replay's errors: which cameras the buffer
@@ -113,12 +123,15 @@ func bufferCameras(ctx context.Context, js jetstream.JetStream) ([]string, error
 // runSnapshot writes the newest frame of each camera.
 func runSnapshot(ctx context.Context, o *options, stdout, stderr io.Writer, log *slog.Logger) int {
 	nc, js, err := dialOnce(o, stderr, log)
+	if err == nil {
+		defer nc.Close()
+		err = o.makeOutDir()
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "viewer snapshot:", err)
-		return 1
+		return cli.ExitFailure
 	}
-	defer nc.Close()
-	code := 0
+	code := cli.ExitOK
 	for _, tg := range o.targets(".jpg") {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		f, err := replay.WriteSnapshot(sctx, js, tg.id, tg.path)
@@ -141,11 +154,14 @@ func runSnapshot(ctx context.Context, o *options, stdout, stderr io.Writer, log 
 // runExport writes a clip of each camera.
 func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *slog.Logger) int {
 	nc, js, err := dialOnce(o, stderr, log)
+	if err == nil {
+		defer nc.Close()
+		err = o.makeOutDir()
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "viewer export:", err)
-		return 1
+		return cli.ExitFailure
 	}
-	defer nc.Close()
 	from, to := o.from.t, o.to.t
 	if o.since > 0 {
 		from = time.Now().Add(-o.since)
@@ -157,7 +173,7 @@ func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *s
 		first, last, err := span(ctx, js, o.cams)
 		if err != nil {
 			fmt.Fprintln(stderr, "viewer export:", err)
-			return 1
+			return cli.ExitFailure
 		}
 		if from.IsZero() {
 			from = first
@@ -166,16 +182,11 @@ func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *s
 			to = last
 		}
 	}
-	bar := isTerminal(stderr)
-	code := 0
+	terminal := isTerminal(stderr)
+	code := cli.ExitOK
 	for i, tg := range targets {
-		eo := replay.ExportOptions{ID: tg.id, From: from, To: to, Out: tg.path}
-		var p *progress
-		if bar {
-			p = &progress{w: stderr, label: tg.id}
-			eo.Progress = p.update
-		}
-		res, err := replay.Export(ctx, js, eo)
+		p := newProgress(stderr, tg.id, terminal, time.Now)
+		res, err := export.Export(ctx, js, export.Options{ID: tg.id, From: from, To: to, Out: tg.path, Progress: p.update})
 		p.clear()
 		if err != nil && ctx.Err() != nil {
 			var left []string
@@ -183,7 +194,7 @@ func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *s
 				left = append(left, t.path)
 			}
 			fmt.Fprintf(stderr, "viewer export: cancelled; not written: %s\n", strings.Join(left, ", "))
-			return 1
+			return cli.ExitFailure
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "viewer export:", explain(ctx, js, err))
@@ -223,7 +234,7 @@ func span(ctx context.Context, js jetstream.JetStream, ids []string) (first, las
 }
 
 // summary is the line export prints for a clip it wrote.
-func summary(path string, r replay.ExportResult, now time.Time) string {
+func summary(path string, r export.Result, now time.Time) string {
 	length := time.Duration(float64(r.Frames) / r.FPS * float64(time.Second))
 	s := fmt.Sprintf("wrote %s: %d frames, %s at %.3g fps, %s, captured %s to %s",
 		path, r.Frames, age(length), r.FPS, codecName(r.Codec), humantime.ClockMilli(r.First, now), humantime.ClockMilli(r.Last, now))
@@ -255,48 +266,4 @@ func age(d time.Duration) string {
 		return d.Round(100 * time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
-}
-
-// isTerminal reports whether w is a terminal (a character device), where
-// a progress bar can redraw itself.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// progress draws an export's progress bar on a terminal, on one line that
-// it redraws at most every 100 ms.
-type progress struct {
-	w     io.Writer
-	label string
-	drawn time.Time
-	shown bool
-}
-
-const barWidth = 30
-
-// update draws the bar for done of total frames written.
-func (p *progress) update(done, total int) {
-	now := time.Now()
-	if done < total && now.Sub(p.drawn) < 100*time.Millisecond {
-		return
-	}
-	p.drawn, p.shown = now, true
-	fill, pct := barWidth, 100
-	if total > 0 {
-		fill, pct = min(done, total)*barWidth/total, min(done, total)*100/total
-	}
-	fmt.Fprintf(p.w, "\r%s [%s%s] %3d%%  %d/%d frames", p.label,
-		strings.Repeat("#", fill), strings.Repeat(".", barWidth-fill), pct, done, total)
-}
-
-// clear erases the bar, if it was drawn. A nil progress does nothing.
-func (p *progress) clear() {
-	if p != nil && p.shown {
-		fmt.Fprint(p.w, "\r\x1b[K")
-	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,7 +48,7 @@ func hubJS(t *testing.T) (string, jetstream.JetStream) {
 // status and output.
 func viewerRun(args ...string) (code int, stdout, stderr string) {
 	var o, e strings.Builder
-	code = run(args, &o, &e)
+	code = run(context.Background(), args, &o, &e)
 	return code, o.String(), e.String()
 }
 
@@ -62,6 +63,22 @@ func frameCount(t *testing.T, path string) int {
 		n++
 	}
 	return n
+}
+
+// files lists the files under dir, by their paths relative to it.
+func files(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			names = append(names, strings.TrimPrefix(path, dir+string(filepath.Separator)))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
 
 // rfc3339 writes a time as --from and --to take it.
@@ -97,12 +114,14 @@ func TestExport(t *testing.T) {
 			map[string]int{"front.mp4": n}, []string{"front.mp4: 31 frames"}},
 		{"two cameras", []string{"--cams", "front,back", "--out-dir", ".", "--format", "avi"},
 			map[string]int{"front.avi": n, "back.avi": n}, []string{"front.avi: 31 frames", "back.avi: 31 frames"}},
+		{"into a new directory", []string{"--cams", "front,back", "--out-dir", "./clips/new", "--format", "avi"},
+			map[string]int{"clips/new/front.avi": n, "clips/new/back.avi": n}, []string{"new/front.avi: 31 frames"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			args := []string{"export", "--nats", url}
 			for _, a := range tc.args {
-				if strings.HasSuffix(a, ".mp4") || strings.HasSuffix(a, ".avi") || a == "." {
+				if strings.HasSuffix(a, ".mp4") || strings.HasSuffix(a, ".avi") || strings.HasPrefix(a, ".") {
 					a = filepath.Join(dir, a)
 				}
 				args = append(args, a)
@@ -308,7 +327,7 @@ func TestSnapshot(t *testing.T) {
 	})
 
 	t.Run("two cameras", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := filepath.Join(t.TempDir(), "snaps", "today") // created
 		code, stdout, stderr := viewerRun("snapshot", "--cams", "front,back", "--out-dir", dir, "--nats", url)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
@@ -377,20 +396,43 @@ func TestNoBuffer(t *testing.T) {
 	}
 }
 
-func TestProgress(t *testing.T) {
+// On a terminal the bar shows the count, the rate and the time left, and
+// is erased at the end.
+func TestProgressBar(t *testing.T) {
 	var b strings.Builder
-	p := &progress{w: &b, label: "front"}
+	p := newProgress(&b, "front", true, time.Now)
 	for i := 0; i <= 50; i++ {
 		p.update(i, 50)
 	}
 	p.clear()
 	out := b.String()
-	// drawn at the start and the end (updates in between come faster
-	// than it redraws)
-	if !strings.HasPrefix(out, "\rfront [..............................]   0%  0/50 frames") ||
-		!strings.Contains(out, "\rfront [##############################] 100%  50/50 frames") ||
-		!strings.HasSuffix(out, "\r\x1b[K") {
-		t.Errorf("progress output %q", out)
+	for _, want := range []string{"front", "0/50", "frames/", "%"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bar lacks %q: %q", want, out)
+		}
+	}
+	if !strings.HasSuffix(out, "\r") {
+		t.Errorf("bar not erased at the end: %q", out)
+	}
+}
+
+// Elsewhere it writes a plain line every progressEvery, with the rate and
+// the time left.
+func TestProgressLines(t *testing.T) {
+	var b strings.Builder
+	clock := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	p := newProgress(&b, "front", false, func() time.Time { return clock })
+	for i := 0; i <= 400; i++ {
+		p.update(i, 400)
+		clock = clock.Add(100 * time.Millisecond) // 10 frames/s: 40 s
+	}
+	p.clear()
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 7 || lines[0] != "front: 50/400 frames (12%), 10.0 frames/s, 35s left" {
+		t.Errorf("progress lines %q", lines)
+	}
+	if strings.Contains(b.String(), "\r") || strings.Contains(b.String(), "\x1b") {
+		t.Errorf("terminal codes in %q", b.String())
 	}
 	if isTerminal(&b) {
 		t.Error("a strings.Builder is a terminal")

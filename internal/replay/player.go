@@ -163,7 +163,7 @@ func (c *camera) atEdge() bool { return c.known && c.pending == 0 }
 // runs once.
 func (p *Player) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
-		return errors.New("replay: Player.Run called twice")
+		return ErrRunning
 	}
 	start := p.start
 	if start.IsZero() {

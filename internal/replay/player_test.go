@@ -405,7 +405,7 @@ func TestNewPlayerErrors(t *testing.T) {
 	if err := p.Run(ctxFor(t, 10*time.Second)); !errors.Is(err, ErrNoBuffer) {
 		t.Errorf("no CAMS: %v", err)
 	}
-	if err := p.Run(ctxFor(t, 10*time.Second)); err == nil {
-		t.Error("a second Run succeeded")
+	if err := p.Run(ctxFor(t, 10*time.Second)); !errors.Is(err, ErrRunning) {
+		t.Errorf("a second Run: %v, want ErrRunning", err)
 	}
 }

@@ -102,3 +102,69 @@ func (r *reader) close() {
 	defer cancel()
 	_ = r.js.DeleteConsumer(ctx, wire.FramesStream, info.Name) // best effort
 }
+
+// Cursor reads one camera's frames from the buffer in stream order, through
+// to the newest frame stored: no frame twice and none missed. Messages on
+// the camera's subject that are not camhub frames are skipped.
+type Cursor struct{ r *reader }
+
+// CursorOptions says where a Cursor starts and what it reads.
+type CursorOptions struct {
+	// StartSeq, if set, is the stream sequence of the first frame read.
+	StartSeq uint64
+	// Otherwise StartTime, if set, is a capture time: the cursor starts a
+	// few seconds before the frames stored at that time (the hub's and the
+	// agent's clocks may differ), so the caller skips frames captured
+	// earlier. Neither set starts at the oldest frame.
+	StartTime time.Time
+	// HeadersOnly reads the frames' headers without their JPEGs.
+	HeadersOnly bool
+	// Pull is how many messages the client holds at once (default 1).
+	Pull int
+}
+
+// OpenCursor opens a cursor on camera id's frames in the buffer. Close it.
+func OpenCursor(ctx context.Context, js jetstream.JetStream, id string, o CursorOptions) (*Cursor, error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	cfg := jetstream.OrderedConsumerConfig{HeadersOnly: o.HeadersOnly}
+	switch {
+	case o.StartSeq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, o.StartSeq
+	case !o.StartTime.IsZero():
+		seek := o.StartTime.Add(-seekMargin)
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &seek
+	}
+	r, err := openReader(ctx, js, id, cfg, max(o.Pull, 1))
+	if err != nil {
+		return nil, err
+	}
+	return &Cursor{r: r}, nil
+}
+
+// Next returns the next frame. ok is false, with no error, when the
+// frames the server last said were stored have all been read.
+func (c *Cursor) Next(ctx context.Context) (f Frame, ok bool, err error) {
+	for c.r.pending > 0 {
+		m, err := c.r.next(ctx)
+		if err != nil {
+			return Frame{}, false, err
+		}
+		if m == nil {
+			continue
+		}
+		f, _, err := consumedFrame(m)
+		if errors.Is(err, errNotFrame) {
+			continue
+		}
+		if err != nil {
+			return Frame{}, false, err
+		}
+		return f, true, nil
+	}
+	return Frame{}, false, nil
+}
+
+// Close stops reading and deletes the consumer on the server.
+func (c *Cursor) Close() { c.r.close() }

@@ -1,8 +1,9 @@
 // Package replay reads camhub's replay buffer, the JetStream stream CAMS that
 // the hub keeps of every camera's frames: the newest frame of a camera at once
-// (Snapshot, WriteSnapshot), what the buffer holds (Bounds), a clip of a time
-// range (Export), and a synchronised rewind of several cameras that continues
-// into live (Player).
+// (Snapshot, WriteSnapshot), what the buffer holds (Bounds, Ends), one
+// camera's frames in order (Cursor), and a synchronised rewind of several
+// cameras that continues into live (Player). It needs no cgo; writing clips
+// (package export) does.
 //
 // Times are the frames' Frame-Time headers, the agents' capture clocks, not
 // the times the hub stored the frames; see docs/PROTOCOL.md.
@@ -12,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"camhub/internal/atomicfile"
 	"camhub/internal/wire"
 )
 
@@ -37,6 +38,8 @@ var (
 	// ErrInvalid: the request itself is wrong (camera id, file type, a
 	// range that ends before it starts, ...).
 	ErrInvalid = errors.New("invalid replay request")
+	// ErrRunning: Player.Run was called more than once.
+	ErrRunning = errors.New("replay: Player.Run called more than once")
 )
 
 // Frame is one frame read from the buffer.
@@ -165,6 +168,17 @@ func bounds(ctx context.Context, st jetstream.Stream, id string) (first, last Fr
 // its oldest and newest frames. A camera with no frames in the buffer gives
 // an error wrapping ErrNoFrames.
 func Bounds(ctx context.Context, js jetstream.JetStream, id string) (first, last time.Time, err error) {
+	f, l, err := Ends(ctx, js, id)
+	if err != nil {
+		return first, last, err
+	}
+	return f.Time, l.Time, nil
+}
+
+// Ends returns the oldest and the newest frame of camera id in the buffer
+// (their stream sequences bound a Cursor). A camera with no frames in the
+// buffer gives an error wrapping ErrNoFrames.
+func Ends(ctx context.Context, js jetstream.JetStream, id string) (first, last Frame, err error) {
 	if err := validID(id); err != nil {
 		return first, last, err
 	}
@@ -172,11 +186,7 @@ func Bounds(ctx context.Context, js jetstream.JetStream, id string) (first, last
 	if err != nil {
 		return first, last, err
 	}
-	f, l, err := bounds(ctx, st, id)
-	if err != nil {
-		return first, last, err
-	}
-	return f.Time, l.Time, nil
+	return bounds(ctx, st, id)
 }
 
 // WriteSnapshot writes the newest frame of camera id to path, a .jpg or
@@ -194,73 +204,8 @@ func WriteSnapshot(ctx context.Context, js jetstream.JetStream, id, path string)
 	if err != nil {
 		return Frame{}, err
 	}
-	if err := writeFileAtomic(path, f.JPEG); err != nil {
+	if err := atomicfile.WriteFile(path, f.JPEG); err != nil {
 		return Frame{}, err
 	}
 	return f, nil
-}
-
-// tempFile creates an empty file in path's directory whose name ends with
-// path's extension (video writers choose the container by it), so that a
-// rename can put it in place. It fails with a clear error if the directory
-// does not exist or cannot be written.
-func tempFile(path string) (*os.File, error) {
-	dir, base := filepath.Dir(path), filepath.Base(path)
-	ext := filepath.Ext(base)
-	f, err := os.CreateTemp(dir, "."+strings.TrimSuffix(base, ext)+"-*.part"+ext)
-	if err != nil {
-		return nil, fmt.Errorf("cannot write %s: directory %s: %w", path, dir, unwrapPathError(err))
-	}
-	return f, nil
-}
-
-// unwrapPathError drops the temporary name from an *os.PathError, which
-// would only confuse: the user never asked for that file.
-func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory and a rename.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := tempFile(path)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, unwrapLinkError(err))
-	}
-	return nil
-}
-
-// unwrapLinkError drops the temporary name from a failed rename.
-func unwrapLinkError(err error) error {
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err
-	}
-	return err
 }

@@ -1,10 +1,12 @@
 //go:build cgo
 
-package replay
+// Package export writes clips of cameras from camhub's replay buffer as
+// video files, encoded with OpenCV. It is the only part of reading the
+// buffer that needs cgo; package replay reads and plays the buffer without.
+package export
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"math"
@@ -16,11 +18,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"gocv.io/x/gocv"
 
+	"camhub/internal/atomicfile"
 	"camhub/internal/humantime"
+	"camhub/internal/replay"
+	"camhub/internal/wire"
 )
 
-// ExportOptions says what to export.
-type ExportOptions struct {
+// Options says what to export.
+type Options struct {
 	ID string // the camera
 	// From and To bound the capture times (Frame-Time) of the frames
 	// exported, both included. A zero From is the oldest frame in the
@@ -34,8 +39,8 @@ type ExportOptions struct {
 	Progress func(done, total int)
 }
 
-// ExportResult describes a finished export.
-type ExportResult struct {
+// Result describes a finished export.
+type Result struct {
 	Frames      int       // frames in the clip
 	First, Last time.Time // capture times of its first and last frames
 	FPS         float64   // the clip's frame rate
@@ -126,23 +131,19 @@ type plan struct {
 // The file appears complete or not at all: it is written under a temporary
 // name in the same directory and renamed at the end; on any failure or
 // cancellation the temporary file is removed and o.Out is not touched.
-func Export(ctx context.Context, js jetstream.JetStream, o ExportOptions) (res ExportResult, err error) {
-	if err := validID(o.ID); err != nil {
-		return res, err
+func Export(ctx context.Context, js jetstream.JetStream, o Options) (res Result, err error) {
+	if err := wire.ValidateID(o.ID); err != nil {
+		return res, fmt.Errorf("%w: %w", replay.ErrInvalid, err)
 	}
 	ext := strings.ToLower(filepath.Ext(o.Out))
 	fm, ok := formats[ext]
 	if !ok {
-		return res, fmt.Errorf("%w: export to %q: the file name must end in .mp4 or .avi", ErrInvalid, o.Out)
+		return res, fmt.Errorf("%w: export to %q: the file name must end in .mp4 or .avi", replay.ErrInvalid, o.Out)
 	}
 	if !o.From.IsZero() && !o.To.IsZero() && o.From.After(o.To) {
-		return res, fmt.Errorf("%w: export from %s to %s: the start is after the end", ErrInvalid, humantime.ClockMilli(o.From, time.Now()), humantime.ClockMilli(o.To, time.Now()))
+		return res, fmt.Errorf("%w: export from %s to %s: the start is after the end", replay.ErrInvalid, humantime.ClockMilli(o.From, time.Now()), humantime.ClockMilli(o.To, time.Now()))
 	}
-	st, err := framesStream(ctx, js)
-	if err != nil {
-		return res, err
-	}
-	first, last, err := bounds(ctx, st, o.ID)
+	first, last, err := replay.Ends(ctx, js, o.ID)
 	if err != nil {
 		return res, err
 	}
@@ -155,12 +156,12 @@ func Export(ctx context.Context, js jetstream.JetStream, o ExportOptions) (res E
 	}
 	if to.Before(first.Time) || from.After(last.Time) {
 		return res, fmt.Errorf("camera %q: %w: asked for %s, but the buffer holds %s",
-			o.ID, ErrOutOfRange, describeRange(from, to), describeRange(first.Time, last.Time))
+			o.ID, replay.ErrOutOfRange, describeRange(from, to), describeRange(first.Time, last.Time))
 	}
 
 	// Reserve the temporary file now: an unwritable directory fails
 	// before any reading.
-	tf, err := tempFile(o.Out)
+	tf, err := atomicfile.Create(o.Out)
 	if err != nil {
 		return res, err
 	}
@@ -178,17 +179,14 @@ func Export(ctx context.Context, js jetstream.JetStream, o ExportOptions) (res E
 	}
 	if p.n == 0 {
 		return res, fmt.Errorf("camera %q: %w: no frames were captured in %s; the buffer holds %s",
-			o.ID, ErrOutOfRange, describeRange(from, to), describeRange(first.Time, last.Time))
+			o.ID, replay.ErrOutOfRange, describeRange(from, to), describeRange(first.Time, last.Time))
 	}
 	res, err = write(ctx, js, o, fm, tmp, from, to, p)
 	if err != nil {
 		return res, err
 	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return res, fmt.Errorf("writing %s: %w", o.Out, err)
-	}
-	if err := os.Rename(tmp, o.Out); err != nil {
-		return res, fmt.Errorf("writing %s: %w", o.Out, unwrapLinkError(err))
+	if err := atomicfile.Rename(tmp, o.Out); err != nil {
+		return res, err
 	}
 	return res, nil
 }
@@ -202,32 +200,17 @@ func describeRange(from, to time.Time) string {
 // from to to and stopping at stream sequence lastSeq, and counts them.
 func scan(ctx context.Context, js jetstream.JetStream, id string, from, to time.Time, lastSeq uint64) (plan, error) {
 	var p plan
-	seek := from.Add(-seekMargin)
-	r, err := openReader(ctx, js, id, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
-		OptStartTime:  &seek,
-		HeadersOnly:   true,
-	}, scanPull)
+	c, err := replay.OpenCursor(ctx, js, id, replay.CursorOptions{StartTime: from, HeadersOnly: true, Pull: scanPull})
 	if err != nil {
 		return p, err
 	}
-	defer r.close()
-	for r.pending > 0 {
-		m, err := r.next(ctx)
+	defer c.Close()
+	for {
+		f, ok, err := c.Next(ctx)
 		if err != nil {
 			return p, exportErr(ctx, id, err)
 		}
-		if m == nil {
-			continue
-		}
-		f, _, err := consumedFrame(m)
-		if errors.Is(err, errNotFrame) {
-			continue // not a camhub frame: not exported
-		}
-		if err != nil {
-			return p, exportErr(ctx, id, err)
-		}
-		if f.StreamSeq > lastSeq || f.Time.After(to) {
+		if !ok || f.StreamSeq > lastSeq || f.Time.After(to) {
 			break
 		}
 		if !f.Time.Before(from) {
@@ -254,16 +237,13 @@ func exportErr(ctx context.Context, id string, err error) error {
 
 // write is the second pass: it reads the frames p found and writes them to
 // the video file name.
-func write(ctx context.Context, js jetstream.JetStream, o ExportOptions, fm format, name string, from, to time.Time, p plan) (ExportResult, error) {
-	res := ExportResult{FPS: clipFPS(p.n, p.last.Sub(p.first))}
-	r, err := openReader(ctx, js, o.ID, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   p.firstSeq,
-	}, exportPull)
+func write(ctx context.Context, js jetstream.JetStream, o Options, fm format, name string, from, to time.Time, p plan) (Result, error) {
+	res := Result{FPS: clipFPS(p.n, p.last.Sub(p.first))}
+	c, err := replay.OpenCursor(ctx, js, o.ID, replay.CursorOptions{StartSeq: p.firstSeq, Pull: exportPull})
 	if err != nil {
 		return res, err
 	}
-	defer r.close()
+	defer c.Close()
 
 	var vw *gocv.VideoWriter
 	defer func() {
@@ -278,22 +258,12 @@ func write(ctx context.Context, js jetstream.JetStream, o ExportOptions, fm form
 	if o.Progress != nil {
 		o.Progress(0, p.n)
 	}
-	for r.pending > 0 {
-		m, err := r.next(ctx)
+	for {
+		f, ok, err := c.Next(ctx)
 		if err != nil {
 			return res, exportErr(ctx, o.ID, err)
 		}
-		if m == nil {
-			continue
-		}
-		f, _, err := consumedFrame(m)
-		if errors.Is(err, errNotFrame) {
-			continue
-		}
-		if err != nil {
-			return res, exportErr(ctx, o.ID, err)
-		}
-		if f.StreamSeq > p.lastS {
+		if !ok || f.StreamSeq > p.lastS {
 			break
 		}
 		// The same selection as the first pass.
@@ -343,7 +313,7 @@ func write(ctx context.Context, js jetstream.JetStream, o ExportOptions, fm form
 	}
 	if vw == nil {
 		return res, fmt.Errorf("camera %q: %w: none of the %d frames in %s could be read (they left the buffer, or are not JPEGs)",
-			o.ID, ErrNoFrames, p.n, describeRange(from, to))
+			o.ID, replay.ErrNoFrames, p.n, describeRange(from, to))
 	}
 	err = vw.Close()
 	vw = nil

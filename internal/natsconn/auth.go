@@ -1,4 +1,4 @@
-package cli
+package natsconn
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/pflag"
+
+	"camhub/internal/wire"
 )
 
 // PasswordEnv is the environment variable a client's password may come from
@@ -38,7 +40,7 @@ func (a Auth) Options() ([]nats.Option, error) {
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, nats.UserInfo(a.User, pw), nats.CustomInboxPrefix(InboxPrefix(a.User)))
+		opts = append(opts, nats.UserInfo(a.User, pw), nats.CustomInboxPrefix(wire.InboxPrefix(a.User)))
 	} else if a.PasswordFile != "" {
 		return nil, errors.New("--password-file needs --user")
 	}
@@ -74,7 +76,3 @@ func ReadSecret(file string) (string, error) {
 	}
 	return s, nil
 }
-
-// InboxPrefix is the prefix of user's reply subjects. Each user has its own,
-// so the hub can let a user read replies to itself and not to others.
-func InboxPrefix(user string) string { return "_INBOX_" + user }

@@ -1,6 +1,6 @@
 //go:build matprofile
 
-package replay
+package export
 
 import (
 	"context"
@@ -31,14 +31,14 @@ func TestExportNoMatLeaks(t *testing.T) {
 	check := cvtest.MatLeaks(t)
 
 	for _, ext := range []string{".mp4", ".avi"} {
-		res, err := Export(ctx, js, ExportOptions{ID: "front", Out: filepath.Join(dir, "clip"+ext)})
+		res, err := Export(ctx, js, Options{ID: "front", Out: filepath.Join(dir, "clip"+ext)})
 		if err != nil || res.Frames != 41 || res.Skipped != 1 {
 			t.Fatalf("%s: %+v, %v; want 41 frames and 1 skipped", ext, res, err)
 		}
 		check("export " + ext)
 
 		cctx, cancel := context.WithCancel(ctx)
-		_, err = Export(cctx, js, ExportOptions{ID: "front", Out: filepath.Join(dir, "cancelled"+ext),
+		_, err = Export(cctx, js, Options{ID: "front", Out: filepath.Join(dir, "cancelled"+ext),
 			Progress: func(done, _ int) {
 				if done == 25 {
 					cancel()

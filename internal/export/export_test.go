@@ -1,4 +1,4 @@
-package replay
+package export
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"camhub/hub"
+	"camhub/internal/replay"
 	"camhub/internal/testenv"
 	"camhub/internal/testenv/cvtest"
 )
@@ -83,7 +84,7 @@ func TestExport(t *testing.T) {
 			out := filepath.Join(dir, "clip"+tc.ext)
 			var progress [][2]int
 			// Frames 6..36: 31 frames over 3 s.
-			res, err := Export(ctx, js, ExportOptions{
+			res, err := Export(ctx, js, Options{
 				ID: "front", From: ts[5], To: ts[35], Out: out,
 				Progress: func(done, total int) { progress = append(progress, [2]int{done, total}) },
 			})
@@ -132,7 +133,7 @@ func TestExport(t *testing.T) {
 
 	// A zero From and To export the whole buffer.
 	out := filepath.Join(t.TempDir(), "all.avi")
-	res, err := Export(ctx, js, ExportOptions{ID: "front", Out: out})
+	res, err := Export(ctx, js, Options{ID: "front", Out: out})
 	if err != nil || res.Frames != 41 || !res.First.Equal(ts[0]) || !res.Last.Equal(ts[40]) {
 		t.Fatalf("whole buffer: %+v, %v", res, err)
 	}
@@ -141,7 +142,7 @@ func TestExport(t *testing.T) {
 	}
 
 	// A range starting before the buffer's oldest frame starts at it.
-	res, err = Export(ctx, js, ExportOptions{ID: "front", From: ts[0].Add(-time.Minute), To: ts[2], Out: out})
+	res, err = Export(ctx, js, Options{ID: "front", From: ts[0].Add(-time.Minute), To: ts[2], Out: out})
 	if err != nil || res.Frames != 3 || !res.First.Equal(ts[0]) {
 		t.Fatalf("range from before the buffer: %+v, %v", res, err)
 	}
@@ -171,24 +172,24 @@ func TestExportErrors(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		o    ExportOptions
+		o    Options
 		is   error
 		says []string
 	}{
-		{"extension", ExportOptions{ID: "front", Out: filepath.Join(dir, "clip.mkv")}, ErrInvalid, []string{".mp4", ".avi"}},
-		{"no extension", ExportOptions{ID: "front", Out: filepath.Join(dir, "clip")}, ErrInvalid, []string{".mp4"}},
-		{"missing directory", ExportOptions{ID: "front", Out: filepath.Join(dir, "missing", "clip.mp4")}, os.ErrNotExist,
+		{"extension", Options{ID: "front", Out: filepath.Join(dir, "clip.mkv")}, replay.ErrInvalid, []string{".mp4", ".avi"}},
+		{"no extension", Options{ID: "front", Out: filepath.Join(dir, "clip")}, replay.ErrInvalid, []string{".mp4"}},
+		{"missing directory", Options{ID: "front", Out: filepath.Join(dir, "missing", "clip.mp4")}, os.ErrNotExist,
 			[]string{filepath.Join(dir, "missing")}},
-		{"directory is a file", ExportOptions{ID: "front", Out: filepath.Join(file, "clip.avi")}, nil, []string{file}},
-		{"unknown camera", ExportOptions{ID: "garage", Out: mp4}, ErrNoFrames, []string{`"garage"`}},
-		{"bad id", ExportOptions{ID: "a.b", Out: mp4}, ErrInvalid, []string{"camera id"}},
-		{"after the buffer", ExportOptions{ID: "front", From: ts[40].Add(time.Minute), To: ts[40].Add(2 * time.Minute), Out: mp4},
-			ErrOutOfRange, []string{"buffer holds", "4s"}},
-		{"before the buffer", ExportOptions{ID: "front", From: ts[0].Add(-2 * time.Minute), To: ts[0].Add(-time.Minute), Out: mp4},
-			ErrOutOfRange, []string{"buffer holds"}},
-		{"between frames", ExportOptions{ID: "front", From: ts[3].Add(time.Millisecond), To: ts[4].Add(-time.Millisecond), Out: mp4},
-			ErrOutOfRange, []string{"no frames"}},
-		{"from after to", ExportOptions{ID: "front", From: ts[10], To: ts[5], Out: mp4}, ErrInvalid, []string{"after the end"}},
+		{"directory is a file", Options{ID: "front", Out: filepath.Join(file, "clip.avi")}, nil, []string{file}},
+		{"unknown camera", Options{ID: "garage", Out: mp4}, replay.ErrNoFrames, []string{`"garage"`}},
+		{"bad id", Options{ID: "a.b", Out: mp4}, replay.ErrInvalid, []string{"camera id"}},
+		{"after the buffer", Options{ID: "front", From: ts[40].Add(time.Minute), To: ts[40].Add(2 * time.Minute), Out: mp4},
+			replay.ErrOutOfRange, []string{"buffer holds", "4s"}},
+		{"before the buffer", Options{ID: "front", From: ts[0].Add(-2 * time.Minute), To: ts[0].Add(-time.Minute), Out: mp4},
+			replay.ErrOutOfRange, []string{"buffer holds"}},
+		{"between frames", Options{ID: "front", From: ts[3].Add(time.Millisecond), To: ts[4].Add(-time.Millisecond), Out: mp4},
+			replay.ErrOutOfRange, []string{"no frames"}},
+		{"from after to", Options{ID: "front", From: ts[10], To: ts[5], Out: mp4}, replay.ErrInvalid, []string{"after the end"}},
 	} {
 		_, err := Export(ctx, js, tc.o)
 		if err == nil || (tc.is != nil && !errors.Is(err, tc.is)) {
@@ -202,8 +203,8 @@ func TestExportErrors(t *testing.T) {
 		}
 		t.Logf("%s: %v", tc.name, err)
 	}
-	_, err := Export(ctx, bare, ExportOptions{ID: "front", Out: mp4})
-	if !errors.Is(err, ErrNoBuffer) {
+	_, err := Export(ctx, bare, Options{ID: "front", Out: mp4})
+	if !errors.Is(err, replay.ErrNoBuffer) {
 		t.Errorf("no CAMS: %v", err)
 	}
 	if ns := testenv.Names(t, dir); len(ns) != 1 || ns[0] != "file" {
@@ -221,7 +222,7 @@ func TestExportCancelled(t *testing.T) {
 		out := filepath.Join(dir, "clip"+ext)
 		ctx, cancel := context.WithCancel(ctxFor(t, 60*time.Second))
 		last := 0
-		_, err := Export(ctx, js, ExportOptions{ID: "front", From: ts[0], To: ts[40], Out: out,
+		_, err := Export(ctx, js, Options{ID: "front", From: ts[0], To: ts[40], Out: out,
 			Progress: func(done, total int) {
 				last = done
 				if done == 10 {
@@ -274,7 +275,7 @@ func TestExportWhileStreaming(t *testing.T) {
 	before := sent
 	mu.Unlock()
 	out := filepath.Join(t.TempDir(), "clip.avi")
-	res, err := Export(ctx, js, ExportOptions{ID: "front", Out: out})
+	res, err := Export(ctx, js, Options{ID: "front", Out: out})
 	mu.Lock()
 	after := sent
 	mu.Unlock()
@@ -313,12 +314,12 @@ func TestAfterRestart(t *testing.T) {
 
 	_, js := startHub(t, cfg)
 	ctx := ctxFor(t, 60*time.Second)
-	f, err := Snapshot(ctx, js, "front")
+	f, err := replay.Snapshot(ctx, js, "front")
 	if err != nil || f.Seq != 20 || !f.Time.Equal(ts[19]) || jpegNumber(t, f.JPEG) != 20 {
 		t.Fatalf("snapshot after restart: %+v, %v", f.Frame, err)
 	}
 	out := filepath.Join(t.TempDir(), "clip.mp4")
-	res, err := Export(ctx, js, ExportOptions{ID: "front", Out: out})
+	res, err := Export(ctx, js, Options{ID: "front", Out: out})
 	if err != nil || res.Frames != 20 {
 		t.Fatalf("export after restart: %+v, %v", res, err)
 	}

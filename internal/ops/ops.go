@@ -1,4 +1,6 @@
-package cli
+// Package ops serves a component's operations endpoints over HTTP:
+// Prometheus metrics at /metrics and a health check at /healthz.
+package ops
 
 import (
 	"context"
@@ -15,9 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// OpsHandler serves /metrics (c, with Go runtime and process metrics) and
+// Handler serves /metrics (c, with Go runtime and process metrics) and
 // /healthz: 200 with health's JSON while health reports ok, 503 otherwise.
-func OpsHandler(c prometheus.Collector, health func() (ok bool, body any)) http.Handler {
+func Handler(c prometheus.Collector, health func() (ok bool, body any)) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
@@ -34,9 +36,9 @@ func OpsHandler(c prometheus.Collector, health func() (ok bool, body any)) http.
 	return mux
 }
 
-// ServeHTTP listens on addr and serves h until ctx is done, then shuts the
+// Serve listens on addr and serves h until ctx is done, then shuts the
 // server down. It logs the address it listens on (useful with port 0).
-func ServeHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)

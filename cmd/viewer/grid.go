@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/camlist"
+	"camhub/internal/cli"
+	"camhub/internal/natsconn"
+	"camhub/internal/version"
+	"camhub/viewer"
+	"camhub/web"
+)
+
+// runGrid shows the grid window, or serves it to browsers with --http.
+func runGrid(ctx context.Context, o *options, stdout, stderr io.Writer, log *slog.Logger) int {
+	if o.http != "" {
+		return runWeb(ctx, o, stderr, log)
+	}
+	if o.httpCert != "" || o.httpKey != "" {
+		return cli.UsageError(stderr, "viewer", errors.New("--http-tls-cert and --http-tls-key go with --http"))
+	}
+	// fail before connecting: without a display Qt aborts the process
+	if err := viewer.CheckDisplay(); err != nil {
+		log.Error("cannot open the window", "error", err)
+		return cli.ExitFailure
+	}
+	log.Info("camhub viewer starting", "version", version.String(), "cams", strings.Join(o.cams, ","))
+	// A rewind reads the buffer at once: it needs the hub up.
+	nc, err := natsconn.Dial(o.nats, natsconn.DialOptions{Name: "camhub-viewer", Retry: !o.rewinding(), Auth: o.auth}, log)
+	if err != nil {
+		log.Error("cannot connect", "error", err)
+		return cli.ExitFailure
+	}
+	defer nc.Close()
+	cfg := viewer.Config{Cams: o.cams, WindowSize: o.size.Point}
+	if o.rewinding() {
+		cfg.Rewind, cfg.Speed = o.at.t, o.speed
+		if cfg.Rewind.IsZero() {
+			cfg.Rewind = time.Now().Add(-o.since)
+		}
+		if len(cfg.Cams) == 0 {
+			if cfg.Cams, err = hubCameras(ctx, nc, log); err != nil {
+				log.Error("cannot rewind", "error", err)
+				return cli.ExitFailure
+			}
+		}
+	}
+	v, err := viewer.New(cfg, nc, log)
+	if err != nil {
+		log.Error("viewer failed to start", "error", err)
+		return cli.ExitFailure
+	}
+	defer v.Close()
+	if err := v.Run(ctx); err != nil {
+		log.Error("viewer failed", "error", err)
+		return cli.ExitFailure
+	}
+	return cli.ExitOK
+}
+
+// runWeb serves the grid, the HTTP API and metrics to browsers.
+func runWeb(ctx context.Context, o *options, stderr io.Writer, log *slog.Logger) int {
+	if o.rewinding() {
+		return cli.UsageError(stderr, "viewer", errors.New("--since and --at rewind the window; the web page has its own rewind buttons (and ?since= on streams)"))
+	}
+	log.Info("camhub web viewer starting", "version", version.String(), "cams", strings.Join(o.cams, ","), "http", o.http)
+	nc, err := natsconn.Dial(o.nats, natsconn.DialOptions{Name: "camhub-viewer-web", Retry: true, Auth: o.auth}, log)
+	if err != nil {
+		log.Error("cannot connect", "error", err)
+		return cli.ExitFailure
+	}
+	defer nc.Close()
+	srv, err := web.New(web.Config{Addr: o.http, Cams: o.cams, TLSCert: o.httpCert, TLSKey: o.httpKey}, nc, log)
+	if err != nil {
+		log.Error("web viewer failed to start", "error", err)
+		return cli.ExitFailure
+	}
+	defer srv.Close()
+	if err := srv.Run(ctx); err != nil {
+		log.Error("web viewer failed", "error", err)
+		return cli.ExitFailure
+	}
+	return cli.ExitOK
+}
+
+// hubCameras returns the ids of the cameras the hub knows, for a rewind
+// without --cams.
+func hubCameras(ctx context.Context, nc *nats.Conn, log *slog.Logger) ([]string, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cams, err := camlist.List(ctx, js, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if len(cams) == 0 {
+		return nil, errors.New("the hub knows no cameras yet: nothing to rewind (give --cams to wait for particular ones)")
+	}
+	ids := make([]string, 0, len(cams))
+	for _, c := range cams {
+		ids = append(ids, c.ID)
+	}
+	if len(ids) > viewer.MaxCameras {
+		log.Warn("too many cameras for one grid; showing the first by id", "cameras", len(ids), "shown", viewer.MaxCameras)
+		ids = ids[:viewer.MaxCameras]
+	}
+	return ids, nil
+}

@@ -1,0 +1,89 @@
+// Package atomicfile writes files that appear complete or not at all: the
+// data goes to a temporary file in the same directory, which a rename puts
+// in place at the end.
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Create creates an empty file in path's directory whose name ends with
+// path's extension (video writers choose the container by it), so that
+// Rename can put it in place. It fails with a clear error if the directory
+// does not exist or cannot be written.
+func Create(path string) (*os.File, error) {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	ext := filepath.Ext(base)
+	f, err := os.CreateTemp(dir, "."+strings.TrimSuffix(base, ext)+"-*.part"+ext)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write %s: directory %s: %w", path, dir, unwrapPathError(err))
+	}
+	return f, nil
+}
+
+// unwrapPathError drops the temporary name from an *os.PathError, which
+// would only confuse: the user never asked for that file.
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// WriteFile writes data to path through a temporary file in the same
+// directory and a rename.
+func WriteFile(path string, data []byte) (err error) {
+	f, err := Create(path)
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, unwrapLinkError(err))
+	}
+	return nil
+}
+
+// Rename puts tmp, a file made by Create and written, in place at path,
+// readable by everyone.
+func Rename(tmp, path string) error {
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, unwrapLinkError(err))
+	}
+	return nil
+}
+
+// unwrapLinkError drops the temporary name from a failed rename.
+func unwrapLinkError(err error) error {
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
