@@ -109,9 +109,13 @@ type Muxer struct {
 	originPTS time.Duration
 	lastDTS   time.Duration
 
-	payload []byte // AVCC of a fragment's samples, reused
+	// reused from fragment to fragment
+	payload []byte // AVCC of Fragment's samples
+	aus     []au
 	samples []fmp4.Sample
 	ptrs    []*fmp4.Sample
+	track   fmp4.PartTrack
+	part    fmp4.Part
 	buf     seekablebuffer.Buffer
 }
 
@@ -146,6 +150,8 @@ func NewMuxer(keyframe []byte) (*Muxer, error) {
 		return nil, err
 	}
 	m := &Muxer{sps: sps, pps: pps, info: info}
+	m.track.ID = trackID
+	m.part.Tracks = []*fmp4.PartTrack{&m.track}
 	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{
 		ID:        trackID,
 		TimeScale: TimeScale,
@@ -185,84 +191,73 @@ func (m *Muxer) MIME() string { return `video/mp4; codecs="` + m.Codec() + `"` }
 // an error nothing is made and the Muxer is as before. The returned
 // slice is the caller's.
 func (m *Muxer) Fragment(samples []Sample, end time.Duration) ([]byte, error) {
-	if len(samples) == 0 {
+	m.payload, m.aus = m.payload[:0], m.aus[:0]
+	for i, s := range samples {
+		var a au
+		var err error
+		if m.payload, a, err = appendAVCC(m.payload, s.AU); err != nil {
+			return nil, fmt.Errorf("mp4: sample %d: %w", i, err)
+		}
+		a.pts, a.dts = s.PTS, s.DTS
+		m.aus = append(m.aus, a)
+	}
+	return m.fragment(m.payload, m.aus, end)
+}
+
+// fragment makes a fragment of access units already in AVCC form in
+// payload; see Fragment.
+func (m *Muxer) fragment(payload []byte, aus []au, end time.Duration) ([]byte, error) {
+	if len(aus) == 0 {
 		return nil, ErrEmpty
 	}
 	originDTS, originPTS := m.originDTS, m.originPTS
 	if !m.started {
-		originDTS, originPTS = samples[0].DTS, samples[0].PTS
+		if !aus[0].key {
+			return nil, ErrNeedKeyframe
+		}
+		originDTS, originPTS = aus[0].dts, aus[0].pts
 	}
-	m.payload = m.payload[:0]
 	m.samples = m.samples[:0]
 	m.ptrs = m.ptrs[:0]
 	prev, havePrev := m.lastDTS, m.started
-	var base int64
-	for i, s := range samples {
-		nalus, err := h264.Split(s.AU)
-		if err != nil {
-			return nil, fmt.Errorf("mp4: sample %d: %w", i, err)
+	var base, prevTicks int64
+	for i, a := range aus {
+		if a.key && a.sps != nil && !bytes.Equal(a.sps, m.sps) {
+			return nil, m.changed(a.sps)
 		}
-		key := isKey(nalus)
-		if i == 0 && !m.started && !key {
-			return nil, ErrNeedKeyframe
+		if havePrev && (a.dts <= prev || a.dts-prev > maxGap) {
+			return nil, fmt.Errorf("%w: DTS %v after %v", ErrTimestamp, a.dts, prev)
 		}
-		if key {
-			for _, n := range nalus {
-				if h264.Type(n) == h264.TypeSPS && !bytes.Equal(n, m.sps) {
-					return nil, m.changed(n)
-				}
-			}
-		}
-		if havePrev && (s.DTS <= prev || s.DTS-prev > maxGap) {
-			return nil, fmt.Errorf("%w: DTS %v after %v", ErrTimestamp, s.DTS, prev)
-		}
-		prev, havePrev = s.DTS, true
-		dts, pts := ticks(s.DTS-originDTS), ticks(s.PTS-originPTS)
+		prev, havePrev = a.dts, true
+		dts, pts := ticks(a.dts-originDTS), ticks(a.pts-originPTS)
 		if dts < 0 || pts-dts < -maxOffset || pts-dts > maxOffset {
-			return nil, fmt.Errorf("%w: PTS %v DTS %v, track started at %v", ErrTimestamp, s.PTS, s.DTS, originDTS)
+			return nil, fmt.Errorf("%w: PTS %v DTS %v, track started at %v", ErrTimestamp, a.pts, a.dts, originDTS)
 		}
 		if i == 0 {
 			base = dts
 		} else {
 			// the previous sample lasts until this one: durations from
 			// rounded times, so they never drift from the timestamps
-			m.samples[i-1].Duration = uint32(dts - ticks(samples[i-1].DTS-originDTS))
+			m.samples[i-1].Duration = uint32(dts - prevTicks)
 		}
-		start := len(m.payload)
-		for _, n := range nalus {
-			l := len(n)
-			m.payload = append(m.payload, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
-			m.payload = append(m.payload, n...)
-		}
+		prevTicks = dts
 		m.samples = append(m.samples, fmp4.Sample{
 			PTSOffset:       int32(pts - dts),
-			IsNonSyncSample: !key,
-			Payload:         m.payload[start:len(m.payload):len(m.payload)],
+			IsNonSyncSample: !a.key,
+			Payload:         payload[a.off : a.off+a.n : a.off+a.n],
 		})
 	}
-	if end <= prev {
-		return nil, fmt.Errorf("%w: end %v not after the last DTS %v", ErrTimestamp, end, prev)
+	if end <= prev || end-prev > maxGap {
+		return nil, fmt.Errorf("%w: end %v, the last DTS %v", ErrTimestamp, end, prev)
 	}
-	last := len(samples) - 1
-	if end-prev > maxGap {
-		return nil, fmt.Errorf("%w: end %v long after the last DTS %v", ErrTimestamp, end, prev)
-	}
-	endTicks := ticks(end - originDTS)
-	m.samples[last].Duration = uint32(max(1, endTicks-ticks(samples[last].DTS-originDTS)))
-	// the payloads were appended to one buffer that may have moved
-	off := 0
+	m.samples[len(m.samples)-1].Duration = uint32(max(1, ticks(end-originDTS)-prevTicks))
 	for i := range m.samples {
-		n := len(m.samples[i].Payload)
-		m.samples[i].Payload = m.payload[off : off+n : off+n]
-		off += n
 		m.ptrs = append(m.ptrs, &m.samples[i])
 	}
-	part := fmp4.Part{
-		SequenceNumber: m.seq + 1,
-		Tracks:         []*fmp4.PartTrack{{ID: trackID, BaseTime: uint64(base), Samples: m.ptrs}},
-	}
+	m.track.BaseTime, m.track.Samples = uint64(base), m.ptrs
+	m.part.SequenceNumber = m.seq + 1
 	m.buf.Reset()
-	if err := part.Marshal(&m.buf); err != nil {
+	if err := m.part.Marshal(&m.buf); err != nil {
 		return nil, fmt.Errorf("mp4: fragment: %w", err)
 	}
 	m.seq++

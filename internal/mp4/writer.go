@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	"camhub/internal/h264"
 )
+
+// maxPTSOffset bounds PTS − DTS (a composition offset is int32 ticks).
+const maxPTSOffset = maxOffset * time.Second / TimeScale
 
 // DefaultFrameInterval is how long the last sample of a file lasts when
 // it is also the only one and Options.FrameInterval is 0 (15 fps).
@@ -72,9 +73,8 @@ type Writer struct {
 	lastDTS  time.Duration
 	interval time.Duration // between the last two samples
 	firstDTS time.Duration
-	pending  []Sample // the samples of the current GOP; AUs point into arena
-	offsets  []int
-	arena    []byte
+	pending  []au   // the samples of the current GOP
+	arena    []byte // their AVCC payloads
 }
 
 // NewWriter returns a Writer to w; nothing is written until the first
@@ -93,26 +93,20 @@ func (w *Writer) WriteAU(au []byte, pts, dts time.Duration) error {
 	case w.err != nil:
 		return w.err
 	}
-	nalus, err := h264.Split(au)
+	arena, a, err := appendAVCC(w.arena, au)
 	if err != nil {
 		w.stats.Rejected++
 		w.waitKey = true
 		return fmt.Errorf("mp4: access unit rejected: %w", err)
 	}
-	key := isKey(nalus)
-	if !key && (w.m == nil || w.waitKey) {
+	if !a.key && (w.m == nil || w.waitKey) {
 		w.stats.Skipped++
 		return nil
 	}
-	if w.haveLast && dts <= w.lastDTS {
+	if w.haveLast && (dts <= w.lastDTS || dts-w.lastDTS > maxGap) || pts-dts > maxPTSOffset || dts-pts > maxPTSOffset {
 		w.stats.Rejected++
 		w.waitKey = true
-		return fmt.Errorf("%w: DTS %v after %v; skipping to the next keyframe", ErrTimestamp, dts, w.lastDTS)
-	}
-	if w.haveLast && dts-w.lastDTS > maxGap || pts-dts > maxOffset*time.Second/TimeScale || dts-pts > maxOffset*time.Second/TimeScale {
-		w.stats.Rejected++
-		w.waitKey = true
-		return fmt.Errorf("%w: DTS %v after %v, PTS %v", ErrTimestamp, dts, w.lastDTS, pts)
+		return fmt.Errorf("%w: DTS %v after %v, PTS %v; skipping to the next keyframe", ErrTimestamp, dts, w.lastDTS, pts)
 	}
 	if w.m == nil {
 		m, err := NewMuxer(au)
@@ -126,28 +120,27 @@ func (w *Writer) WriteAU(au []byte, pts, dts time.Duration) error {
 		}
 		w.m, w.firstDTS = m, dts
 	}
-	if key {
-		for _, n := range nalus {
-			if h264.Type(n) == h264.TypeSPS && !bytes.Equal(n, w.m.sps) {
-				changed := w.m.changed(n)
-				if err := w.flush(dts); err != nil {
-					return errors.Join(changed, err)
-				}
-				w.err = changed
-				w.stats.Duration = dts - w.firstDTS // the last sample lasted until this keyframe
-				return w.err
-			}
+	if a.key && a.sps != nil && !bytes.Equal(a.sps, w.m.sps) {
+		changed := w.m.changed(a.sps)
+		if err := w.flush(dts); err != nil {
+			return errors.Join(changed, err)
 		}
+		w.err = changed
+		w.stats.Duration = dts - w.firstDTS // the last sample lasted until this keyframe
+		return w.err
 	}
-	if len(w.pending) > 0 && (key || len(w.pending) >= maxFragmentSamples || len(w.arena)+len(au) > maxFragmentBytes) {
+	if len(w.pending) > 0 && (a.key || len(w.pending) >= maxFragmentSamples || len(arena) > maxFragmentBytes) {
+		// the new access unit starts the next fragment: move it to the
+		// arena's start once the fragment is out
 		if err := w.flush(dts); err != nil {
 			return err
 		}
+		arena, a.off = arena[:copy(arena, arena[a.off:a.off+a.n])], 0
 	}
 	w.waitKey = false
-	w.offsets = append(w.offsets, len(w.arena))
-	w.arena = append(w.arena, au...)
-	w.pending = append(w.pending, Sample{PTS: pts, DTS: dts})
+	a.pts, a.dts, a.sps = pts, dts, nil
+	w.arena = arena
+	w.pending = append(w.pending, a)
 	if w.haveLast {
 		w.interval = dts - w.lastDTS
 	}
@@ -163,18 +156,10 @@ func (w *Writer) flush(end time.Duration) error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	for i := range w.pending {
-		e := len(w.arena)
-		if i+1 < len(w.offsets) {
-			e = w.offsets[i+1]
-		}
-		w.pending[i].AU = w.arena[w.offsets[i]:e:e]
-	}
-	frag, err := w.m.Fragment(w.pending, end)
-	w.pending, w.offsets, w.arena = w.pending[:0], w.offsets[:0], w.arena[:0]
+	frag, err := w.m.fragment(w.arena, w.pending, end)
+	w.pending, w.arena = w.pending[:0], w.arena[:0]
 	if err != nil {
-		// the samples were checked on the way in: this is a bug or a
-		// limit, and the file cannot continue
+		// the samples were checked on the way in: the file cannot go on
 		w.err = err
 		return err
 	}
