@@ -9,12 +9,15 @@
 //     an init segment and a fragment per GOP to any io.Writer, streaming,
 //     with memory bounded by one GOP and no 4 GiB limit.
 //
-// Both write what mediacommon's pkg/formats/fmp4 writes: one video track,
-// timescale 90 kHz, samples in decode order, length-prefixed (AVCC) NAL
-// units, version 1 track runs with signed composition offsets when the
-// presentation and decode times differ (B-frames from a camera). The
-// NAL units are kept as they came, SPS and PPS included, so a decoder can
-// also start from the samples themselves.
+// Both write what mediacommon's pkg/formats/fmp4 writes: its Init makes
+// the init segment, and fragments are byte for byte what its Part.Marshal
+// makes (a test compares them), written directly rather than through
+// go-mp4's reflection, which cost about 250 allocations and 15 µs a
+// fragment. One video track, timescale 90 kHz, samples in decode order,
+// length-prefixed (AVCC) NAL units, version 1 track runs with signed
+// composition offsets when the presentation and decode times differ
+// (B-frames from a camera). The NAL units are kept as they came, SPS and
+// PPS included, so a decoder can also start from the samples themselves.
 //
 // Times: each sample's decode time is its DTS minus the first sample's,
 // and its presentation time its PTS minus the first sample's PTS, so the
@@ -113,10 +116,7 @@ type Muxer struct {
 	payload []byte // AVCC of Fragment's samples
 	aus     []au
 	samples []fmp4.Sample
-	ptrs    []*fmp4.Sample
-	track   fmp4.PartTrack
-	part    fmp4.Part
-	buf     seekablebuffer.Buffer
+	frag    []byte
 }
 
 // NewMuxer returns a muxer for the stream that keyframe (an Annex B
@@ -150,17 +150,16 @@ func NewMuxer(keyframe []byte) (*Muxer, error) {
 		return nil, err
 	}
 	m := &Muxer{sps: sps, pps: pps, info: info}
-	m.track.ID = trackID
-	m.part.Tracks = []*fmp4.PartTrack{&m.track}
 	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{
 		ID:        trackID,
 		TimeScale: TimeScale,
 		Codec:     &mcmp4.CodecH264{SPS: sps, PPS: pps},
 	}}}
-	if err := init.Marshal(&m.buf); err != nil {
+	var buf seekablebuffer.Buffer
+	if err := init.Marshal(&buf); err != nil {
 		return nil, fmt.Errorf("mp4: init segment: %w", err)
 	}
-	m.init = bytes.Clone(m.buf.Bytes())
+	m.init = buf.Bytes()
 	return m, nil
 }
 
@@ -201,11 +200,12 @@ func (m *Muxer) Fragment(samples []Sample, end time.Duration) ([]byte, error) {
 		a.pts, a.dts = s.PTS, s.DTS
 		m.aus = append(m.aus, a)
 	}
-	return m.fragment(m.payload, m.aus, end)
+	frag, err := m.fragment(m.payload, m.aus, end)
+	return bytes.Clone(frag), err
 }
 
 // fragment makes a fragment of access units already in AVCC form in
-// payload; see Fragment.
+// payload; see Fragment. The fragment is valid until the next call.
 func (m *Muxer) fragment(payload []byte, aus []au, end time.Duration) ([]byte, error) {
 	if len(aus) == 0 {
 		return nil, ErrEmpty
@@ -218,7 +218,6 @@ func (m *Muxer) fragment(payload []byte, aus []au, end time.Duration) ([]byte, e
 		originDTS, originPTS = aus[0].dts, aus[0].pts
 	}
 	m.samples = m.samples[:0]
-	m.ptrs = m.ptrs[:0]
 	prev, havePrev := m.lastDTS, m.started
 	var base, prevTicks int64
 	for i, a := range aus {
@@ -251,19 +250,11 @@ func (m *Muxer) fragment(payload []byte, aus []au, end time.Duration) ([]byte, e
 		return nil, fmt.Errorf("%w: end %v, the last DTS %v", ErrTimestamp, end, prev)
 	}
 	m.samples[len(m.samples)-1].Duration = uint32(max(1, ticks(end-originDTS)-prevTicks))
-	for i := range m.samples {
-		m.ptrs = append(m.ptrs, &m.samples[i])
-	}
-	m.track.BaseTime, m.track.Samples = uint64(base), m.ptrs
-	m.part.SequenceNumber = m.seq + 1
-	m.buf.Reset()
-	if err := m.part.Marshal(&m.buf); err != nil {
-		return nil, fmt.Errorf("mp4: fragment: %w", err)
-	}
+	m.frag = appendPart(m.frag[:0], m.seq+1, trackID, uint64(base), m.samples)
 	m.seq++
 	m.started, m.originDTS, m.originPTS = true, originDTS, originPTS
 	m.lastDTS = prev
-	return bytes.Clone(m.buf.Bytes()), nil
+	return m.frag, nil
 }
 
 // changed describes a new SPS: its size when it parses.

@@ -6,8 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 
 	"camhub/internal/h264"
 )
@@ -146,6 +150,25 @@ func TestExportSkipsLeadingDeltas(t *testing.T) {
 	check(t, path, 30, 640, 360, frames(30), time.Millisecond)
 }
 
+// TestExportLongGOP: a GOP longer than a fragment's limit is written in
+// several fragments, the later ones beginning with a delta frame.
+func TestExportLongGOP(t *testing.T) {
+	c := makeClip(t, "160:96", maxFragmentSamples+20, 1000, 0)
+	path, st := writeFile(t, t.TempDir(), Options{}, c.aus, c.pts, c.pts)
+	n := maxFragmentSamples + 20
+	if st.Samples != n {
+		t.Errorf("stats %+v, want %d samples", st, n)
+	}
+	check(t, path, n, 160, 96, frames(n), time.Millisecond)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bytes.Count(b, []byte("moof")); got != 2 {
+		t.Errorf("%d fragments, want 2", got)
+	}
+}
+
 // TestExportResolutionChange: a keyframe with another SPS ends the file
 // with ErrParamsChanged; Close completes it with what came before, and a
 // new Writer takes the new stream.
@@ -281,6 +304,7 @@ func TestFragments(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				sameAsMediacommon(t, frag)
 				file.Write(frag)
 				run = run[:0]
 			}
@@ -297,6 +321,23 @@ func TestFragments(t *testing.T) {
 			}
 			check(t, path, 45, 640, 360, frames(45), time.Millisecond)
 		})
+	}
+}
+
+// sameAsMediacommon asserts that mediacommon reads frag and writes the
+// same bytes back: appendPart writes what fmp4.Part.Marshal writes.
+func sameAsMediacommon(t *testing.T, frag []byte) {
+	t.Helper()
+	var parts fmp4.Parts
+	if err := parts.Unmarshal(frag); err != nil || len(parts) != 1 {
+		t.Fatalf("mediacommon reads the fragment: %v, %d parts", err, len(parts))
+	}
+	var buf seekablebuffer.Buffer
+	if err := parts[0].Marshal(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), frag) {
+		t.Fatalf("mediacommon writes the fragment as\n%x\nappendPart as\n%x", buf.Bytes(), frag)
 	}
 }
 
@@ -354,8 +395,18 @@ func TestMuxerErrors(t *testing.T) {
 	}
 }
 
+// cpuTime is the process's user and system CPU time: on a shared
+// machine it measures the work better than the wall clock.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkWriteAU measures the Writer per access unit: 640x360 footage
-// at 15 fps, GOPs of 15, to io.Discard.
+// at 15 fps, GOPs of 15, to io.Discard (a fragment per GOP).
 func BenchmarkWriteAU(b *testing.B) {
 	c := makeClip(b, "640:360", 45, 15, 0)
 	size := 0
@@ -366,6 +417,7 @@ func BenchmarkWriteAU(b *testing.B) {
 	b.ReportAllocs()
 	w := NewWriter(io.Discard, Options{})
 	b.ResetTimer()
+	cpu := cpuTime(b)
 	for i := range b.N {
 		at := time.Duration(i) * interval
 		if err := w.WriteAU(c.aus[i%len(c.aus)], at, at); err != nil {
@@ -375,4 +427,27 @@ func BenchmarkWriteAU(b *testing.B) {
 	if err := w.Close(); err != nil {
 		b.Fatal(err)
 	}
+	b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkFragmentPerFrame measures the Muxer making a fragment of each
+// access unit, as a low-latency MSE stream would.
+func BenchmarkFragmentPerFrame(b *testing.B) {
+	c := makeClip(b, "640:360", 45, 15, 0)
+	m, err := NewMuxer(c.aus[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime(b)
+	sample := make([]Sample, 1)
+	for i := range b.N {
+		at := time.Duration(i) * interval
+		sample[0] = Sample{AU: c.aus[i%len(c.aus)], PTS: at, DTS: at}
+		if _, err := m.Fragment(sample, at+interval); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
 }
