@@ -58,8 +58,9 @@ var (
 	// ErrParamsChanged: a keyframe's SPS differs from the track's (the
 	// resolution or profile changed); a new track, or file, is needed.
 	ErrParamsChanged = errors.New("mp4: SPS changed")
-	// ErrTimestamp: decode times must increase strictly from sample to
-	// sample, by less than an hour, and PTS stay within hours of DTS.
+	// ErrTimestamp: decode times must increase from sample to sample by
+	// at least a 90 kHz tick and less than an hour, and PTS stay within
+	// hours of DTS.
 	ErrTimestamp = errors.New("mp4: bad timestamp")
 	// ErrEmpty: no samples (a fragment of none, or a file without a
 	// keyframe).
@@ -111,6 +112,7 @@ type Muxer struct {
 	originDTS time.Duration // the first sample's DTS and PTS
 	originPTS time.Duration
 	lastDTS   time.Duration
+	lastTicks int64 // lastDTS in ticks from originDTS
 
 	// reused from fragment to fragment
 	payload []byte // AVCC of Fragment's samples
@@ -219,7 +221,8 @@ func (m *Muxer) fragment(payload []byte, aus []au, end time.Duration) ([]byte, e
 	}
 	m.samples = m.samples[:0]
 	prev, havePrev := m.lastDTS, m.started
-	var base, prevTicks int64
+	var base int64
+	prevTicks := m.lastTicks
 	for i, a := range aus {
 		if a.key && a.sps != nil && !bytes.Equal(a.sps, m.sps) {
 			return nil, m.changed(a.sps)
@@ -229,7 +232,7 @@ func (m *Muxer) fragment(payload []byte, aus []au, end time.Duration) ([]byte, e
 		}
 		prev, havePrev = a.dts, true
 		dts, pts := ticks(a.dts-originDTS), ticks(a.pts-originPTS)
-		if dts < 0 || pts-dts < -maxOffset || pts-dts > maxOffset {
+		if dts < 0 || (i > 0 || m.started) && dts <= prevTicks || pts-dts < -maxOffset || pts-dts > maxOffset {
 			return nil, fmt.Errorf("%w: PTS %v DTS %v, track started at %v", ErrTimestamp, a.pts, a.dts, originDTS)
 		}
 		if i == 0 {
@@ -253,7 +256,7 @@ func (m *Muxer) fragment(payload []byte, aus []au, end time.Duration) ([]byte, e
 	m.frag = appendPart(m.frag[:0], m.seq+1, trackID, uint64(base), m.samples)
 	m.seq++
 	m.started, m.originDTS, m.originPTS = true, originDTS, originPTS
-	m.lastDTS = prev
+	m.lastDTS, m.lastTicks = prev, prevTicks
 	return m.frag, nil
 }
 

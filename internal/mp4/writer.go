@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// maxPTSOffset bounds PTS − DTS (a composition offset is int32 ticks).
-const maxPTSOffset = maxOffset * time.Second / TimeScale
+// maxPTSOffset bounds PTS − DTS: a composition offset is int32 ticks, and
+// it is taken from the first sample's offset too.
+const maxPTSOffset = maxOffset * time.Second / TimeScale / 2
 
 // DefaultFrameInterval is how long the last sample of a file lasts when
 // it is also the only one and Options.FrameInterval is 0 (15 fps).
@@ -103,7 +104,8 @@ func (w *Writer) WriteAU(au []byte, pts, dts time.Duration) error {
 		w.stats.Skipped++
 		return nil
 	}
-	if w.haveLast && (dts <= w.lastDTS || dts-w.lastDTS > maxGap) || pts-dts > maxPTSOffset || dts-pts > maxPTSOffset {
+	if w.haveLast && (ticks(dts-w.firstDTS) <= ticks(w.lastDTS-w.firstDTS) || dts-w.lastDTS > maxGap) ||
+		pts-dts > maxPTSOffset || dts-pts > maxPTSOffset {
 		w.stats.Rejected++
 		w.waitKey = true
 		return fmt.Errorf("%w: DTS %v after %v, PTS %v; skipping to the next keyframe", ErrTimestamp, dts, w.lastDTS, pts)
