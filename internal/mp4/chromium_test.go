@@ -197,3 +197,67 @@ func browser(t *testing.T) (context.Context, func() []string) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// filePage plays a file with a plain video element, as a browser opens
+// an exported file, at twice the speed, and records what it saw.
+const filePage = `<!doctype html><video id=v muted playsinline src="/out.mp4"></video><script>
+const v = document.getElementById('v');
+window.result = null; window.failure = '';
+v.addEventListener('error', () => { window.failure = 'video error ' + (v.error && v.error.message); });
+v.addEventListener('loadedmetadata', () => { window.duration = v.duration; v.playbackRate = 2; v.play().catch(e => { window.failure = String(e); }); });
+v.addEventListener('ended', () => {
+  const q = v.getVideoPlaybackQuality();
+  window.result = {frames: q.totalVideoFrames, width: v.videoWidth, height: v.videoHeight, duration: window.duration};
+});
+</script>`
+
+// TestExportChromium: Chromium plays an exported file from start to end,
+// B-frames included: every frame decoded, the duration the timestamps'.
+func TestExportChromium(t *testing.T) {
+	if _, err := exec.LookPath(chromium); err != nil {
+		t.Fatalf("no Chromium at %s (scripts/deps.sh test): %v", chromium, err)
+	}
+	c := makeClip(t, "640:360", 45, 15, 2)
+	var file bytes.Buffer
+	w := NewWriter(&file, Options{})
+	for i, au := range c.aus {
+		if err := w.WriteAU(au, c.pts[i], c.dts[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte(filePage))
+	})
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.HandleFunc("GET /out.mp4", func(rw http.ResponseWriter, r *http.Request) {
+		http.ServeContent(rw, r, "out.mp4", time.Time{}, bytes.NewReader(file.Bytes()))
+	})
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+
+	ctx, problems := browser(t)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(ts.URL)); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		Frames, Width, Height int
+		Duration              float64
+	}
+	r, err := chromedp.Run(ctx, chromedp.Poll[result](`window.failure ? (() => { throw new Error(window.failure) })() : window.result`,
+		chromedp.WithPollingTimeout(60*time.Second)))
+	if err != nil {
+		t.Fatalf("playing the file: %v; console: %q", err, problems())
+	}
+	t.Logf("Chromium: %+v", r)
+	if r.Frames != 45 || r.Width != 640 || r.Height != 360 || r.Duration < 2.999 || r.Duration > 3.001 {
+		t.Errorf("Chromium played %d frames of %dx%d lasting %.4f s, want 45 of 640x360 lasting 3 s", r.Frames, r.Width, r.Height, r.Duration)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Errorf("console: %q", p)
+	}
+}
