@@ -86,7 +86,14 @@ func NewWriter(w io.Writer, opt Options) *Writer {
 
 // WriteAU adds an Annex B access unit with its presentation and decode
 // times (see Sample). The Writer copies au. Whether it is a keyframe is
-// read from the access unit itself (an IDR slice).
+// read from the access unit itself (an IDR slice), not taken on trust.
+//
+// For camhub's messages, presentation times come from the capture times
+// and decode times keep the camera's reordering: pts = Frame-Time − the
+// export's start, and dts = pts − (Frame-PTS − Frame-DTS) / 90 kHz when
+// Frame-DTS is present, else dts = pts. Times are rounded to the nearest
+// 90 kHz tick, so time.Duration(ticks) * time.Second / 90000 gives the
+// ticks back exactly.
 func (w *Writer) WriteAU(au []byte, pts, dts time.Duration) error {
 	switch {
 	case w.closed:
