@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,22 +62,6 @@ func frameCount(t *testing.T, path string) int {
 		n++
 	}
 	return n
-}
-
-// files lists the files under dir, by their paths relative to it.
-func files(t *testing.T, dir string) []string {
-	t.Helper()
-	var names []string
-	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-		if err == nil && !e.IsDir() {
-			names = append(names, strings.TrimPrefix(path, dir+string(filepath.Separator)))
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return names
 }
 
 // rfc3339 writes a time as --from and --to take it.

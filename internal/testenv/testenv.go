@@ -6,10 +6,12 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,16 +197,20 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	return time.Since(start)
 }
 
-// Names lists the names of the files in dir.
+// Names lists the files under dir, at any depth, by their paths relative
+// to dir ("clips/front.avi"); directories are not listed.
 func Names(t testing.TB, dir string) []string {
 	t.Helper()
-	es, err := os.ReadDir(dir)
+	var names []string
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
 	}
 	return names
 }
