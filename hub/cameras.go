@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,6 +18,8 @@ import (
 type cameras struct {
 	log *slog.Logger
 	now func() time.Time
+
+	invalid atomic.Uint64 // messages on status subjects that were not reports
 
 	mu   sync.Mutex
 	cams map[string]*camera
@@ -35,7 +38,11 @@ func newCameras(log *slog.Logger) *cameras {
 // handle takes one status report.
 func (c *cameras) handle(m *nats.Msg) {
 	st, err := wire.ParseStatus(m.Subject, m.Data)
+	if err == nil {
+		err = wire.CheckLive(m)
+	}
 	if err != nil {
+		c.invalid.Add(1)
 		c.log.Debug("ignoring status report", "error", err)
 		return
 	}

@@ -72,6 +72,9 @@ func (d *directory) seed(cams []camlist.Camera, want func(string) bool) {
 // onStatus takes a status report message.
 func (d *directory) onStatus(m *nats.Msg, want func(string) bool) {
 	st, err := wire.ParseStatus(m.Subject, m.Data)
+	if err == nil {
+		err = wire.CheckLive(m)
+	}
 	if err != nil {
 		d.invalid.Add(1)
 	}

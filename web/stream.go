@@ -132,15 +132,31 @@ func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, ids
 		return nil, &httpError{http.StatusBadRequest, err.Error()}
 	}
 	log := s.log.With("cameras", ids, "since", q.Since)
+	failed := make(chan error, 1)
 	started = s.spawn(func() {
 		defer s.replays.Add(-1)
 		defer cancel() // a player that fails ends its stream
 		if err := p.Run(ctx); err != nil {
+			failed <- err
 			log.Warn("rewind stopped", "error", err)
 		}
 	})
 	if !started {
 		return nil, &httpError{http.StatusServiceUnavailable, "the server is shutting down"}
+	}
+	// Answer only once the hub has accepted the rewind's consumers: a
+	// refusal is an error the client can read, not an empty stream.
+	wait := time.NewTimer(replayCheckTimeout)
+	defer wait.Stop()
+	select {
+	case <-p.Ready():
+	case err := <-failed:
+		return nil, &httpError{http.StatusServiceUnavailable, fmt.Sprintf("the hub refused the rewind: %v", err)}
+	case <-wait.C:
+		cancel()
+		return nil, &httpError{http.StatusServiceUnavailable, "the hub did not start the rewind in time"}
+	case <-ctx.Done():
+		return nil, &httpError{http.StatusServiceUnavailable, "the rewind was cancelled"}
 	}
 	log.Debug("rewinding")
 	return b, nil

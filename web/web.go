@@ -257,6 +257,9 @@ func (s *Server) onFrame(m *nats.Msg) {
 		return
 	}
 	wf, err := wire.ParseFrame(m.Header)
+	if err == nil {
+		err = wire.CheckLive(m)
+	}
 	if err != nil {
 		s.live.invalid(id)
 		s.warnRarely("ignoring a message that is not a camhub frame", "camera", id, "error", err)

@@ -72,6 +72,7 @@ type Player struct {
 	deliver func(id string, f Frame, behind time.Duration)
 
 	running   atomic.Bool
+	ready     chan struct{} // closed once every camera's consumer exists
 	delivered atomic.Uint64
 	skipped   atomic.Uint64
 	live      atomic.Bool
@@ -107,8 +108,14 @@ func NewPlayer(js jetstream.JetStream, ids []string, start time.Time, speed floa
 	}
 	return &Player{
 		js: js, ids: append([]string(nil), ids...), start: start, speed: speed, deliver: deliver,
+		ready: make(chan struct{}),
 	}, nil
 }
+
+// Ready is closed once Run has created the consumers of every camera:
+// the server has accepted the rewind. If it refuses, Run returns the error
+// and Ready stays open.
+func (p *Player) Ready() <-chan struct{} { return p.ready }
 
 // Note says what the player found different from what was asked: a start
 // earlier than the buffer's oldest frame (playback starts at the oldest),
@@ -185,6 +192,30 @@ func (p *Player) Run(ctx context.Context) error {
 		return err
 	}
 
+	// Every camera's consumer first, so that a refusal (the server's
+	// consumer limit, say) is an error of Run before anything plays.
+	seek := start.Add(-seekMargin)
+	readers := make([]*reader, 0, len(p.ids))
+	defer func() {
+		for _, r := range readers {
+			r.close()
+		}
+	}()
+	for _, id := range p.ids {
+		r, err := openReader(ctx, p.js, id, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+			OptStartTime:  &seek,
+		}, playerPull)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		readers = append(readers, r)
+	}
+	close(p.ready)
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	notify := make(chan struct{}, 1)
@@ -194,8 +225,9 @@ func (p *Player) Run(ctx context.Context) error {
 	for i, id := range p.ids {
 		c := &camera{id: id, lane: make(chan item, laneSize), interval: defaultInterval}
 		cams[i] = c
+		r := readers[i]
 		wg.Go(func() {
-			if err := p.read(ctx, c, start, notify); err != nil && ctx.Err() == nil {
+			if err := p.read(ctx, c, r, start, notify); err != nil && ctx.Err() == nil {
 				errc <- err
 				cancel()
 			}
@@ -250,17 +282,9 @@ func roughly(d time.Duration) time.Duration {
 	return d.Round(100 * time.Millisecond)
 }
 
-// read feeds camera c's lane with its frames captured from start on.
-func (p *Player) read(ctx context.Context, c *camera, start time.Time, notify chan<- struct{}) error {
-	seek := start.Add(-seekMargin)
-	r, err := openReader(ctx, p.js, c.id, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
-		OptStartTime:  &seek,
-	}, playerPull)
-	if err != nil {
-		return err
-	}
-	defer r.close()
+// read feeds camera c's lane with its frames captured from start on, read
+// by r.
+func (p *Player) read(ctx context.Context, c *camera, r *reader, start time.Time, notify chan<- struct{}) error {
 	send := func(it item) bool {
 		select {
 		case c.lane <- it:
