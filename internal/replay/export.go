@@ -39,6 +39,10 @@ type ExportResult struct {
 	FPS         float64   // the clip's frame rate
 	Codec       string    // FourCC of the clip's video
 	Skipped     int       // frames in the range that could not be decoded
+	// OutOfOrder counts the frames left out because their capture time
+	// was out of step with the camera's other frames by more than
+	// MaxClockStep (a clock that jumped): see clockCheck.
+	OutOfOrder int
 }
 
 // Pulls, in messages held by the client at once.
@@ -109,9 +113,11 @@ func roundFPS(fps float64) float64 {
 
 // plan is the result of the first pass of an export.
 type plan struct {
-	n               int       // frames in the range
-	first, last     time.Time // their capture times
-	firstSeq, lastS uint64    // their stream sequences
+	n               int        // frames in the range
+	first, last     time.Time  // their capture times
+	firstSeq, lastS uint64     // their stream sequences
+	check           clockCheck // the clock check's state before the first frame
+	outOfOrder      int        // frames whose capture time was out of step
 }
 
 // Export writes the frames of camera o.ID captured in [o.From, o.To] to
@@ -200,6 +206,7 @@ func describeRange(from, to time.Time) string {
 // from to to and stopping at stream sequence lastSeq, and counts them.
 func scan(ctx context.Context, js jetstream.JetStream, id string, from, to time.Time, lastSeq uint64) (plan, error) {
 	var p plan
+	var chk clockCheck
 	seek := from.Add(-seekMargin)
 	r, err := openReader(ctx, js, id, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
@@ -225,12 +232,17 @@ func scan(ctx context.Context, js jetstream.JetStream, id string, from, to time.
 		if err != nil {
 			return p, exportErr(ctx, id, err)
 		}
-		if f.StreamSeq > lastSeq || f.Time.After(to) {
+		if f.StreamSeq > lastSeq {
 			break
 		}
-		if !f.Time.Before(from) {
+		// Not stopping at the first frame after to: a frame with a
+		// wrong clock may come before frames that belong.
+		before := chk
+		if !chk.ok(f) {
+			p.outOfOrder++
+		} else if !f.Time.Before(from) && !f.Time.After(to) {
 			if p.n == 0 {
-				p.first, p.firstSeq = f.Time, f.StreamSeq
+				p.first, p.firstSeq, p.check = f.Time, f.StreamSeq, before
 			}
 			p.n++
 			p.last, p.lastS = f.Time, f.StreamSeq
@@ -253,7 +265,8 @@ func exportErr(ctx context.Context, id string, err error) error {
 // write is the second pass: it reads the frames p found and writes them to
 // the video file name.
 func write(ctx context.Context, js jetstream.JetStream, o ExportOptions, fm format, name string, from, to time.Time, p plan) (ExportResult, error) {
-	res := ExportResult{FPS: clipFPS(p.n, p.last.Sub(p.first))}
+	res := ExportResult{FPS: clipFPS(p.n, p.last.Sub(p.first)), OutOfOrder: p.outOfOrder}
+	chk := p.check
 	r, err := openReader(ctx, js, o.ID, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   p.firstSeq,
@@ -295,7 +308,7 @@ func write(ctx context.Context, js jetstream.JetStream, o ExportOptions, fm form
 			break
 		}
 		// The same selection as the first pass.
-		if !f.Time.Before(from) && !f.Time.After(to) {
+		if chk.ok(f) && !f.Time.Before(from) && !f.Time.After(to) {
 			img, err := gocv.IMDecode(f.JPEG, gocv.IMReadColor)
 			if err != nil || img.Empty() {
 				if err == nil {

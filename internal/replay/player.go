@@ -71,13 +71,14 @@ type Player struct {
 	speed   float64
 	deliver func(id string, f Frame, behind time.Duration)
 
-	running   atomic.Bool
-	ready     chan struct{} // closed once every camera's consumer exists
-	delivered atomic.Uint64
-	skipped   atomic.Uint64
-	live      atomic.Bool
-	mu        sync.Mutex
-	note      string
+	running    atomic.Bool
+	ready      chan struct{} // closed once every camera's consumer exists
+	delivered  atomic.Uint64
+	skipped    atomic.Uint64
+	outOfOrder atomic.Uint64
+	live       atomic.Bool
+	mu         sync.Mutex
+	note       string
 }
 
 // NewPlayer returns a player of cameras ids from start (capture time; zero:
@@ -131,12 +132,15 @@ func (p *Player) Note() string {
 type PlayerStats struct {
 	Delivered uint64 // frames handed to deliver
 	Skipped   uint64 // frames skipped because playback was late
-	Live      bool   // playback has caught up with live
+	// OutOfOrder counts frames skipped because their capture time was
+	// out of step with their camera's other frames (see MaxClockStep).
+	OutOfOrder uint64
+	Live       bool // playback has caught up with live
 }
 
 // Stats returns the player's counts so far.
 func (p *Player) Stats() PlayerStats {
-	return PlayerStats{Delivered: p.delivered.Load(), Skipped: p.skipped.Load(), Live: p.live.Load()}
+	return PlayerStats{Delivered: p.delivered.Load(), Skipped: p.skipped.Load(), OutOfOrder: p.outOfOrder.Load(), Live: p.live.Load()}
 }
 
 // item is what a reader hands the scheduler: a frame, or only news of how
@@ -285,6 +289,7 @@ func roughly(d time.Duration) time.Duration {
 // read feeds camera c's lane with its frames captured from start on, read
 // by r.
 func (p *Player) read(ctx context.Context, c *camera, r *reader, start time.Time, notify chan<- struct{}) error {
+	var chk clockCheck
 	send := func(it item) bool {
 		select {
 		case c.lane <- it:
@@ -318,9 +323,14 @@ func (p *Player) read(ctx context.Context, c *camera, r *reader, start time.Time
 			continue
 		}
 		f, pending, err := consumedFrame(m)
+		if err == nil && !chk.ok(f) {
+			p.outOfOrder.Add(1)
+			err = errClock
+		}
 		if err != nil || f.Time.Before(start) {
-			// Not a frame, or before the start: not played, but the
-			// scheduler must learn when the camera has no more.
+			// Not a frame, a wrong clock, or before the start: not
+			// played, but the scheduler must learn when the camera has
+			// no more.
 			if pending == 0 && !send(item{pending: 0}) {
 				return nil
 			}

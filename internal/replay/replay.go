@@ -58,7 +58,10 @@ func clock(t time.Time) string {
 }
 
 // Internal errors.
-var errNotFrame = errors.New("not a camhub frame")
+var (
+	errNotFrame = errors.New("not a camhub frame")
+	errClock    = errors.New("capture time out of step")
+)
 
 // framesStream returns the CAMS stream, or an error wrapping ErrNoBuffer that
 // says how to get one.
