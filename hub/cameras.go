@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"camhub/internal/cli"
 	"camhub/internal/wire"
 )
 
@@ -65,7 +66,7 @@ func (c *cameras) handle(m *nats.Msg) {
 		cam.online = false
 	case !cam.online:
 		cam.online = true
-		attrs := []any{"host", st.Host, "source", st.Source, "state", st.State}
+		attrs := []any{"host", st.Host, "source", cli.RedactURL(st.Source), "state", st.State}
 		if st.Width > 0 && st.Height > 0 {
 			attrs = append(attrs, "size", strconv.Itoa(st.Width)+"x"+strconv.Itoa(st.Height))
 		}

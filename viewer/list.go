@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/camlist"
+	"camhub/internal/cli"
 	"camhub/internal/wire"
 )
 
@@ -72,7 +73,7 @@ func Entries(cams []camlist.Camera) []ListEntry {
 	for i, c := range cams {
 		out[i] = ListEntry{
 			ID: c.ID, Site: c.Site, State: State(c), ReportedState: c.State, Error: c.Error,
-			FPS: c.FPS, Width: c.Width, Height: c.Height, Host: c.Host, Source: c.Source,
+			FPS: c.FPS, Width: c.Width, Height: c.Height, Host: c.Host, Source: cli.RedactURL(c.Source),
 			LastSeen: c.LastSeen.UTC(), FramesSent: c.FramesSent, FramesDropped: c.FramesDropped, Version: c.Version,
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"camhub/internal/camlist"
+	"camhub/internal/cli"
 	"camhub/internal/wire"
 )
 
@@ -167,7 +168,7 @@ func describe(id string, rep report, known bool, st feedStats, now time.Time) Ca
 		s := rep.status
 		c.ReportedState, c.Error, c.Site = s.State, s.Error, s.Site
 		c.FPS, c.Width, c.Height = s.FPS, s.Width, s.Height
-		c.Host, c.Source, c.LastSeen = s.Host, s.Source, rep.at.UTC()
+		c.Host, c.Source, c.LastSeen = s.Host, cli.RedactURL(s.Source), rep.at.UTC()
 		c.FramesSent, c.FramesDropped, c.Version = s.FramesSent, s.FramesDropped, s.Version
 		switch {
 		case !s.Online(rep.at, now):

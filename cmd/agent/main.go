@@ -41,6 +41,7 @@ type settings struct {
 	id             string
 	site           string
 	source         string
+	sourceFile     string
 	nats           string
 	auth           cli.Auth
 	fps            float64
@@ -65,7 +66,11 @@ func flags() (*pflag.FlagSet, *settings) {
 	fs.StringVar(&s.config, config.FileFlag, "", "read settings from this YAML `file`")
 	fs.StringVar(&s.id, "id", "", "camera `id` (required): "+wire.IDRule)
 	fs.StringVar(&s.site, "site", "", "the `site` this camera is at, shown next to its id (optional; same rule as ids)")
-	fs.StringVar(&s.source, "source", "testpattern", "what to capture (see Sources above)")
+	fs.StringVar(&s.source, "source", "testpattern", "what to capture (see Sources above); a URL with a password or token\n"+
+		"is visible to every user of the machine in the process list: use\n"+
+		"--source-file or CAMHUB_SOURCE instead")
+	fs.StringVar(&s.sourceFile, "source-file", "", "read --source from the first line of this `file`, keeping secrets\n"+
+		"in it out of the process list")
 	fs.StringVar(&s.nats, "nats", cli.DefaultNATS, "NATS server `urls`, comma-separated")
 	s.auth.AddFlags(fs)
 	fs.Float64Var(&s.fps, "fps", agent.DefaultFPS, "the most frames per second to send")
@@ -103,6 +108,7 @@ Examples:
   agent --id front --source testpattern
   agent --id door --source rtsp://user:pass@10.0.0.5/stream --nats nats://hub:4222
   agent --id cam0 --source 0
+  CAMHUB_SOURCE='rtsp://cam/stream?token=...' agent --id gate   # not in the process list
 
 Flags:
 `
@@ -139,6 +145,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if s.id == "" {
 		return fail(errors.New("--id is required (or id in the --config file, or CAMHUB_ID)"))
+	}
+	if s.sourceFile != "" {
+		if fs.Changed("source") {
+			return fail(errors.New("give --source or --source-file, not both"))
+		}
+		src, err := cli.ReadSecret(s.sourceFile)
+		if err != nil {
+			return fail(fmt.Errorf("--source-file: %w", err))
+		}
+		s.source = src
 	}
 	log, err := cli.NewLogger(s.logLevel)
 	if err != nil {
