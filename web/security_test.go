@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -82,5 +83,58 @@ func TestRewindRefusedByHubIs503(t *testing.T) {
 			!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 			t.Fatalf("%s: %d %s, body %+v (%v); want 503 with a JSON error", path, resp.StatusCode, resp.Header.Get("Content-Type"), body, derr)
 		}
+	}
+}
+
+// Rewinds that play nothing hold a rewind slot each: the speed is bounded,
+// and a rewind that has sent nothing for ReplayIdle ends.
+func TestIdleRewindsEnd(t *testing.T) {
+	_, nc := startHub(t)
+	s, ts := startWeb(t, Config{ReplayIdle: 500 * time.Millisecond}, nc)
+	// Two frames 10 s apart: at the slowest speed the second is due
+	// 100 s after the first, and nothing is sent meanwhile.
+	cam := newCamera(t, nc, "front", 64, 48, 2, 0)
+	now := time.Now()
+	for i, at := range []time.Time{now.Add(-10 * time.Second), now} {
+		if err := nc.PublishMsg(natsFrame(cam, uint64(i+1), at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Flush()
+	eventually(t, 10*time.Second, "the web viewer to know camera front", func() bool {
+		_, ok := s.dir.get("front")
+		return ok || s.live.newest("front") != nil
+	})
+	for _, q := range []string{"since=24h&speed=1e-10", "since=10s&speed=1e-12", "since=10s&speed=0.01"} {
+		resp, err := http.Get(ts.URL + "/cams/front/stream.mjpg?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s: status %d, want 400", q, resp.StatusCode)
+		}
+	}
+
+	start := time.Now()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(ts.URL + "/cams/front/stream.mjpg?since=20s&speed=0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	n, err := io.Copy(io.Discard, resp.Body) // ends when the server ends the stream
+	if err != nil {
+		t.Fatalf("the idle rewind did not end (after %v): %v", time.Since(start), err)
+	}
+	if n == 0 {
+		t.Fatal("the rewind sent not even its first frame")
+	}
+	eventually(t, 5*time.Second, "the rewind slot to be freed", func() bool { return s.replays.Load() == 0 })
+	if s.idleCut.Load() != 1 {
+		t.Fatalf("idle rewinds ended: %d, want 1", s.idleCut.Load())
 	}
 }

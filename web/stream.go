@@ -50,6 +50,11 @@ type client struct {
 	sent  map[string]uint64    // per camera, the number of the frame sent last
 	last  map[string]time.Time // per camera, when it was sent (with fps)
 	timer *time.Timer          // with fps: wakes the client when a frame is due
+	// idle, for a rewind, ends the stream once nothing has been written
+	// for this long; lastWrite is when something last was.
+	idle      time.Duration
+	lastWrite time.Time
+	idleTimer *time.Timer
 }
 
 // open admits a stream of cameras ids (nil: every camera; only with the
@@ -93,6 +98,8 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, ids []string, q st
 			return nil, nil, err
 		}
 		c.src = b
+		c.idle, c.lastWrite = s.cfg.ReplayIdle, time.Now()
+		c.idleTimer = time.NewTimer(c.idle)
 	}
 	return c, done, nil
 }
@@ -378,11 +385,25 @@ func (c *client) wait(wake <-chan struct{}, d time.Duration) bool {
 		tc = c.timer.C
 		defer c.timer.Stop()
 	}
+	var idle <-chan time.Time
+	if c.idleTimer != nil {
+		left := c.idle - time.Since(c.lastWrite)
+		if left <= 0 {
+			c.s.idleCut.Add(1)
+			return false
+		}
+		c.idleTimer.Reset(left)
+		idle = c.idleTimer.C
+		defer c.idleTimer.Stop()
+	}
 	select {
 	case <-wake:
 		return true
 	case <-tc:
 		return true
+	case <-idle:
+		c.s.idleCut.Add(1)
+		return false
 	case <-c.ctx.Done():
 		return false
 	}
@@ -391,6 +412,7 @@ func (c *client) wait(wake <-chan struct{}, d time.Duration) bool {
 // write writes head, f's JPEG and tail under the write deadline, and
 // counts the frame and what the client skipped before it.
 func (c *client) write(f *frame, head, tail []byte) error {
+	c.lastWrite = time.Now()
 	c.rc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	_, err := c.w.Write(head)
 	if err == nil {

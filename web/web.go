@@ -46,6 +46,9 @@ const (
 	// DefaultMaxReplays is how many rewinding streams are served at once;
 	// each reads the hub's buffer through its own consumer.
 	DefaultMaxReplays = 16
+	// DefaultReplayIdle is how long a rewinding stream may go without
+	// sending a frame before it is ended, freeing its rewind slot.
+	DefaultReplayIdle = time.Minute
 	// MaxCameras is the most cameras the server shows. Without a camera
 	// list, frames and reports of cameras beyond it are ignored.
 	MaxCameras = 256
@@ -83,6 +86,10 @@ type Config struct {
 	// MaxReplays bounds the rewinding streams served at once. 0:
 	// DefaultMaxReplays.
 	MaxReplays int
+	// ReplayIdle ends a rewinding stream that has sent nothing for this
+	// long (a rewind of cameras that send nothing holds a slot and a
+	// consumer for nobody). 0: DefaultReplayIdle.
+	ReplayIdle time.Duration
 	// TLSCert and TLSKey, if set, are the PEM certificate (chain) and key
 	// the server presents: it then serves HTTPS (and HTTP/2) only.
 	TLSCert, TLSKey string
@@ -106,7 +113,7 @@ func (c *Config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("%w: a TLS certificate and its key go together", ErrConfig)
 	}
-	if c.WriteTimeout < 0 || c.MaxClients < 0 || c.MaxReplays < 0 {
+	if c.WriteTimeout < 0 || c.MaxClients < 0 || c.MaxReplays < 0 || c.ReplayIdle < 0 {
 		return fmt.Errorf("%w: negative write timeout or limit", ErrConfig)
 	}
 	if c.WriteTimeout == 0 {
@@ -117,6 +124,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxReplays == 0 {
 		c.MaxReplays = DefaultMaxReplays
+	}
+	if c.ReplayIdle == 0 {
+		c.ReplayIdle = DefaultReplayIdle
 	}
 	return nil
 }
@@ -151,6 +161,7 @@ type Server struct {
 	skipped  atomic.Uint64
 	dropped  atomic.Uint64 // clients cut off by the write deadline
 	refused  atomic.Uint64 // streams refused: too many
+	idleCut  atomic.Uint64 // rewinding streams ended for sending nothing
 	ignored  atomic.Uint64 // frames of cameras beyond MaxCameras
 	lastWarn atomic.Int64  // when the last rate-limited warning was logged (Unix ns)
 }

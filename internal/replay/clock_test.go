@@ -1,9 +1,14 @@
 package replay
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/wire"
 )
 
 // publishWithStray publishes 21 frames 100 ms apart, frame at+1 of them
@@ -86,3 +91,21 @@ func TestPlayerSkipsFrameWithWrongClock(t *testing.T) {
 		})
 	}
 }
+
+// A speed that would overflow a time.Duration (or play nothing for ages) is
+// refused, and a schedule never overflows.
+func TestPlayerSpeedBounds(t *testing.T) {
+	for _, speed := range []float64{1e-12, 1e-10, 0.01, 1e6} {
+		if _, err := NewPlayer(nopJS{}, []string{"front"}, time.Time{}, speed, func(string, Frame, time.Duration) {}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("speed %v: error %v, want ErrInvalid", speed, err)
+		}
+	}
+	now := time.Now()
+	k := schedule{set: true, wall: now, media: time.Unix(0, 0), speed: MinSpeed}
+	if due := k.due(Frame{Frame: wire.Frame{Time: time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)}}); !due.After(now) {
+		t.Fatalf("a frame far ahead is due %v, before now", due)
+	}
+}
+
+// nopJS is a JetStream context NewPlayer only checks is there.
+type nopJS struct{ jetstream.JetStream }

@@ -31,6 +31,14 @@ const (
 	MaxHeldPerCamera = playerPull + 1 + laneSize + queueSize
 )
 
+// Bounds of a player's speed. Slower than MinSpeed a rewind is a stream
+// of nothing that holds a consumer; the bounds also keep every scheduled
+// delay a valid time.Duration.
+const (
+	MinSpeed = 0.1
+	MaxSpeed = 1000.0
+)
+
 // noteSlack is how much earlier than the buffer's oldest frame a start may
 // be without a note.
 const noteSlack = time.Second
@@ -104,8 +112,8 @@ func NewPlayer(js jetstream.JetStream, ids []string, start time.Time, speed floa
 		}
 		seen[id] = true
 	}
-	if !(speed > 0) || math.IsInf(speed, 0) {
-		return nil, fmt.Errorf("%w: speed %v: must be a positive number (1 is real time)", ErrInvalid, speed)
+	if !(speed >= MinSpeed && speed <= MaxSpeed) {
+		return nil, fmt.Errorf("%w: speed %v: must be from %v to %v (1 is real time)", ErrInvalid, speed, MinSpeed, MaxSpeed)
 	}
 	return &Player{
 		js: js, ids: append([]string(nil), ids...), start: start, speed: speed, deliver: deliver,
@@ -352,7 +360,10 @@ type schedule struct {
 
 // due is when frame f is to be delivered.
 func (k *schedule) due(f Frame) time.Time {
-	return k.wall.Add(time.Duration(float64(f.Time.Sub(k.media)) / k.speed))
+	// Clamped: a Duration cannot hold more than 292 years.
+	d := float64(f.Time.Sub(k.media)) / k.speed
+	d = min(max(d, -float64(math.MaxInt64/2)), float64(math.MaxInt64/2))
+	return k.wall.Add(time.Duration(d))
 }
 
 // play merges the cameras' frames and delivers them until ctx is done.
