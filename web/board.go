@@ -92,9 +92,14 @@ func (b *board) put(f *frame) bool {
 	}
 	f.n = n
 	// A gap in Frame-Seq is frames the agent or the network dropped; a
-	// sequence that goes back is an agent that restarted.
-	if fd.lastSeq != 0 && f.Seq > fd.lastSeq+1 {
-		fd.drops += f.Seq - fd.lastSeq - 1
+	// sequence that goes back, or jumps further than a camera could
+	// have captured since the last frame, is an agent that restarted (or
+	// a Frame-Seq no agent sent), not a loss.
+	if fd.lastSeq != 0 && f.Seq > fd.lastSeq+1 && fd.cur != nil {
+		gap := f.Seq - fd.lastSeq - 1
+		if gap <= maxSeqGap(f.received.Sub(fd.cur.received)) {
+			fd.drops += gap
+		}
 	}
 	fd.lastSeq = f.Seq
 	fd.bytes += uint64(len(f.jpeg))
@@ -165,6 +170,15 @@ func (b *board) newest(id string) *frame {
 		return fd.cur
 	}
 	return nil
+}
+
+// maxCaptureFPS is more frames a second than any camera captures.
+const maxCaptureFPS = 1000
+
+// maxSeqGap is the largest Frame-Seq gap that can be frames lost in
+// elapsed: what a camera could have captured meanwhile.
+func maxSeqGap(elapsed time.Duration) uint64 {
+	return uint64(max(elapsed.Seconds(), 1) * maxCaptureFPS)
 }
 
 // feedStats is what a board knows of one camera.

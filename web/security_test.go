@@ -138,3 +138,33 @@ func TestIdleRewindsEnd(t *testing.T) {
 		t.Fatalf("idle rewinds ended: %d, want 1", s.idleCut.Load())
 	}
 }
+
+// One spoofed Frame-Seq far ahead is a restart, not a billion frames lost;
+// a real gap still counts.
+func TestFrameSeqJumpIsNotLoss(t *testing.T) {
+	_, nc := startHub(t)
+	_, ts := startWeb(t, Config{}, nc)
+	cam := newCamera(t, nc, "front", 64, 48, 2, 0)
+	for _, seq := range []uint64{1, 2, 999999999, 1000000000, 1000000003} {
+		if err := nc.PublishMsg(natsFrame(cam, seq, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Flush()
+	var missed uint64
+	eventually(t, 10*time.Second, "the frames to arrive", func() bool {
+		var cams []struct {
+			ID     string `json:"id"`
+			Frames uint64 `json:"frames_received"`
+			Missed uint64 `json:"frames_missed"`
+		}
+		if getJSON(t, ts.URL+"/api/cams", &cams) != http.StatusOK || len(cams) != 1 {
+			return false
+		}
+		missed = cams[0].Missed
+		return cams[0].Frames == 5
+	})
+	if missed != 2 {
+		t.Fatalf("frames_missed %d, want 2 (the gap before 1000000003 only)", missed)
+	}
+}
