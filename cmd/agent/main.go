@@ -49,6 +49,7 @@ type settings struct {
 	quality        intRange
 	loop           bool
 	reportInterval time.Duration
+	openTimeout    time.Duration
 	http           string
 	logLevel       string
 	version        bool
@@ -82,6 +83,8 @@ func flags() (*pflag.FlagSet, *settings) {
 		"(without it, the agent stops at the end of the file)")
 	fs.DurationVar(&s.reportInterval, "report-interval", wire.DefaultReportInterval,
 		"how often to report status, at most "+wire.MaxReportInterval.String())
+	fs.DurationVar(&s.openTimeout, "open-timeout", agent.DefaultOpenTimeout,
+		"give up opening an RTSP or HTTP source, or reading from it, when it sends nothing for this long")
 	fs.StringVar(&s.http, "http", "", "serve /metrics (Prometheus) and /healthz on this `host:port`, e.g. :9101 (default: off)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&s.version, "version", false, "print the version and exit")
@@ -170,6 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Quality:        s.quality.v,
 		Loop:           s.loop,
 		ReportInterval: s.reportInterval,
+		OpenTimeout:    s.openTimeout,
 	}
 	// Checked before connecting, so that a mistake is reported at once.
 	if err := cfg.Validate(); err != nil {
