@@ -2,7 +2,9 @@ package replay
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,3 +111,31 @@ func TestPlayerSpeedBounds(t *testing.T) {
 
 // nopJS is a JetStream context NewPlayer only checks is there.
 type nopJS struct{ jetstream.JetStream }
+
+// Mistakes in an export's request get messages that say what is wrong.
+func TestExportClearMessages(t *testing.T) {
+	_, js := startHub(t, hubConfig())
+	publishSeries(t, js, "front", series(5, time.Now().Add(-time.Second)))
+	dir := t.TempDir()
+	for _, out := range []string{dir, filepath.Join(dir, "sub.mp4")} {
+		if out != dir {
+			if err := os.Mkdir(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := Export(ctxFor(t, 10*time.Second), js, ExportOptions{ID: "front", Out: out})
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "is a directory") {
+			t.Errorf("--out %s: %v, want it named a directory", out, err)
+		}
+		_, err = WriteSnapshot(ctxFor(t, 10*time.Second), js, "front", out)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "is a directory") {
+			t.Errorf("snapshot to %s: %v, want it named a directory", out, err)
+		}
+	}
+	// --since 1ns: from now on, after the newest frame.
+	_, err := Export(ctxFor(t, 10*time.Second), js, ExportOptions{ID: "front", From: time.Now().Add(-time.Nanosecond), Out: filepath.Join(dir, "c.mp4")})
+	if !errors.Is(err, ErrOutOfRange) || !strings.Contains(err.Error(), "newest frame was captured at") || strings.Contains(err.Error(), "(-") {
+		t.Errorf("since 1ns: %v", err)
+	}
+	t.Log(err)
+}

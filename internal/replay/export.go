@@ -134,6 +134,9 @@ func Export(ctx context.Context, js jetstream.JetStream, o ExportOptions) (res E
 	if err := validID(o.ID); err != nil {
 		return res, err
 	}
+	if err := notDir(o.Out, o.ID+".mp4"); err != nil {
+		return res, err
+	}
 	ext := strings.ToLower(filepath.Ext(o.Out))
 	fm, ok := formats[ext]
 	if !ok {
@@ -156,6 +159,10 @@ func Export(ctx context.Context, js jetstream.JetStream, o ExportOptions) (res E
 	}
 	if to.IsZero() {
 		to = last.Time
+	}
+	if o.To.IsZero() && from.After(last.Time) {
+		return res, fmt.Errorf("camera %q: %w: asked for frames captured from %s on, but its newest frame was captured at %s, %s earlier",
+			o.ID, ErrOutOfRange, clock(from), clock(last.Time), from.Sub(last.Time).Round(time.Millisecond))
 	}
 	if to.Before(first.Time) || from.After(last.Time) {
 		return res, fmt.Errorf("camera %q: %w: asked for %s, but the buffer holds %s",

@@ -198,6 +198,9 @@ func Bounds(ctx context.Context, js jetstream.JetStream, id string) (first, last
 // renamed. On failure nothing is left under path (an existing file there is
 // kept as it was).
 func WriteSnapshot(ctx context.Context, js jetstream.JetStream, id, path string) (Frame, error) {
+	if err := notDir(path, id+".jpg"); err != nil {
+		return Frame{}, err
+	}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".jpg", ".jpeg":
 	default:
@@ -211,6 +214,15 @@ func WriteSnapshot(ctx context.Context, js jetstream.JetStream, id, path string)
 		return Frame{}, err
 	}
 	return f, nil
+}
+
+// notDir fails, wrapping ErrInvalid, if path names a directory: the file
+// written would replace it, which a rename cannot do.
+func notDir(path, example string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%w: %s is a directory: give a file name, such as %s", ErrInvalid, path, filepath.Join(path, example))
+	}
+	return nil
 }
 
 // tempFile creates an empty file in path's directory whose name ends with
