@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -167,4 +168,39 @@ func TestFrameSeqJumpIsNotLoss(t *testing.T) {
 	if missed != 2 {
 		t.Fatalf("frames_missed %d, want 2 (the gap before 1000000003 only)", missed)
 	}
+}
+
+// Frames of 300 made-up cameras fill the web viewer's cameras; a real
+// camera that joins later (it reports its status) still shows.
+func TestBogusCamerasDoNotCrowdOutRealOnes(t *testing.T) {
+	_, nc := startHub(t)
+	s, ts := startWeb(t, Config{}, nc)
+	bogus := newCamera(t, nc, "x", 64, 48, 1, 0)
+	for i := range MaxCameras + 44 {
+		bogus.id = fmt.Sprintf("bogus%d", i)
+		if err := nc.PublishMsg(natsFrame(bogus, 1, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Flush()
+	eventually(t, 10*time.Second, "the board to fill", func() bool { return s.ignored.Load() > 0 })
+
+	real := newCamera(t, nc, "real", 64, 48, 1, 0)
+	real.report("streaming")
+	eventually(t, 10*time.Second, "the real camera's report", func() bool { _, ok := s.dir.get("real"); return ok })
+	real.frame()
+	nc.Flush()
+	eventually(t, 10*time.Second, "the real camera's live frame", func() bool {
+		var cams []struct {
+			ID     string `json:"id"`
+			Frames uint64 `json:"frames_received"`
+		}
+		getJSON(t, ts.URL+"/api/cams", &cams)
+		for _, c := range cams {
+			if c.ID == "real" && c.Frames == 1 {
+				return true
+			}
+		}
+		return false
+	})
 }

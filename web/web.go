@@ -196,6 +196,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 		cfg: cfg, nc: nc, js: js, log: log, tls: tlsConfig,
 		live: newBoard(MaxCameras), dir: newDirectory(MaxCameras),
 	}
+	s.live.known = func(id string) bool { _, ok := s.dir.get(id); return ok }
 	if len(cfg.Cams) > 0 {
 		s.only = make(map[string]bool, len(cfg.Cams))
 		for _, id := range cfg.Cams {
