@@ -72,9 +72,19 @@ type Config struct {
 	// ReportInterval is how often status is reported, at most
 	// wire.MaxReportInterval; wire.DefaultReportInterval if zero.
 	ReportInterval time.Duration
+	// OpenTimeout bounds opening a network (RTSP, HTTP) source and each
+	// read from it: a silent camera is a source error after this long.
+	// DefaultOpenTimeout if zero.
+	OpenTimeout time.Duration
 }
 
+// DefaultOpenTimeout is how long opening a network source may take.
+const DefaultOpenTimeout = 5 * time.Second
+
 func (c Config) withDefaults() Config {
+	if c.OpenTimeout == 0 {
+		c.OpenTimeout = DefaultOpenTimeout
+	}
 	if c.FPS == 0 {
 		c.FPS = DefaultFPS
 	}
@@ -110,6 +120,9 @@ func (c Config) validate() (Source, error) {
 	src, err := ParseSource(c.Source)
 	if err != nil {
 		return Source{}, fmt.Errorf("%w: source: %w", ErrConfig, err)
+	}
+	if c.OpenTimeout < 100*time.Millisecond || c.OpenTimeout > 5*time.Minute {
+		return Source{}, fmt.Errorf("%w: open-timeout %v: want 100ms to 5m", ErrConfig, c.OpenTimeout)
 	}
 	if src.Kind == File {
 		if err := checkFile(src.Path); err != nil {

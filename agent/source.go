@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"gocv.io/x/gocv"
 
@@ -156,6 +158,25 @@ func urlScheme(s string) (string, bool) {
 	return scheme, true
 }
 
+// ffmpegOptionsEnv is how OpenCV takes options for FFmpeg's demuxers: it
+// reads the variable at every open, as "key;value|key;value". gocv 0.31
+// has no way to pass OpenCV's CAP_PROP_OPEN_TIMEOUT_MSEC.
+const ffmpegOptionsEnv = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+
+// userFFmpegOptions is set when the user gave OpenCV's FFmpeg options
+// themselves: they are then used as given.
+var _, userFFmpegOptions = os.LookupEnv(ffmpegOptionsEnv)
+
+// setFFmpegTimeout makes the next FFmpeg open give up on a source that
+// sends nothing for d (FFmpeg's socket I/O timeout, RTSP and HTTP), instead
+// of OpenCV's 30 s, keeping OpenCV's default of RTSP over TCP.
+func setFFmpegTimeout(d time.Duration) {
+	if userFFmpegOptions {
+		return
+	}
+	os.Setenv(ffmpegOptionsEnv, fmt.Sprintf("rtsp_transport;tcp|timeout;%d", d.Microseconds()))
+}
+
 // open opens a source other than TestPattern. Devices get cfg's size and
 // frame rate as hints; the driver picks the nearest mode it has.
 func open(src Source, cfg Config) (*gocv.VideoCapture, error) {
@@ -177,6 +198,7 @@ func open(src Source, cfg Config) (*gocv.VideoCapture, error) {
 		}
 		vc, err = gocv.VideoCaptureFile(src.Path)
 	case URL:
+		setFFmpegTimeout(cfg.OpenTimeout)
 		vc, err = gocv.VideoCaptureFileWithAPI(src.Path, gocv.VideoCaptureFFmpeg)
 	case Pipeline:
 		vc, err = gocv.VideoCaptureFileWithAPI(src.Path, gocv.VideoCaptureGstreamer)

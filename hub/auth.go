@@ -88,21 +88,9 @@ func (u User) natsUser(dir string) (*server.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	var perms *server.Permissions
-	switch u.Role {
-	case RoleAdmin:
-		if len(u.Cams) > 0 {
-			return nil, errors.New("an admin has every camera: remove cams")
-		}
-	case RoleAgent:
-		if len(u.Cams) == 0 {
-			return nil, errors.New("an agent needs cams: the ids it may publish")
-		}
-		perms = AgentPermissions(u.Cams)
-	case RoleViewer:
-		perms = ViewerPermissions(u.Name, u.Cams)
-	default:
-		return nil, fmt.Errorf("role %q: want %s, %s or %s", u.Role, RoleAdmin, RoleAgent, RoleViewer)
+	perms, err := RolePermissions(u.Role, u.Name, u.Cams)
+	if err != nil {
+		return nil, err
 	}
 	return &server.User{Username: u.Name, Password: pw, Permissions: perms}, nil
 }
@@ -138,12 +126,41 @@ func (u User) password(dir string) (string, error) {
 	}
 }
 
-// AgentPermissions lets an agent publish its cameras' subjects and nothing
-// else; it subscribes to nothing.
+// RolePermissions is the permission template of every role: what a user
+// of role may do on the NATS server, cams being the cameras it is limited
+// to (for an admin: none, meaning unrestricted, and nil is returned). Every
+// kind of credential the hub issues takes its permissions from here.
+//
+// Some of what a viewer may do cannot be expressed as NATS permissions
+// (JetStream takes a consumer's durability, deliver subject and lifetime
+// from the request's body); the hub's consumer guard enforces the rest of
+// the viewer's contract: see ConsumerPolicy.
+func RolePermissions(role, user string, cams []string) (*server.Permissions, error) {
+	switch role {
+	case RoleAdmin:
+		if len(cams) > 0 {
+			return nil, errors.New("an admin has every camera: remove cams")
+		}
+		return nil, nil
+	case RoleAgent:
+		if len(cams) == 0 {
+			return nil, errors.New("an agent needs cams: the ids it may publish")
+		}
+		return AgentPermissions(cams), nil
+	case RoleViewer:
+		return ViewerPermissions(user, cams), nil
+	default:
+		return nil, fmt.Errorf("role %q: want %s, %s or %s", role, RoleAdmin, RoleAgent, RoleViewer)
+	}
+}
+
+// AgentPermissions lets an agent publish its cameras' frames and status
+// reports, exactly the subjects of the wire contract, and nothing else; it
+// subscribes to nothing.
 func AgentPermissions(cams []string) *server.Permissions {
 	var pub []string
 	for _, id := range cams {
-		pub = append(pub, wire.SubjectPrefix+"."+id+".>")
+		pub = append(pub, wire.FramesSubject(id), wire.StatusSubject(id))
 	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
@@ -155,6 +172,12 @@ func AgentPermissions(cams []string) *server.Permissions {
 // frames and status, the camera list and replay through JetStream. Replies
 // come to the user's own inbox prefix (wire.InboxPrefix), so one viewer
 // cannot read another's replies.
+//
+// A viewer reads the replay buffer through ephemeral pull consumers it
+// creates; it may not list consumers, so it can use only those whose names
+// it knows. camhub names its consumers with 128 random bits
+// (replay.ConsumerNamePrefix), which no other user can guess or, with the
+// monitoring endpoint on loopback, look up.
 //
 // Reading the newest or oldest message of a subject ($JS.API.STREAM.MSG.GET)
 // names the subject in the request's body, not its subject, so NATS cannot

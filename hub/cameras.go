@@ -5,10 +5,12 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"camhub/internal/natsconn"
 	"camhub/internal/wire"
 )
 
@@ -17,6 +19,8 @@ import (
 type cameras struct {
 	log *slog.Logger
 	now func() time.Time
+
+	invalid atomic.Uint64 // messages on status subjects that were not reports
 
 	mu   sync.Mutex
 	cams map[string]*camera
@@ -35,7 +39,11 @@ func newCameras(log *slog.Logger) *cameras {
 // handle takes one status report.
 func (c *cameras) handle(m *nats.Msg) {
 	st, err := wire.ParseStatus(m.Subject, m.Data)
+	if err == nil {
+		err = wire.CheckLive(m)
+	}
 	if err != nil {
+		c.invalid.Add(1)
 		c.log.Debug("ignoring status report", "error", err)
 		return
 	}
@@ -58,7 +66,7 @@ func (c *cameras) handle(m *nats.Msg) {
 		cam.online = false
 	case !cam.online:
 		cam.online = true
-		attrs := []any{"host", st.Host, "source", st.Source, "state", st.State}
+		attrs := []any{"host", st.Host, "source", natsconn.RedactURL(st.Source), "state", st.State}
 		if st.Width > 0 && st.Height > 0 {
 			attrs = append(attrs, "size", strconv.Itoa(st.Width)+"x"+strconv.Itoa(st.Height))
 		}

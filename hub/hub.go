@@ -146,7 +146,10 @@ type Server struct {
 	ns   *server.Server // nil with an external NATS
 	nc   *nats.Conn
 	cams *cameras
-	tmp  string // temporary store directory to remove
+	// guard deletes consumers restricted users may not have; nil
+	// without users.
+	guard *guard
+	tmp   string // temporary store directory to remove
 
 	leafAddr string // the leaf node listener, if any
 
@@ -312,6 +315,11 @@ func (s *Server) startEmbedded() error {
 		return err
 	}
 	s.nc = nc
+	if s.cfg.Auth != "" {
+		if err := s.watchConsumers(opts.Users); err != nil {
+			return err
+		}
+	}
 	attrs := []any{"url", ns.ClientURL(), "name", name, "store_dir", dir, "auth", s.cfg.Auth != "", "tls", s.cfg.TLSCert != ""}
 	if a := ns.ClusterAddr(); a != nil {
 		attrs = append(attrs, "cluster", s.cfg.ClusterName, "routes_listen", a.String())

@@ -52,14 +52,19 @@ func (s *Server) bufferInfo(ctx context.Context) (*jetstream.StreamInfo, error) 
 }
 
 var (
-	mCamUp      = prometheus.NewDesc("camhub_hub_camera_up", "1 while the camera reports, else 0.", []string{"camera"}, nil)
-	mCamFPS     = prometheus.NewDesc("camhub_hub_camera_fps", "Frames per second the camera's agent last reported sending.", []string{"camera"}, nil)
-	mCamSent    = prometheus.NewDesc("camhub_hub_camera_frames_sent_total", "Frames the camera's agent reported sending since it started.", []string{"camera"}, nil)
-	mCamDropped = prometheus.NewDesc("camhub_hub_camera_frames_dropped_total", "Frames the camera's agent reported dropping since it started.", []string{"camera"}, nil)
-	mBufFrames  = prometheus.NewDesc("camhub_hub_buffer_frames", "Frames in the replay buffer (stream CAMS).", nil, nil)
-	mBufBytes   = prometheus.NewDesc("camhub_hub_buffer_bytes", "Bytes in the replay buffer (stream CAMS).", nil, nil)
-	mBufLimit   = prometheus.NewDesc("camhub_hub_buffer_limit_bytes", "The replay buffer's byte limit.", nil, nil)
-	mConnected  = prometheus.NewDesc("camhub_hub_nats_connected", "1 while the hub's own NATS connection is up.", nil, nil)
+	mCamUp         = prometheus.NewDesc("camhub_hub_camera_up", "1 while the camera reports, else 0.", []string{"camera"}, nil)
+	mCamFPS        = prometheus.NewDesc("camhub_hub_camera_fps", "Frames per second the camera's agent last reported sending.", []string{"camera"}, nil)
+	mCamSent       = prometheus.NewDesc("camhub_hub_camera_frames_sent_total", "Frames the camera's agent reported sending since it started.", []string{"camera"}, nil)
+	mCamDropped    = prometheus.NewDesc("camhub_hub_camera_frames_dropped_total", "Frames the camera's agent reported dropping since it started.", []string{"camera"}, nil)
+	mBufFrames     = prometheus.NewDesc("camhub_hub_buffer_frames", "Frames in the replay buffer (stream CAMS).", nil, nil)
+	mBufBytes      = prometheus.NewDesc("camhub_hub_buffer_bytes", "Bytes in the replay buffer (stream CAMS).", nil, nil)
+	mBufLimit      = prometheus.NewDesc("camhub_hub_buffer_limit_bytes", "The replay buffer's byte limit.", nil, nil)
+	mConnected     = prometheus.NewDesc("camhub_hub_nats_connected", "1 while the hub's own NATS connection is up.", nil, nil)
+	mStatusInvalid = prometheus.NewDesc("camhub_hub_status_invalid_total",
+		"Messages on status subjects that were not an agent's report (bad JSON, or delivered with a reply subject).", nil, nil)
+	// Only with users (--auth): see ConsumerPolicy.
+	mGuardDeleted = prometheus.NewDesc("camhub_hub_consumers_deleted_total",
+		"Consumers on the replay buffer the hub deleted because their creator may not have them, by reason.", []string{"reason"}, nil)
 )
 
 // Collector returns a Prometheus collector of the cameras the hub follows
@@ -69,7 +74,7 @@ func (s *Server) Collector() prometheus.Collector { return collector{s} }
 type collector struct{ s *Server }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mCamUp, mCamFPS, mCamSent, mCamDropped, mBufFrames, mBufBytes, mBufLimit, mConnected} {
+	for _, d := range []*prometheus.Desc{mCamUp, mCamFPS, mCamSent, mCamDropped, mBufFrames, mBufBytes, mBufLimit, mConnected, mGuardDeleted, mStatusInvalid} {
 		ch <- d
 	}
 }
@@ -93,6 +98,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		connected = 1
 	}
 	ch <- prometheus.MustNewConstMetric(mConnected, prometheus.GaugeValue, connected)
+	ch <- prometheus.MustNewConstMetric(mStatusInvalid, prometheus.CounterValue, float64(s.cams.invalid.Load()))
+	if s.guard != nil {
+		for reason, n := range s.guard.counts() {
+			ch <- prometheus.MustNewConstMetric(mGuardDeleted, prometheus.CounterValue, float64(n), reason)
+		}
+	}
 	ch <- prometheus.MustNewConstMetric(mBufLimit, prometheus.GaugeValue, float64(s.cfg.ReplayBytes))
 	if info, err := s.bufferInfo(context.Background()); err == nil {
 		ch <- prometheus.MustNewConstMetric(mBufFrames, prometheus.GaugeValue, float64(info.State.Msgs))

@@ -70,6 +70,10 @@ type slot struct {
 }
 
 func (s *slot) onFrame(m *nats.Msg) {
+	if err := wire.CheckLive(m); err != nil {
+		s.feed.badMessage(s.id, "frame", err) // not shown at all
+		return
+	}
 	// Only counted here; the grid skips the frame when it looks at it, and
 	// the tile keeps its picture.
 	f, err := wire.ParseFrame(m.Header)
@@ -92,6 +96,10 @@ func (s *slot) onReplayed(f replay.Frame, behind bool) {
 }
 
 func (s *slot) onStatus(m *nats.Msg) {
+	if err := wire.CheckLive(m); err != nil {
+		s.feed.badMessage(s.id, "status", err)
+		return
+	}
 	st, err := wire.ParseStatus(m.Subject, m.Data)
 	if err != nil {
 		s.feed.badMessage(s.id, wire.KindStatus, err) // not a camhub agent's report
@@ -258,12 +266,20 @@ func (f *Feed) Close() {
 }
 
 func (f *Feed) onAnyFrame(m *nats.Msg) {
+	if err := wire.CheckLive(m); err != nil {
+		f.badMessage(m.Subject, "frame", err) // and no camera added for it
+		return
+	}
 	if s := f.lookup(m.Subject); s != nil {
 		s.onFrame(m)
 	}
 }
 
 func (f *Feed) onAnyStatus(m *nats.Msg) {
+	if err := wire.CheckLive(m); err != nil {
+		f.badMessage(m.Subject, "status", err)
+		return
+	}
 	if s := f.lookup(m.Subject); s != nil {
 		s.onStatus(m)
 	}

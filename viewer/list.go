@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -61,13 +65,45 @@ func WriteTable(w io.Writer, cams []camlist.Camera, now time.Time) error {
 		if state == wire.StateSourceError && c.Error != "" {
 			state += " (" + c.Error + ")"
 		}
-		fmt.Fprintf(tw, "%s\t", c.ID)
+		// Every text an agent reports is escaped: a terminal must not
+		// take a report's control characters as commands.
+		fmt.Fprintf(tw, "%s\t", Printable(c.ID))
 		if sites {
-			fmt.Fprintf(tw, "%s\t", dash(c.Site))
+			fmt.Fprintf(tw, "%s\t", dash(Printable(c.Site)))
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\n", state, c.FPS, size, dash(c.Host), lastSeen(c.LastSeen, now))
+		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\n", Printable(state), c.FPS, size, dash(Printable(c.Host)), lastSeen(c.LastSeen, now))
 	}
 	return tw.Flush()
+}
+
+// Printable escapes what a terminal would act on or hide in s: control
+// characters (escape sequences, tabs, newlines), Unicode format characters
+// (such as bidirectional overrides) and invalid UTF-8, as Go escapes them
+// (\x1b, \u202e).
+func Printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func dash(s string) string {

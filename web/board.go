@@ -38,7 +38,13 @@ type feed struct {
 	invalid uint64 // messages that were not camhub frames
 	lastSeq uint64
 	times   [fpsFrames]time.Time // receive times, a ring
+	seen    time.Time            // when the last message came
+	first   uint64               // frames are numbered from first+1
 }
+
+// forgetAfter is how long a camera must have been silent before a full
+// board forgets it for another.
+const forgetAfter = time.Minute
 
 // board holds the newest frame of each of a set of cameras and wakes the
 // clients waiting for newer ones. It never queues: a new frame replaces the
@@ -51,6 +57,14 @@ type feed struct {
 // each rewinding client has its own, fed by its replay player.
 type board struct {
 	max int // most cameras; frames of more are refused
+	// known, if set, says which cameras the hub knows (they reported
+	// their status): on a full board they take the place of cameras it
+	// does not know.
+	known func(id string) bool
+	// base is the highest frame number of any camera forgotten: a camera
+	// that comes back numbers its frames after it, so that no client
+	// takes them for frames it has sent.
+	base uint64
 
 	mu    sync.Mutex
 	feeds map[string]*feed
@@ -61,14 +75,43 @@ func newBoard(max int) *board {
 	return &board{max: max, feeds: make(map[string]*feed)}
 }
 
-// get returns camera id's feed, adding it if there is room. b.mu is held.
+// get returns camera id's feed, adding it if there is room, or if a camera
+// can be forgotten to make room (see forget). b.mu is held.
 func (b *board) get(id string) *feed {
 	fd := b.feeds[id]
-	if fd == nil && len(b.feeds) < b.max {
-		fd = &feed{id: id}
+	if fd == nil && (len(b.feeds) < b.max || b.forget(id, time.Now())) {
+		fd = &feed{id: id, seen: time.Now(), first: b.base}
 		b.feeds[id] = fd
 	}
 	return fd
+}
+
+// forget makes room on a full board for camera id by forgetting the
+// camera silent the longest, if it has been silent for forgetAfter or, when
+// the hub knows id, if the hub does not know it. A camera a client waits
+// for is kept. It reports whether it made room. b.mu is held.
+func (b *board) forget(id string, now time.Time) bool {
+	known := b.known != nil && b.known(id)
+	var victim *feed
+	for _, fd := range b.feeds {
+		if fd.wake != nil {
+			continue
+		}
+		if now.Sub(fd.seen) < forgetAfter && !(known && !b.known(fd.id)) {
+			continue
+		}
+		if victim == nil || fd.seen.Before(victim.seen) {
+			victim = fd
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	if victim.cur != nil {
+		b.base = max(b.base, victim.cur.n)
+	}
+	delete(b.feeds, victim.id)
+	return true
 }
 
 // put makes f its camera's newest frame and wakes the waiters. It returns
@@ -86,15 +129,21 @@ func (b *board) put(f *frame) bool {
 		fd.invalid++
 		return true
 	}
-	var n uint64 = 1
+	fd.seen = f.received
+	n := fd.first + 1
 	if fd.cur != nil {
 		n = fd.cur.n + 1
 	}
 	f.n = n
 	// A gap in Frame-Seq is frames the agent or the network dropped; a
-	// sequence that goes back is an agent that restarted.
-	if fd.lastSeq != 0 && f.Seq > fd.lastSeq+1 {
-		fd.drops += f.Seq - fd.lastSeq - 1
+	// sequence that goes back, or jumps further than a camera could
+	// have captured since the last frame, is an agent that restarted (or
+	// a Frame-Seq no agent sent), not a loss.
+	if fd.lastSeq != 0 && f.Seq > fd.lastSeq+1 && fd.cur != nil {
+		gap := f.Seq - fd.lastSeq - 1
+		if gap <= maxSeqGap(f.received.Sub(fd.cur.received)) {
+			fd.drops += gap
+		}
 	}
 	fd.lastSeq = f.Seq
 	fd.bytes += uint64(len(f.jpeg))
@@ -117,6 +166,7 @@ func (b *board) invalid(id string) {
 	defer b.mu.Unlock()
 	if fd := b.get(id); fd != nil {
 		fd.invalid++
+		fd.seen = time.Now()
 	}
 }
 
@@ -167,6 +217,15 @@ func (b *board) newest(id string) *frame {
 	return nil
 }
 
+// maxCaptureFPS is more frames a second than any camera captures.
+const maxCaptureFPS = 1000
+
+// maxSeqGap is the largest Frame-Seq gap that can be frames lost in
+// elapsed: what a camera could have captured meanwhile.
+func maxSeqGap(elapsed time.Duration) uint64 {
+	return uint64(max(elapsed.Seconds(), 1) * maxCaptureFPS)
+}
+
 // feedStats is what a board knows of one camera.
 type feedStats struct {
 	ID      string
@@ -186,7 +245,7 @@ func (b *board) stats(now time.Time) []feedStats {
 	for _, fd := range b.feeds {
 		st := feedStats{ID: fd.id, Bytes: fd.bytes, Drops: fd.drops, Invalid: fd.invalid, Newest: fd.cur}
 		if fd.cur != nil {
-			st.Frames = fd.cur.n
+			st.Frames = fd.cur.n - fd.first
 			st.FPS = fd.fps(now)
 		}
 		out = append(out, st)

@@ -39,13 +39,30 @@ func (d *directory) put(r report) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old, ok := d.cams[r.status.ID]
-	if !ok && len(d.cams) >= d.max {
+	if !ok && len(d.cams) >= d.max && !d.forget(time.Now()) {
 		return
 	}
 	if ok && old.at.After(r.at) {
 		return
 	}
 	d.cams[r.status.ID] = r
+}
+
+// forget makes room for another camera by forgetting the one whose newest
+// report is oldest, if it is older than forgetAfter. d.mu is held.
+func (d *directory) forget(now time.Time) bool {
+	var oldest string
+	var at time.Time
+	for id, r := range d.cams {
+		if oldest == "" || r.at.Before(at) {
+			oldest, at = id, r.at
+		}
+	}
+	if oldest == "" || now.Sub(at) < forgetAfter {
+		return false
+	}
+	delete(d.cams, oldest)
+	return true
 }
 
 // seed takes the hub's camera list.
@@ -60,6 +77,9 @@ func (d *directory) seed(cams []camlist.Camera, want func(string) bool) {
 // onStatus takes a status report message.
 func (d *directory) onStatus(m *nats.Msg, want func(string) bool) {
 	st, err := wire.ParseStatus(m.Subject, m.Data)
+	if err == nil {
+		err = wire.CheckLive(m)
+	}
 	if err != nil {
 		d.invalid.Add(1)
 	}

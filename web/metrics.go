@@ -42,6 +42,8 @@ var (
 		"Clients cut off because they took longer than the write timeout to accept a frame.", nil, nil)
 	mRefused = prometheus.NewDesc("camhub_web_clients_refused_total",
 		"Streams refused because the server served as many as it may.", nil, nil)
+	mIdleCut = prometheus.NewDesc("camhub_web_replays_idle_ended_total",
+		"Rewinding streams ended because they had nothing to send for the replay idle time.", nil, nil)
 	mIgnored = prometheus.NewDesc("camhub_web_frames_ignored_total",
 		"Frames ignored because they came from more cameras than the server shows.", nil, nil)
 )
@@ -51,7 +53,7 @@ type collector struct{ s *Server }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mFrames, mBytes, mDrops, mInvalid, mFPS, mAge, mUp,
-		mClients, mReplays, mSent, mSkipped, mDropped, mRefused, mIgnored, mStatusInvalid} {
+		mClients, mReplays, mSent, mSkipped, mDropped, mRefused, mIgnored, mStatusInvalid, mIdleCut} {
 		ch <- d
 	}
 }
@@ -91,6 +93,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	emit(mDropped, prometheus.CounterValue, float64(s.dropped.Load()))
 	emit(mRefused, prometheus.CounterValue, float64(s.refused.Load()))
 	emit(mIgnored, prometheus.CounterValue, float64(s.ignored.Load()))
+	emit(mIdleCut, prometheus.CounterValue, float64(s.idleCut.Load()))
 	emit(mStatusInvalid, prometheus.CounterValue, float64(s.dir.invalid.Load()))
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"camhub/internal/replay"
 	"camhub/internal/wire"
 )
 
@@ -22,7 +23,8 @@ const (
 	// decides what is really there (30 s by default); a rewind further
 	// back than it holds starts at its oldest frame.
 	MaxSince = 24 * time.Hour
-	// MaxSpeed is the fastest replay.
+	// MinSpeed and MaxSpeed bound the replay speed.
+	MinSpeed = replay.MinSpeed
 	MaxSpeed = 16.0
 	// MaxFPS is the highest per-camera rate a client may ask to be
 	// limited to.
@@ -52,11 +54,8 @@ func parseQuery(raw string, maxCams int) (streamQuery, error) {
 		}
 	}
 	if s, ok := one(v, "speed"); ok {
-		if q.Speed, err = parseNumber("speed", s, 0, MaxSpeed); err != nil {
+		if q.Speed, err = parseNumber("speed", s, MinSpeed, MaxSpeed); err != nil {
 			return q, err
-		}
-		if q.Speed == 0 {
-			return q, fmt.Errorf("%w: speed=%q: must be more than 0 (1 is real time)", ErrBadRequest, s)
 		}
 	}
 	if s, ok := one(v, "fps"); ok {

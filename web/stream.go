@@ -50,6 +50,11 @@ type client struct {
 	sent  map[string]uint64    // per camera, the number of the frame sent last
 	last  map[string]time.Time // per camera, when it was sent (with fps)
 	timer *time.Timer          // with fps: wakes the client when a frame is due
+	// idle, for a rewind, ends the stream once nothing has been written
+	// for this long; lastWrite is when something last was.
+	idle      time.Duration
+	lastWrite time.Time
+	idleTimer *time.Timer
 }
 
 // open admits a stream of cameras ids (nil: every camera; only with the
@@ -93,6 +98,8 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, ids []string, q st
 			return nil, nil, err
 		}
 		c.src = b
+		c.idle, c.lastWrite = s.cfg.ReplayIdle, time.Now()
+		c.idleTimer = time.NewTimer(c.idle)
 	}
 	return c, done, nil
 }
@@ -132,15 +139,31 @@ func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, ids
 		return nil, &httpError{http.StatusBadRequest, err.Error()}
 	}
 	log := s.log.With("cameras", ids, "since", q.Since)
+	failed := make(chan error, 1)
 	started = s.spawn(func() {
 		defer s.replays.Add(-1)
 		defer cancel() // a player that fails ends its stream
 		if err := p.Run(ctx); err != nil {
+			failed <- err
 			log.Warn("rewind stopped", "error", err)
 		}
 	})
 	if !started {
 		return nil, &httpError{http.StatusServiceUnavailable, "the server is shutting down"}
+	}
+	// Answer only once the hub has accepted the rewind's consumers: a
+	// refusal is an error the client can read, not an empty stream.
+	wait := time.NewTimer(replayCheckTimeout)
+	defer wait.Stop()
+	select {
+	case <-p.Ready():
+	case err := <-failed:
+		return nil, &httpError{http.StatusServiceUnavailable, fmt.Sprintf("the hub refused the rewind: %v", err)}
+	case <-wait.C:
+		cancel()
+		return nil, &httpError{http.StatusServiceUnavailable, "the hub did not start the rewind in time"}
+	case <-ctx.Done():
+		return nil, &httpError{http.StatusServiceUnavailable, "the rewind was cancelled"}
 	}
 	log.Debug("rewinding")
 	return b, nil
@@ -362,11 +385,25 @@ func (c *client) wait(wake <-chan struct{}, d time.Duration) bool {
 		tc = c.timer.C
 		defer c.timer.Stop()
 	}
+	var idle <-chan time.Time
+	if c.idleTimer != nil {
+		left := c.idle - time.Since(c.lastWrite)
+		if left <= 0 {
+			c.s.idleCut.Add(1)
+			return false
+		}
+		c.idleTimer.Reset(left)
+		idle = c.idleTimer.C
+		defer c.idleTimer.Stop()
+	}
 	select {
 	case <-wake:
 		return true
 	case <-tc:
 		return true
+	case <-idle:
+		c.s.idleCut.Add(1)
+		return false
 	case <-c.ctx.Done():
 		return false
 	}
@@ -375,6 +412,7 @@ func (c *client) wait(wake <-chan struct{}, d time.Duration) bool {
 // write writes head, f's JPEG and tail under the write deadline, and
 // counts the frame and what the client skipped before it.
 func (c *client) write(f *frame, head, tail []byte) error {
+	c.lastWrite = time.Now()
 	c.rc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	_, err := c.w.Write(head)
 	if err == nil {

@@ -47,6 +47,9 @@ const (
 	// DefaultMaxReplays is how many rewinding streams are served at once;
 	// each reads the hub's buffer through its own consumer.
 	DefaultMaxReplays = 16
+	// DefaultReplayIdle is how long a rewinding stream may go without
+	// sending a frame before it is ended, freeing its rewind slot.
+	DefaultReplayIdle = time.Minute
 	// MaxCameras is the most cameras the server shows. Without a camera
 	// list, frames and reports of cameras beyond it are ignored.
 	MaxCameras = 256
@@ -87,6 +90,10 @@ type Config struct {
 	// MaxReplays bounds the rewinding streams served at once. 0:
 	// DefaultMaxReplays.
 	MaxReplays int
+	// ReplayIdle ends a rewinding stream that has sent nothing for this
+	// long (a rewind of cameras that send nothing holds a slot and a
+	// consumer for nobody). 0: DefaultReplayIdle.
+	ReplayIdle time.Duration
 	// TLSCert and TLSKey, if set, are the PEM certificate (chain) and key
 	// the server presents: it then serves HTTPS (and HTTP/2) only.
 	TLSCert, TLSKey string
@@ -100,7 +107,7 @@ func (c *Config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("%w: a TLS certificate and its key go together", ErrConfig)
 	}
-	if c.WriteTimeout < 0 || c.MaxClients < 0 || c.MaxReplays < 0 {
+	if c.WriteTimeout < 0 || c.MaxClients < 0 || c.MaxReplays < 0 || c.ReplayIdle < 0 {
 		return fmt.Errorf("%w: negative write timeout or limit", ErrConfig)
 	}
 	if c.WriteTimeout == 0 {
@@ -111,6 +118,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxReplays == 0 {
 		c.MaxReplays = DefaultMaxReplays
+	}
+	if c.ReplayIdle == 0 {
+		c.ReplayIdle = DefaultReplayIdle
 	}
 	return nil
 }
@@ -145,6 +155,7 @@ type Server struct {
 	skipped atomic.Uint64
 	dropped atomic.Uint64 // clients cut off by the write deadline
 	refused atomic.Uint64 // streams refused: too many
+	idleCut atomic.Uint64 // rewinding streams ended for sending nothing
 	ignored atomic.Uint64 // frames of cameras beyond MaxCameras
 	// warn logs what happens per frame at most once a minute for each
 	// warning: it is counted, not logged.
@@ -181,6 +192,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 		cfg: cfg, nc: nc, js: js, log: log, tls: tlsConfig, warn: ratelog.New(log, time.Minute),
 		live: newBoard(MaxCameras), dir: newDirectory(MaxCameras),
 	}
+	s.live.known = func(id string) bool { _, ok := s.dir.get(id); return ok }
 	if len(cfg.Cams) > 0 {
 		s.only = make(map[string]bool, len(cfg.Cams))
 		for _, id := range cfg.Cams {
@@ -253,6 +265,9 @@ func (s *Server) onFrame(m *nats.Msg) {
 		return
 	}
 	wf, err := wire.ParseFrame(m.Header)
+	if err == nil {
+		err = wire.CheckLive(m)
+	}
 	if err != nil {
 		s.live.invalid(id)
 		s.warn.Warn("ignoring a message that is not a camhub frame", "camera", id, "error", err)

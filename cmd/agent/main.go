@@ -37,6 +37,7 @@ type settings struct {
 	id             string
 	site           string
 	source         string
+	sourceFile     string
 	nats           string
 	auth           natsconn.Auth
 	fps            float64
@@ -44,6 +45,7 @@ type settings struct {
 	quality        intRange
 	loop           bool
 	reportInterval time.Duration
+	openTimeout    time.Duration
 	http           string
 	logLevel       string
 	version        bool
@@ -61,7 +63,11 @@ func flags() (*pflag.FlagSet, *settings) {
 	fs.StringVar(&s.config, config.FileFlag, "", "read settings from this YAML `file`")
 	fs.StringVar(&s.id, "id", "", "camera `id` (required): "+wire.IDRule)
 	fs.StringVar(&s.site, "site", "", "the `site` this camera is at, shown next to its id (optional; same rule as ids)")
-	fs.StringVar(&s.source, "source", "testpattern", "what to capture (see Sources above)")
+	fs.StringVar(&s.source, "source", "testpattern", "what to capture (see Sources above); a URL with a password or token\n"+
+		"is visible to every user of the machine in the process list: use\n"+
+		"--source-file or CAMHUB_SOURCE instead")
+	fs.StringVar(&s.sourceFile, "source-file", "", "read --source from the first line of this `file`, keeping secrets\n"+
+		"in it out of the process list")
 	fs.StringVar(&s.nats, "nats", natsconn.DefaultNATS, "NATS server `urls`, comma-separated")
 	s.auth.AddFlags(fs)
 	fs.Float64Var(&s.fps, "fps", agent.DefaultFPS, "the most frames per second to send")
@@ -73,6 +79,8 @@ func flags() (*pflag.FlagSet, *settings) {
 		"(without it, the agent stops at the end of the file)")
 	fs.DurationVar(&s.reportInterval, "report-interval", wire.DefaultReportInterval,
 		"how often to report status, at most "+wire.MaxReportInterval.String())
+	fs.DurationVar(&s.openTimeout, "open-timeout", agent.DefaultOpenTimeout,
+		"give up opening an RTSP or HTTP source, or reading from it, when it sends nothing for this long")
 	fs.StringVar(&s.http, "http", "", "serve /metrics (Prometheus) and /healthz on this `host:port`, e.g. :9101 (default: off)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&s.version, "version", false, "print the version and exit")
@@ -99,6 +107,7 @@ Examples:
   agent --id front --source testpattern
   agent --id door --source rtsp://user:pass@10.0.0.5/stream --nats nats://hub:4222
   agent --id cam0 --source 0
+  CAMHUB_SOURCE='rtsp://cam/stream?token=...' agent --id gate   # not in the process list
 
 Flags:
 `
@@ -133,6 +142,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if s.id == "" {
 		return fail(errors.New("--id is required (or id in the --config file, or CAMHUB_ID)"))
 	}
+	if s.sourceFile != "" {
+		if fs.Changed("source") {
+			return fail(errors.New("give --source or --source-file, not both"))
+		}
+		src, err := natsconn.ReadSecret(s.sourceFile)
+		if err != nil {
+			return fail(fmt.Errorf("--source-file: %w", err))
+		}
+		s.source = src
+	}
 	log, err := cli.NewLogger(stderr, s.logLevel)
 	if err != nil {
 		return fail(fmt.Errorf("--log-level: %w", err))
@@ -147,6 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Quality:        s.quality.v,
 		Loop:           s.loop,
 		ReportInterval: s.reportInterval,
+		OpenTimeout:    s.openTimeout,
 	}
 	// Checked before connecting, so that a mistake is reported at once.
 	if err := cfg.Validate(); err != nil {

@@ -30,7 +30,7 @@ Usage:
   hub [flags]
 
 Examples:
-  hub                                    # listen on :4222, monitoring on :8222
+  hub                                    # listen on :4222, monitoring on 127.0.0.1:8222
   hub --storage file --store-dir /var/lib/camhub --replay 2m
   hub --nats nats://nats1:4222,nats://nats2:4222 --replicas 3
 
@@ -76,7 +76,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	maxPayload := config.Bytes(hub.DefaultMaxPayload)
 	fs.String(config.FileFlag, "", "YAML configuration `file`")
 	fs.StringVar(&cfg.Listen, "listen", "0.0.0.0:4222", "`host:port` for NATS clients (agents, viewers)")
-	fs.StringVar(&cfg.Monitor, "monitor", "0.0.0.0:8222", "`host:port` of the NATS monitoring endpoint (empty: off)")
+	fs.StringVar(&cfg.Monitor, "monitor", "127.0.0.1:8222", "`host:port` of the NATS monitoring endpoint, plain HTTP without users: it shows every connection, user and consumer (loopback by default; empty: off)")
 	fs.StringVar(&cfg.NATS, "nats", "", "use this existing NATS server or cluster (comma-separated `URLs`) instead of an embedded one")
 	fs.StringVar(&cfg.Storage, "storage", hub.StorageMemory, "replay buffer storage: memory or file")
 	fs.StringVar(&cfg.StoreDir, "store-dir", "", "JetStream data `directory` (default: camhub-data with file storage, a temporary one with memory)")

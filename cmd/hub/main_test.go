@@ -25,7 +25,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	c := o.hub
 	if c.Listen != "0.0.0.0:4222" || c.Storage != hub.StorageMemory || c.Replay != 30*time.Second ||
-		c.ReplayBytes != 1<<30 || c.MaxPayload != 8<<20 || c.Monitor != "0.0.0.0:8222" {
+		c.ReplayBytes != 1<<30 || c.MaxPayload != 8<<20 || c.Monitor != "127.0.0.1:8222" {
 		t.Fatalf("configs/hub.yaml gave %+v", c)
 	}
 }

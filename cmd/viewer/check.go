@@ -3,12 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"camhub/internal/replay"
 	"camhub/viewer"
 )
 
@@ -23,8 +23,8 @@ func (o *options) checkRewind(fs *pflag.FlagSet) error {
 		return fmt.Errorf("--at %s is in the future; the replay buffer holds the past", o.at.String())
 	case fs.Changed("speed") && !o.rewinding():
 		return errors.New("--speed applies to a rewind only: give --since or --at too")
-	case !(o.speed > 0) || math.IsInf(o.speed, 0):
-		return fmt.Errorf("--speed %v: must be a positive number (1 is real time, 2 twice as fast)", o.speed)
+	case !(o.speed >= replay.MinSpeed && o.speed <= replay.MaxSpeed):
+		return fmt.Errorf("--speed %v: must be from %v to %v (1 is real time, 2 twice as fast)", o.speed, replay.MinSpeed, replay.MaxSpeed)
 	}
 	return nil
 }

@@ -241,6 +241,10 @@ func summary(path string, r export.Result, now time.Time) string {
 	if r.Skipped > 0 {
 		s += fmt.Sprintf(" (%d frames that could not be decoded left out)", r.Skipped)
 	}
+	if r.OutOfOrder > 0 {
+		s += fmt.Sprintf(" (%d frames whose capture time was out of step with the camera's clock by more than %v left out)",
+			r.OutOfOrder, replay.MaxClockStep)
+	}
 	return s
 }
 

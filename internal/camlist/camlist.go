@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"camhub/internal/natsconn"
 	"camhub/internal/wire"
 )
 
@@ -116,12 +117,14 @@ func (c Camera) state() string {
 	}
 }
 
-// Entry is what the camera list shows of c.
+// Entry is what the camera list shows of c. The source is redacted
+// (natsconn.RedactURL): an agent that is not camhub's may report one with
+// its password or token in it.
 func (c Camera) Entry() Entry {
 	s := c.Status
 	return Entry{
 		ID: s.ID, Site: s.Site, State: c.state(), ReportedState: s.State, Error: s.Error,
-		FPS: s.FPS, Width: s.Width, Height: s.Height, Host: s.Host, Source: s.Source,
+		FPS: s.FPS, Width: s.Width, Height: s.Height, Host: s.Host, Source: natsconn.RedactURL(s.Source),
 		LastSeen: c.LastSeen.UTC(), FramesSent: s.FramesSent, FramesDropped: s.FramesDropped, Version: s.Version,
 	}
 }

@@ -46,6 +46,10 @@ type Result struct {
 	FPS         float64   // the clip's frame rate
 	Codec       string    // FourCC of the clip's video
 	Skipped     int       // frames in the range that could not be decoded
+	// OutOfOrder counts the frames left out because their capture time
+	// was out of step with the camera's other frames by more than
+	// replay.MaxClockStep (a clock that jumped): see replay.ClockCheck.
+	OutOfOrder int
 }
 
 // Pulls, in messages held by the client at once.
@@ -116,9 +120,11 @@ func roundFPS(fps float64) float64 {
 
 // plan is the result of the first pass of an export.
 type plan struct {
-	n               int       // frames in the range
-	first, last     time.Time // their capture times
-	firstSeq, lastS uint64    // their stream sequences
+	n               int               // frames in the range
+	first, last     time.Time         // their capture times
+	firstSeq, lastS uint64            // their stream sequences
+	check           replay.ClockCheck // the clock check's state before the first frame
+	outOfOrder      int               // frames whose capture time was out of step
 }
 
 // Export writes the frames of camera o.ID captured in [o.From, o.To] to
@@ -134,6 +140,9 @@ type plan struct {
 func Export(ctx context.Context, js jetstream.JetStream, o Options) (res Result, err error) {
 	if err := wire.ValidateID(o.ID); err != nil {
 		return res, fmt.Errorf("%w: %w", replay.ErrInvalid, err)
+	}
+	if err := replay.NotDir(o.Out, o.ID+".mp4"); err != nil {
+		return res, err
 	}
 	ext := strings.ToLower(filepath.Ext(o.Out))
 	fm, ok := formats[ext]
@@ -153,6 +162,10 @@ func Export(ctx context.Context, js jetstream.JetStream, o Options) (res Result,
 	}
 	if to.IsZero() {
 		to = last.Time
+	}
+	if o.To.IsZero() && from.After(last.Time) {
+		return res, fmt.Errorf("camera %q: %w: asked for frames captured from %s on, but its newest frame was captured at %s, %s earlier",
+			o.ID, replay.ErrOutOfRange, humantime.ClockMilli(from, time.Now()), humantime.ClockMilli(last.Time, time.Now()), from.Sub(last.Time).Round(time.Millisecond))
 	}
 	if to.Before(first.Time) || from.After(last.Time) {
 		return res, fmt.Errorf("camera %q: %w: asked for %s, but the buffer holds %s",
@@ -200,6 +213,7 @@ func describeRange(from, to time.Time) string {
 // from to to and stopping at stream sequence lastSeq, and counts them.
 func scan(ctx context.Context, js jetstream.JetStream, id string, from, to time.Time, lastSeq uint64) (plan, error) {
 	var p plan
+	var chk replay.ClockCheck
 	c, err := replay.OpenCursor(ctx, js, id, replay.CursorOptions{StartTime: from, HeadersOnly: true, Pull: scanPull})
 	if err != nil {
 		return p, err
@@ -210,12 +224,17 @@ func scan(ctx context.Context, js jetstream.JetStream, id string, from, to time.
 		if err != nil {
 			return p, exportErr(ctx, id, err)
 		}
-		if !ok || f.StreamSeq > lastSeq || f.Time.After(to) {
+		if !ok || f.StreamSeq > lastSeq {
 			break
 		}
-		if !f.Time.Before(from) {
+		// Not stopping at the first frame after to: a frame with a
+		// wrong clock may come before frames that belong.
+		before := chk
+		if !chk.OK(f) {
+			p.outOfOrder++
+		} else if !f.Time.Before(from) && !f.Time.After(to) {
 			if p.n == 0 {
-				p.first, p.firstSeq = f.Time, f.StreamSeq
+				p.first, p.firstSeq, p.check = f.Time, f.StreamSeq, before
 			}
 			p.n++
 			p.last, p.lastS = f.Time, f.StreamSeq
@@ -238,7 +257,8 @@ func exportErr(ctx context.Context, id string, err error) error {
 // write is the second pass: it reads the frames p found and writes them to
 // the video file name.
 func write(ctx context.Context, js jetstream.JetStream, o Options, fm format, name string, from, to time.Time, p plan) (Result, error) {
-	res := Result{FPS: clipFPS(p.n, p.last.Sub(p.first))}
+	res := Result{FPS: clipFPS(p.n, p.last.Sub(p.first)), OutOfOrder: p.outOfOrder}
+	chk := p.check
 	c, err := replay.OpenCursor(ctx, js, o.ID, replay.CursorOptions{StartSeq: p.firstSeq, Pull: exportPull})
 	if err != nil {
 		return res, err
@@ -267,7 +287,7 @@ func write(ctx context.Context, js jetstream.JetStream, o Options, fm format, na
 			break
 		}
 		// The same selection as the first pass.
-		if !f.Time.Before(from) && !f.Time.After(to) {
+		if chk.OK(f) && !f.Time.Before(from) && !f.Time.After(to) {
 			img, err := gocv.IMDecode(f.JPEG, gocv.IMReadColor)
 			if err != nil || img.Empty() {
 				if err == nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"time"
 
@@ -116,8 +117,12 @@ func Backoff(min, max time.Duration) func(attempts int) time.Duration {
 }
 
 // RedactURL hides the credentials in a URL (or in each of a comma-separated
-// list of URLs) for logs and status reports: nats://user:secret@host and
-// rtsp://user:secret@camera become nats://REDACTED@host and so on.
+// list of URLs, or in a GStreamer pipeline) for logs and status reports:
+// nats://user:secret@host and rtsp://user:secret@camera become
+// nats://REDACTED@host and so on, and the values of query parameters whose
+// names look like secrets (pwd, password, token, key, auth, sig, secret,
+// ...: see secretParam) become REDACTED, as in
+// http://cam/videostream.cgi?user=admin&pwd=REDACTED.
 func RedactURL(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
@@ -133,5 +138,29 @@ func RedactURL(urls string) string {
 			parts[i] = p[:s+3] + "REDACTED" + p[s+3+at:]
 		}
 	}
-	return strings.Join(parts, ",")
+	return queryParam.ReplaceAllStringFunc(strings.Join(parts, ","), func(m string) string {
+		name, _, _ := strings.Cut(m[1:], "=")
+		if !secretParam(name) {
+			return m
+		}
+		return m[:1] + name + "=REDACTED"
+	})
+}
+
+// queryParam matches a query parameter: its separator, name and value.
+var queryParam = regexp.MustCompile(`[?&;][A-Za-z0-9_.\-]+=[^&#;,\s]*`)
+
+// secretParam reports whether a query parameter's name looks like it holds
+// a secret. It errs on the side of hiding.
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	if n == "pw" {
+		return true
+	}
+	for _, s := range []string{"pass", "pwd", "token", "key", "auth", "sig", "secret", "session", "cred", "ticket", "code"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,13 +7,20 @@ import (
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"nats://127.0.0.1:4222":                        "nats://127.0.0.1:4222",
-		"rtsp://admin:s3cret@10.0.0.5/stream":          "rtsp://REDACTED@10.0.0.5/stream",
-		"nats://a:b@h1:4222,nats://tok@h2:4222":        "nats://REDACTED@h1:4222,nats://REDACTED@h2:4222",
-		"videotestsrc ! appsink":                       "videotestsrc ! appsink",
-		"/home/pi/clips/front@2x.mp4":                  "/home/pi/clips/front@2x.mp4",
-		"http://cam.local/mjpg?user=a&pwd=b":           "http://cam.local/mjpg?user=a&pwd=b",
-		"http://u:p@cam.local/path@with-at/video.mjpg": "http://REDACTED@cam.local/path@with-at/video.mjpg",
+		"nats://127.0.0.1:4222":                 "nats://127.0.0.1:4222",
+		"rtsp://admin:s3cret@10.0.0.5/stream":   "rtsp://REDACTED@10.0.0.5/stream",
+		"nats://a:b@h1:4222,nats://tok@h2:4222": "nats://REDACTED@h1:4222,nats://REDACTED@h2:4222",
+		"videotestsrc ! appsink":                "videotestsrc ! appsink",
+		"/home/pi/clips/front@2x.mp4":           "/home/pi/clips/front@2x.mp4",
+		"http://cam.local/mjpg?user=a&pwd=b":    "http://cam.local/mjpg?user=a&pwd=REDACTED",
+		// Secrets in query strings, as IP cameras take them.
+		"http://cam/videostream.cgi?user=admin&pwd=hunter2&res=1":        "http://cam/videostream.cgi?user=admin&pwd=REDACTED&res=1",
+		"rtsp://10.0.0.5/stream?token=abc.def#x":                         "rtsp://10.0.0.5/stream?token=REDACTED#x",
+		"https://c/s?Password=x&API_KEY=y&sig=z&auth=w&secret=v&pw=u":    "https://c/s?Password=REDACTED&API_KEY=REDACTED&sig=REDACTED&auth=REDACTED&secret=REDACTED&pw=REDACTED",
+		"rtspsrc location=rtsp://c/s?access_token=t latency=0 ! appsink": "rtspsrc location=rtsp://c/s?access_token=REDACTED latency=0 ! appsink",
+		"http://a/x?passwd=1,http://b/y?apikey=2":                        "http://a/x?passwd=REDACTED,http://b/y?apikey=REDACTED",
+		"http://cam/mjpg?fps=5&size=640x480":                             "http://cam/mjpg?fps=5&size=640x480",
+		"http://u:p@cam.local/path@with-at/video.mjpg":                   "http://REDACTED@cam.local/path@with-at/video.mjpg",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)

@@ -33,6 +33,14 @@ const (
 	MaxHeldPerCamera = playerPull + 1 + laneSize + queueSize
 )
 
+// Bounds of a player's speed. Slower than MinSpeed a rewind is a stream
+// of nothing that holds a consumer; the bounds also keep every scheduled
+// delay a valid time.Duration.
+const (
+	MinSpeed = 0.1
+	MaxSpeed = 1000.0
+)
+
 // noteSlack is how much earlier than the buffer's oldest frame a start may
 // be without a note.
 const noteSlack = time.Second
@@ -73,12 +81,14 @@ type Player struct {
 	speed   float64
 	deliver func(id string, f Frame, behind time.Duration)
 
-	running   atomic.Bool
-	delivered atomic.Uint64
-	skipped   atomic.Uint64
-	live      atomic.Bool
-	mu        sync.Mutex
-	note      string
+	running    atomic.Bool
+	ready      chan struct{} // closed once every camera's consumer exists
+	delivered  atomic.Uint64
+	skipped    atomic.Uint64
+	outOfOrder atomic.Uint64
+	live       atomic.Bool
+	mu         sync.Mutex
+	note       string
 }
 
 // NewPlayer returns a player of cameras ids from start (capture time; zero:
@@ -97,13 +107,19 @@ func NewPlayer(js jetstream.JetStream, ids []string, start time.Time, speed floa
 	if err := wire.ValidateIDs(ids, 0); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if !(speed > 0) || math.IsInf(speed, 0) {
-		return nil, fmt.Errorf("%w: speed %v: must be a positive number (1 is real time)", ErrInvalid, speed)
+	if !(speed >= MinSpeed && speed <= MaxSpeed) {
+		return nil, fmt.Errorf("%w: speed %v: must be from %v to %v (1 is real time)", ErrInvalid, speed, MinSpeed, MaxSpeed)
 	}
 	return &Player{
 		js: js, ids: append([]string(nil), ids...), start: start, speed: speed, deliver: deliver,
+		ready: make(chan struct{}),
 	}, nil
 }
+
+// Ready is closed once Run has created the consumers of every camera:
+// the server has accepted the rewind. If it refuses, Run returns the error
+// and Ready stays open.
+func (p *Player) Ready() <-chan struct{} { return p.ready }
 
 // Note says what the player found different from what was asked: a start
 // earlier than the buffer's oldest frame (playback starts at the oldest),
@@ -119,12 +135,15 @@ func (p *Player) Note() string {
 type PlayerStats struct {
 	Delivered uint64 // frames handed to deliver
 	Skipped   uint64 // frames skipped because playback was late
-	Live      bool   // playback has caught up with live
+	// OutOfOrder counts frames skipped because their capture time was
+	// out of step with their camera's other frames (see MaxClockStep).
+	OutOfOrder uint64
+	Live       bool // playback has caught up with live
 }
 
 // Stats returns the player's counts so far.
 func (p *Player) Stats() PlayerStats {
-	return PlayerStats{Delivered: p.delivered.Load(), Skipped: p.skipped.Load(), Live: p.live.Load()}
+	return PlayerStats{Delivered: p.delivered.Load(), Skipped: p.skipped.Load(), OutOfOrder: p.outOfOrder.Load(), Live: p.live.Load()}
 }
 
 // item is what a reader hands the scheduler: a frame, or only news of how
@@ -180,6 +199,30 @@ func (p *Player) Run(ctx context.Context) error {
 		return err
 	}
 
+	// Every camera's consumer first, so that a refusal (the server's
+	// consumer limit, say) is an error of Run before anything plays.
+	seek := start.Add(-seekMargin)
+	readers := make([]*reader, 0, len(p.ids))
+	defer func() {
+		for _, r := range readers {
+			r.close()
+		}
+	}()
+	for _, id := range p.ids {
+		r, err := openReader(ctx, p.js, id, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+			OptStartTime:  &seek,
+		}, playerPull)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		readers = append(readers, r)
+	}
+	close(p.ready)
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	notify := make(chan struct{}, 1)
@@ -189,8 +232,9 @@ func (p *Player) Run(ctx context.Context) error {
 	for i, id := range p.ids {
 		c := &camera{id: id, lane: make(chan item, laneSize), interval: defaultInterval}
 		cams[i] = c
+		r := readers[i]
 		wg.Go(func() {
-			if err := p.read(ctx, c, start, notify); err != nil && ctx.Err() == nil {
+			if err := p.read(ctx, c, r, start, notify); err != nil && ctx.Err() == nil {
 				errc <- err
 				cancel()
 			}
@@ -245,17 +289,10 @@ func roughly(d time.Duration) time.Duration {
 	return d.Round(100 * time.Millisecond)
 }
 
-// read feeds camera c's lane with its frames captured from start on.
-func (p *Player) read(ctx context.Context, c *camera, start time.Time, notify chan<- struct{}) error {
-	seek := start.Add(-seekMargin)
-	r, err := openReader(ctx, p.js, c.id, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
-		OptStartTime:  &seek,
-	}, playerPull)
-	if err != nil {
-		return err
-	}
-	defer r.close()
+// read feeds camera c's lane with its frames captured from start on, read
+// by r.
+func (p *Player) read(ctx context.Context, c *camera, r *reader, start time.Time, notify chan<- struct{}) error {
+	var chk ClockCheck
 	send := func(it item) bool {
 		select {
 		case c.lane <- it:
@@ -289,9 +326,14 @@ func (p *Player) read(ctx context.Context, c *camera, start time.Time, notify ch
 			continue
 		}
 		f, pending, err := consumedFrame(m)
+		if err == nil && !chk.OK(f) {
+			p.outOfOrder.Add(1)
+			err = errClock
+		}
 		if err != nil || f.Time.Before(start) {
-			// Not a frame, or before the start: not played, but the
-			// scheduler must learn when the camera has no more.
+			// Not a frame, a wrong clock, or before the start: not
+			// played, but the scheduler must learn when the camera has
+			// no more.
 			if pending == 0 && !send(item{pending: 0}) {
 				return nil
 			}
@@ -313,7 +355,10 @@ type schedule struct {
 
 // due is when frame f is to be delivered.
 func (k *schedule) due(f Frame) time.Time {
-	return k.wall.Add(time.Duration(float64(f.Time.Sub(k.media)) / k.speed))
+	// Clamped: a Duration cannot hold more than 292 years.
+	d := float64(f.Time.Sub(k.media)) / k.speed
+	d = min(max(d, -float64(math.MaxInt64/2)), float64(math.MaxInt64/2))
+	return k.wall.Add(time.Duration(d))
 }
 
 // play merges the cameras' frames and delivers them until ctx is done.

@@ -2,6 +2,8 @@ package replay
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -25,6 +27,20 @@ const seekMargin = 5 * time.Second
 // would never come.
 const idleCheck = time.Second
 
+// consumerInactivity is how long the server keeps a reader's consumer once
+// nothing pulls from it (a reader that vanished without deleting it). It
+// is within what the hub's consumer guard allows (hub.MaxConsumerInactivity).
+const consumerInactivity = time.Minute
+
+// ConsumerNamePrefix returns a new name prefix for a consumer: 128 random
+// bits. A viewer may use any consumer it can name but may not list them, so
+// a name no one can guess keeps its consumers its own.
+func ConsumerNamePrefix() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return "camhub_" + hex.EncodeToString(b[:])
+}
+
 // reader reads one camera's frames, in stream order, through an ordered
 // consumer: no frame twice and none missed, even across the consumer's own
 // recoveries, and new frames keep coming as they are stored.
@@ -39,6 +55,8 @@ type reader struct {
 // iterates it holding at most pull messages in the client.
 func openReader(ctx context.Context, js jetstream.JetStream, id string, cfg jetstream.OrderedConsumerConfig, pull int) (*reader, error) {
 	cfg.FilterSubjects = []string{wire.FramesSubject(id)}
+	cfg.NamePrefix = ConsumerNamePrefix()
+	cfg.InactiveThreshold = consumerInactivity
 	cons, err := js.OrderedConsumer(ctx, wire.FramesStream, cfg)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {

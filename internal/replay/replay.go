@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -51,7 +52,10 @@ type Frame struct {
 }
 
 // Internal errors.
-var errNotFrame = errors.New("not a camhub frame")
+var (
+	errNotFrame = errors.New("not a camhub frame")
+	errClock    = errors.New("capture time out of step")
+)
 
 // framesStream returns the CAMS stream, or an error wrapping ErrNoBuffer that
 // says how to get one.
@@ -195,6 +199,9 @@ func Ends(ctx context.Context, js jetstream.JetStream, id string) (first, last F
 // renamed. On failure nothing is left under path (an existing file there is
 // kept as it was).
 func WriteSnapshot(ctx context.Context, js jetstream.JetStream, id, path string) (Frame, error) {
+	if err := NotDir(path, id+".jpg"); err != nil {
+		return Frame{}, err
+	}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".jpg", ".jpeg":
 	default:
@@ -208,4 +215,13 @@ func WriteSnapshot(ctx context.Context, js jetstream.JetStream, id, path string)
 		return Frame{}, err
 	}
 	return f, nil
+}
+
+// NotDir fails, wrapping ErrInvalid, if path names a directory: the file
+// written would replace it, which a rename cannot do.
+func NotDir(path, example string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%w: %s is a directory: give a file name, such as %s", ErrInvalid, path, filepath.Join(path, example))
+	}
+	return nil
 }

@@ -116,6 +116,22 @@ func ParseSubject(subject string) (id, kind string, err error) {
 	return id, kind, nil
 }
 
+// ErrReply is wrapped by the error CheckLive returns.
+var ErrReply = errors.New("live message with a reply subject")
+
+// CheckLive checks a message received on a live subject (cams.<id>.frames
+// or cams.<id>.status): it must carry no reply subject. Agents never set
+// one; a JetStream consumer's push deliveries always do (their
+// acknowledgement subject), so a message with one was delivered by a
+// consumer someone pointed at the live subject, not sent by the camera's
+// agent, and must not be shown.
+func CheckLive(m *nats.Msg) error {
+	if m.Reply != "" {
+		return fmt.Errorf("%w (%s): not sent by a camhub agent", ErrReply, m.Reply)
+	}
+	return nil
+}
+
 // Frame describes one frame: everything in its headers.
 type Frame struct {
 	Seq    uint64

@@ -1,0 +1,95 @@
+package replay
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/wire"
+)
+
+// publishWithStray publishes 21 frames 100 ms apart, frame at+1 of them
+// dated stray, and returns the good frames' capture times.
+func publishWithStray(t *testing.T, h func(shot) uint64, pos int, stray time.Time) []time.Time {
+	t.Helper()
+	ts := series(20, time.Now())
+	var good []time.Time
+	for i := range 21 {
+		at := stray
+		switch {
+		case i < pos:
+			at = ts[i]
+		case i > pos:
+			at = ts[i-1]
+		}
+		if i != pos {
+			good = append(good, at)
+		}
+		h(shot{id: "front", seq: uint64(i + 1), at: at})
+	}
+	return good
+}
+
+// strays are frames with a wrong clock: where among 21 frames, and when.
+var strays = map[string]struct {
+	pos int
+	at  time.Time
+}{
+	"2099 in the middle": {10, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)},
+	"1970 in the middle": {10, time.Unix(1, 0)},
+	"1970 first":         {0, time.Unix(1, 0)},
+	"2099 last":          {20, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)},
+}
+
+// The same frames rewound: every good frame plays, in time, and the stray
+// one is counted.
+func TestPlayerSkipsFrameWithWrongClock(t *testing.T) {
+	for name, c := range strays {
+		t.Run(name, func(t *testing.T) {
+			_, js := startHub(t, hubConfig())
+			good := publishWithStray(t, func(s shot) uint64 { return publish(t, js, s) }, c.pos, c.at)
+			pl := startPlayer(t, js, []string{"front"}, good[0], 16, nil, nil)
+			ds := pl.collect(t, 20, 20*time.Second)
+			for i, d := range ds {
+				if !d.f.Time.Equal(good[i]) {
+					t.Fatalf("frame %d: Frame-Seq %d at %v, want %v", i, d.f.Seq, d.f.Time, good[i])
+				}
+			}
+			if n := pl.Stats().OutOfOrder; n != 1 {
+				t.Fatalf("out of order: %d, want 1", n)
+			}
+		})
+	}
+}
+
+// A speed that would overflow a time.Duration (or play nothing for ages) is
+// refused, and a schedule never overflows.
+func TestPlayerSpeedBounds(t *testing.T) {
+	for _, speed := range []float64{1e-12, 1e-10, 0.01, 1e6} {
+		if _, err := NewPlayer(nopJS{}, []string{"front"}, time.Time{}, speed, func(string, Frame, time.Duration) {}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("speed %v: error %v, want ErrInvalid", speed, err)
+		}
+	}
+	now := time.Now()
+	k := schedule{set: true, wall: now, media: time.Unix(0, 0), speed: MinSpeed}
+	if due := k.due(Frame{Frame: wire.Frame{Time: time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)}}); !due.After(now) {
+		t.Fatalf("a frame far ahead is due %v, before now", due)
+	}
+}
+
+// nopJS is a JetStream context NewPlayer only checks is there.
+type nopJS struct{ jetstream.JetStream }
+
+// A snapshot to a directory gets a message that says so.
+func TestSnapshotToDirectory(t *testing.T) {
+	_, js := startHub(t, hubConfig())
+	publishSeries(t, js, "front", series(5, time.Now().Add(-time.Second)))
+	dir := t.TempDir()
+	_, err := WriteSnapshot(ctxFor(t, 10*time.Second), js, "front", dir)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("snapshot to %s: %v, want it named a directory", dir, err)
+	}
+}
