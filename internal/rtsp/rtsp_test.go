@@ -1,0 +1,355 @@
+package rtsp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"camhub/internal/h264"
+)
+
+func h264Launch(ts string) string {
+	return "( filesrc location=" + ts + " ! tsdemux ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 )"
+}
+
+// A real H.264 camera stand-in (x264 from real footage, served by
+// GStreamer's RTSP server): the access units read are the clip's, NAL unit
+// for NAL unit, from a keyframe on, in order and without a gap, with SPS
+// and PPS in every keyframe and increasing timestamps.
+func TestPassthrough(t *testing.T) {
+	for _, transport := range []string{"tcp", "udp"} {
+		t.Run(transport, func(t *testing.T) {
+			ts, want := clip(t, "640:360", 15, 4, "")
+			srv := startServer(t, h264Launch(ts))
+			var logs bytes.Buffer
+			src, err := Open(context.Background(), srv.url(), Options{Transport: transport,
+				Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			t0 := time.Now()
+
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			au, err := src.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []h264.AccessUnit{au}
+			first := -1
+			for i, w := range want {
+				if sameNALUs(t, au.Data, w) {
+					first = i
+					break
+				}
+			}
+			if first < 0 {
+				t.Fatalf("the first access unit read (%d bytes) is none of the clip's", len(au.Data))
+			}
+			if first > len(want)/2 {
+				t.Fatalf("the stream started at the clip's access unit %d of %d", first, len(want))
+			}
+			for len(got) < len(want)-first {
+				au, err := src.Read(ctx)
+				if err != nil {
+					t.Fatalf("after %d of %d access units: %v", len(got), len(want)-first, err)
+				}
+				got = append(got, au)
+			}
+			t.Logf("%s: %d access units; the stream started at the clip's access unit %d; stats %+v; log %s",
+				transport, len(got), first, src.Stats(), logs.String())
+			for i, au := range got {
+				w := want[first+i]
+				// byte for byte: the clip's NAL units behind 4-byte start codes
+				if !bytes.Equal(au.Data, h264.Join(nalus(t, w, false))) {
+					t.Fatalf("access unit %d (%d bytes: %s) is not the clip's %d (%d bytes: %s)", i, len(au.Data), describe(t, au.Data), first+i, len(w), describe(t, w))
+				}
+				if au.Key != h264.IsKeyframe(w) {
+					t.Errorf("access unit %d: Key %v", i, au.Key)
+				}
+				if au.Key {
+					if sps, pps, _ := h264.Params(au.Data); sps == nil || pps == nil {
+						t.Errorf("keyframe %d without SPS or PPS", i)
+					}
+				}
+				if i == 0 && !au.Key {
+					t.Error("the first access unit is not a keyframe")
+				}
+				if i > 0 {
+					prev := got[i-1]
+					if au.Seq != prev.Seq+1 {
+						t.Errorf("access unit %d: Seq %d after %d", i, au.Seq, prev.Seq)
+					}
+					if au.PTS <= prev.PTS {
+						t.Errorf("access unit %d: PTS %d after %d", i, au.PTS, prev.PTS)
+					}
+					// the server computes RTP time from nanoseconds: ±1 tick
+					if d := au.PTS - prev.PTS; d < h264.ClockRate/15-1 || d > h264.ClockRate/15+1 {
+						t.Errorf("access unit %d: PTS step %d ticks, want %d", i, d, h264.ClockRate/15)
+					}
+					if au.TimeSource == prev.TimeSource && au.Time.Before(prev.Time) {
+						t.Errorf("access unit %d: Time %v before %v", i, au.Time, prev.Time)
+					}
+				}
+				if au.DTS != au.PTS {
+					t.Errorf("access unit %d: DTS %d, PTS %d without B-frames", i, au.DTS, au.PTS)
+				}
+				if sps, _, _ := h264.Params(want[0]); au.Codec != mustCodec(t, sps) || au.Width != 640 || au.Height != 360 {
+					t.Errorf("access unit %d: %s %dx%d", i, au.Codec, au.Width, au.Height)
+				}
+				if au.Time.Before(t0.Add(-time.Second)) || au.Time.After(time.Now().Add(DefaultMaxClockSkew)) {
+					t.Errorf("access unit %d: Time %v (%s), read between %v and now", i, au.Time, au.TimeSource, t0)
+				}
+			}
+			if s := src.Stats(); s.Dropped != 0 || s.Lost != 0 || s.Errors != 0 {
+				t.Errorf("stats %+v", s)
+			}
+			sources := map[h264.TimeSource]int{}
+			for _, au := range got {
+				sources[au.TimeSource]++
+			}
+			t.Logf("time sources %v", sources)
+		})
+	}
+}
+
+// syncWriter makes a bytes.Buffer safe for a logger used from several
+// goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// A camera that offers H.265 or Motion JPEG: ErrUnsupportedCodec, naming
+// what it offers; the credentials of the URL appear nowhere.
+func TestUnsupportedCodec(t *testing.T) {
+	dir := t.TempDir()
+	hevc := filepath.Join(dir, "hevc.ts")
+	ffmpeg(t, "-i", footage, "-t", "2", "-vf", "scale=320:240", "-c:v", "libx265", "-preset", "ultrafast",
+		"-x265-params", "log-level=error", "-an", "-f", "mpegts", hevc)
+	for _, tc := range []struct{ name, launch, offers string }{
+		{"H.265", "( filesrc location=" + hevc + " ! tsdemux ! h265parse config-interval=-1 ! rtph265pay name=pay0 pt=96 )", "H265"},
+		{"MJPEG", "( videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=240,framerate=15/1 ! jpegenc ! rtpjpegpay name=pay0 pt=26 )", "M-JPEG"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, tc.launch)
+			var logs bytes.Buffer
+			u := "rtsp://admin:s3cret-pw@127.0.0.1:" + srv.port + "/cam"
+			src, err := Open(context.Background(), u, Options{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
+			if err == nil {
+				src.Close()
+				t.Fatal("opened")
+			}
+			if !errors.Is(err, ErrUnsupportedCodec) || !strings.Contains(err.Error(), tc.offers) {
+				t.Errorf("error %q: want ErrUnsupportedCodec naming %s", err, tc.offers)
+			}
+			if strings.Contains(err.Error()+logs.String(), "s3cret") || strings.Contains(err.Error()+logs.String(), "admin") {
+				t.Errorf("credentials in the error %q or the log %q", err, logs.String())
+			}
+			t.Logf("%v", err)
+		})
+	}
+}
+
+// A server that accepts the connection and never answers: Open fails
+// within OpenTimeout, and so does it when the caller's context ends
+// first.
+func TestOpenTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		ln.Close()
+		wg.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	u := "rtsp://user:pw@" + ln.Addr().String() + "/cam"
+
+	start := time.Now()
+	_, err = Open(context.Background(), u, Options{OpenTimeout: 700 * time.Millisecond})
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error %v, want a deadline", err)
+	}
+	if took < 700*time.Millisecond || took > 700*time.Millisecond+2*time.Second {
+		t.Errorf("failed after %v with a 700ms OpenTimeout", took)
+	}
+	if strings.Contains(err.Error(), "pw@") {
+		t.Errorf("credentials in %q", err)
+	}
+	t.Logf("%v after %v", err, took.Round(time.Millisecond))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err = Open(ctx, u, Options{OpenTimeout: time.Minute})
+	if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 2*time.Second {
+		t.Errorf("with the caller's context ending: %v after %v", err, took)
+	}
+
+	// nothing listening at all
+	ln2, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln2.Addr().String()
+	ln2.Close()
+	if _, err := Open(context.Background(), "rtsp://"+addr+"/cam", Options{}); err == nil {
+		t.Error("opened a port nobody listens on")
+	}
+}
+
+// The server killed mid-stream: Read returns an error (after what was
+// queued), it does not hang; Close after that returns and Read says
+// ErrClosed.
+func TestServerKilled(t *testing.T) {
+	ts, _ := clip(t, "320:180", 15, 20, "")
+	srv := startServer(t, h264Launch(ts))
+	src, err := Open(context.Background(), srv.url(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 10 {
+		if _, err := src.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.kill()
+	killed := time.Now()
+	for {
+		_, err := src.Read(ctx)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrClosed) {
+			t.Fatalf("Read: %v", err)
+		}
+		t.Logf("Read: %v, %v after the kill", err, time.Since(killed).Round(time.Millisecond))
+		break
+	}
+	src.Close()
+	if _, err := src.Read(ctx); !errors.Is(err, ErrClosed) && err == nil {
+		t.Errorf("Read after Close: %v", err)
+	}
+}
+
+// Close while a Read waits: the Read returns ErrClosed.
+func TestCloseWhileReading(t *testing.T) {
+	ts, _ := clip(t, "320:180", 15, 20, "")
+	srv := startServer(t, h264Launch(ts))
+	src, err := Open(context.Background(), srv.url(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := src.Read(context.Background()); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	src.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Read: %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read still waiting 10 s after Close")
+	}
+	src.Close() // again: no effect
+}
+
+// A reader slower than the camera loses whole GOPs: every access unit it
+// gets after a gap in Seq is a keyframe, and the drops are counted.
+func TestSlowReaderDropsGOPs(t *testing.T) {
+	ts, _ := clip(t, "320:180", 15, 20, "")
+	srv := startServer(t, h264Launch(ts))
+	src, err := Open(context.Background(), srv.url(), Options{Queue: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var prev h264.AccessUnit
+	gaps := 0
+	for src.Stats().Cuts < 3 {
+		au, err := src.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev.Seq != 0 && au.Seq != prev.Seq+1 {
+			gaps++
+			if !au.Key {
+				t.Fatalf("access unit %d after %d is not a keyframe", au.Seq, prev.Seq)
+			}
+		}
+		prev = au
+		// a reader at a third of the camera's rate (the slowness under
+		// test, not synchronisation): the queue of 5 fills
+		time.Sleep(200 * time.Millisecond)
+	}
+	s := src.Stats()
+	t.Logf("stats %+v, %d gaps", s, gaps)
+	if s.Dropped == 0 {
+		t.Error("nothing counted as dropped")
+	}
+}
+
+func mustCodec(t testing.TB, sps []byte) string {
+	c, err := h264.CodecString(sps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// describe lists the types and sizes of an access unit's NAL units.
+func describe(t testing.TB, au []byte) string {
+	ns, err := h264.Split(au)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, n := range ns {
+		fmt.Fprintf(&b, "%d:%d ", h264.Type(n), len(n))
+	}
+	return b.String()
+}
