@@ -18,6 +18,7 @@ type Queue struct {
 	items   []AccessUnit // oldest first; len <= max
 	max     int
 	skip    bool // dropping deltas until the next keyframe
+	cut     bool // because the reader fell behind (else: start, Break)
 	err     error
 	wake    chan struct{}
 	dropped uint64
@@ -27,11 +28,12 @@ type Queue struct {
 
 // QueueStats counts what a Queue dropped.
 type QueueStats struct {
-	// Dropped counts access units dropped because the reader fell behind;
-	// Cuts counts the times that happened (each cost the rest of a GOP).
+	// Dropped counts access units dropped because the reader fell behind
+	// (what was queued, and the rest of that GOP); Cuts counts the times
+	// that happened.
 	Dropped, Cuts uint64
-	// Skipped counts deltas dropped while waiting for a keyframe: at the
-	// start and after a Break.
+	// Skipped counts deltas dropped while waiting for a keyframe at the
+	// start and after a Break or Skip.
 	Skipped uint64
 }
 
@@ -51,17 +53,20 @@ func (q *Queue) Push(au AccessUnit) {
 	}
 	switch {
 	case au.Key:
-		q.skip = false
+		q.skip, q.cut = false, false
 		if len(q.items) >= q.max {
 			q.drop()
 		}
+	case q.skip && q.cut:
+		q.dropped++
+		return
 	case q.skip:
 		q.skipped++
 		return
 	case len(q.items) >= q.max:
 		q.drop()
 		q.dropped++ // au itself
-		q.skip = true
+		q.skip, q.cut = true, true
 		return
 	}
 	q.items = append(q.items, au)
@@ -84,7 +89,7 @@ func (q *Queue) drop() {
 // of the deltas that follow. What is queued stays.
 func (q *Queue) Break() {
 	q.mu.Lock()
-	q.skip = true
+	q.skip, q.cut = true, false
 	q.mu.Unlock()
 }
 
@@ -92,7 +97,7 @@ func (q *Queue) Break() {
 // keyframe, and makes the queue wait for one too.
 func (q *Queue) Skip() {
 	q.mu.Lock()
-	q.skip = true
+	q.skip, q.cut = true, false
 	q.skipped++
 	q.mu.Unlock()
 }
