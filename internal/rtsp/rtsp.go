@@ -103,6 +103,9 @@ type Stats struct {
 	Received uint64 // access units received (AccessUnit.Seq of the last)
 	Lost     uint64 // RTP packets lost on the way
 	Errors   uint64 // damaged packets and access units dropped
+	// ParamsAdded counts keyframes that lacked SPS or PPS and got those
+	// of the SDP (or of an earlier keyframe).
+	ParamsAdded uint64
 }
 
 // Source is an open RTSP stream. Read from one goroutine; Stats and
@@ -129,6 +132,7 @@ type Source struct {
 	received atomic.Uint64
 	lost     atomic.Uint64
 	errs     atomic.Uint64
+	added    atomic.Uint64
 
 	closeOnce sync.Once
 	done      chan struct{} // closed when the waiting goroutine ends
@@ -374,10 +378,14 @@ func (s *Source) handle(nalus [][]byte, m auMeta) {
 	}
 	data := h264.Join(nalus)
 	if key {
+		n := len(data)
 		var err error
 		if data, err = h264.EnsureParams(data, s.sps, s.pps); err != nil {
 			s.broken(err)
 			return
+		}
+		if len(data) != n {
+			s.added.Add(1)
 		}
 	}
 	forDTS := nalus
@@ -424,10 +432,11 @@ func (s *Source) Read(ctx context.Context) (h264.AccessUnit, error) {
 // Stats returns the source's counts.
 func (s *Source) Stats() Stats {
 	return Stats{
-		QueueStats: s.queue.Stats(),
-		Received:   s.received.Load(),
-		Lost:       s.lost.Load(),
-		Errors:     s.errs.Load(),
+		QueueStats:  s.queue.Stats(),
+		Received:    s.received.Load(),
+		Lost:        s.lost.Load(),
+		Errors:      s.errs.Load(),
+		ParamsAdded: s.added.Load(),
 	}
 }
 

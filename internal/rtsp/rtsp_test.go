@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -110,7 +111,7 @@ func TestPassthrough(t *testing.T) {
 					t.Errorf("access unit %d: Time %v (%s), read between %v and now", i, au.Time, au.TimeSource, t0)
 				}
 			}
-			if s := src.Stats(); s.Dropped != 0 || s.Lost != 0 || s.Errors != 0 {
+			if s := src.Stats(); s.Dropped != 0 || s.Lost != 0 || s.Errors != 0 || s.ParamsAdded != 0 {
 				t.Errorf("stats %+v", s)
 			}
 			sources := map[h264.TimeSource]int{}
@@ -352,4 +353,76 @@ func describe(t testing.TB, au []byte) string {
 		fmt.Fprintf(&b, "%d:%d ", h264.Type(n), len(n))
 	}
 	return b.String()
+}
+
+// A camera that sends SPS and PPS only in the SDP (and its first
+// keyframe): every keyframe read has them, put before its slices, and
+// is otherwise the camera's.
+func TestParamsFromSDP(t *testing.T) {
+	_, want := clip(t, "320:180", 15, 4, "")
+	sps, pps, err := h264.Params(want[0])
+	if err != nil || sps == nil || pps == nil {
+		t.Fatalf("the clip's first access unit has no SPS or PPS: %v", err)
+	}
+	// the clip without parameter sets after its first access unit
+	var es []byte
+	stripped := make([][]byte, len(want))
+	for i, au := range want {
+		var keep [][]byte
+		for _, n := range nalus(t, au, false) {
+			if i == 0 || (h264.Type(n) != h264.TypeSPS && h264.Type(n) != h264.TypePPS) {
+				keep = append(keep, n)
+			}
+		}
+		stripped[i] = h264.Join(keep)
+		es = append(es, stripped[i]...)
+	}
+	dir := t.TempDir()
+	esPath, ts := filepath.Join(dir, "stripped.h264"), filepath.Join(dir, "stripped.ts")
+	if err := os.WriteFile(esPath, es, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ffmpeg(t, "-framerate", "15", "-i", esPath, "-c", "copy", "-f", "mpegts", ts)
+	// h264parse and rtph264pay as they come: parameter sets are not repeated
+	srv := startServer(t, "( filesrc location="+ts+" ! tsdemux ! h264parse ! rtph264pay name=pay0 pt=96 )")
+	src, err := Open(context.Background(), srv.url(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	keys := 0
+	for i := 0; i < len(want); i++ {
+		au, err := src.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %d access units: %v", i, err)
+		}
+		if i == 0 {
+			// find where the stream started
+			for i < len(want) && !sameNALUs(t, au.Data, stripped[i]) {
+				i++
+			}
+			if i > len(want)/2 {
+				t.Fatalf("the first access unit read is not among the clip's first half")
+			}
+		}
+		exp := stripped[i]
+		if au.Key {
+			keys++
+			if exp, err = h264.EnsureParams(stripped[i], sps, pps); err != nil {
+				t.Fatal(err)
+			}
+			if s, p, _ := h264.Params(au.Data); s == nil || p == nil {
+				t.Fatalf("keyframe %d without parameter sets", i)
+			}
+		}
+		if !sameNALUs(t, au.Data, exp) {
+			t.Fatalf("access unit %d: %s, want %s", i, describe(t, au.Data), describe(t, exp))
+		}
+	}
+	if keys < 2 || src.Stats().ParamsAdded != uint64(keys-1) {
+		t.Errorf("%d keyframes, stats %+v: want all but the first given the SDP's parameter sets", keys, src.Stats())
+	}
+	t.Logf("%d keyframes, each with the SDP's SPS and PPS", keys)
 }
