@@ -20,7 +20,8 @@ import (
 // Python's GObject bindings) serving the launch line argv[2] at
 // rtsp://127.0.0.1:<port>/cam, one media per client (each client gets
 // the clip from its start). Port argv[1] "0" picks a free one; it prints
-// the port it listens on.
+// the port it listens on. An argv[3] "user:password" makes it ask for
+// them (HTTP Basic).
 const serverScript = `
 import sys, gi
 gi.require_version("Gst", "1.0")
@@ -33,6 +34,17 @@ s.set_service(sys.argv[1])
 f = GstRtspServer.RTSPMediaFactory()
 f.set_launch(sys.argv[2])
 f.set_shared(False)
+if len(sys.argv) > 3:
+    user, pw = sys.argv[3].split(":", 1)
+    auth = GstRtspServer.RTSPAuth()
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", "cam")
+    auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, pw), token)
+    s.set_auth(auth)
+    perms = GstRtspServer.RTSPPermissions()
+    perms.add_permission_for_role("cam", "media.factory.access", True)
+    perms.add_permission_for_role("cam", "media.factory.construct", True)
+    f.set_permissions(perms)
 s.get_mount_points().add_factory("/cam", f)
 s.attach(None)
 print("rtsp server ready on", s.get_bound_port(), flush=True)
@@ -46,9 +58,10 @@ type server struct {
 	done chan struct{}
 }
 
-// startServer starts the GStreamer RTSP server with a launch line and
-// waits until it listens; it is killed when the test ends.
-func startServer(t testing.TB, launch string) *server {
+// startServer starts the GStreamer RTSP server with a launch line (and
+// credentials, "user:password", if any) and waits until it listens; it is
+// killed when the test ends.
+func startServer(t testing.TB, launch string, credentials ...string) *server {
 	t.Helper()
 	script := filepath.Join(t.TempDir(), "rtsp.py")
 	if err := os.WriteFile(script, []byte(serverScript), 0o644); err != nil {
@@ -56,7 +69,7 @@ func startServer(t testing.TB, launch string) *server {
 	}
 	// Debian's python3, which has the GObject bindings (python3-gi,
 	// python3-gst-1.0, gir1.2-gst-rtsp-server-1.0: scripts/deps.sh test)
-	cmd := exec.Command("/usr/bin/python3", script, "0", launch)
+	cmd := exec.Command("/usr/bin/python3", append([]string{script, "0", launch}, credentials...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

@@ -3,6 +3,13 @@
 // form, with SPS and PPS from the SDP put in every keyframe that lacks
 // them. It uses gortsplib (a pure-Go RTSP client).
 //
+// AccessUnit.Time is the camera's clock, through its RTCP sender reports,
+// while that is within Options.MaxClockSkew of camhub's; before the first
+// report (gortsplib maps the first a few seconds in), and for a camera whose
+// clock is off, it is the time the access unit's first packet came. It
+// can therefore step once, by less than MaxClockSkew, when the first
+// report arrives; TimeSource says which each access unit has.
+//
 // A Source has one goroutine of its own and gortsplib's, all stopped by
 // Close. Between them and the reader is an h264.Queue: a reader that falls
 // behind loses whole GOPs (counted), never a delta without its keyframe.
@@ -14,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +31,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 
@@ -35,6 +42,9 @@ var (
 	// ErrUnsupportedCodec: the camera offers no H.264 video stream (the
 	// error names what it offers).
 	ErrUnsupportedCodec = errors.New("rtsp: the camera sends no H.264")
+	// ErrUnauthorized: the camera refused the URL's credentials (or asked
+	// for some and the URL has none).
+	ErrUnauthorized = errors.New("rtsp: the camera refused the credentials")
 	// ErrClosed is what Read returns after Close.
 	ErrClosed = errors.New("rtsp: source closed")
 )
@@ -150,22 +160,18 @@ type auMeta struct {
 }
 
 // Redact returns rawURL without its user information, for logs and
-// errors.
+// errors. It does not rely on the URL parsing (a password may hold
+// characters that make it invalid): everything between the scheme and the
+// last '@' goes, even an '@' in the path.
 func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		if i := strings.LastIndexByte(rawURL, '@'); i >= 0 {
-			if j := strings.Index(rawURL, "://"); j >= 0 && j < i {
-				return rawURL[:j+3] + "REDACTED" + rawURL[i:]
-			}
-			return "REDACTED" + rawURL[i:]
-		}
-		return rawURL
+	prefix, rest := "", rawURL
+	if i := strings.Index(rawURL, "://"); i >= 0 {
+		prefix, rest = rawURL[:i+3], rawURL[i+3:]
 	}
-	if u.User != nil {
-		u.User = url.User("REDACTED")
+	if k := strings.LastIndexByte(rest, '@'); k >= 0 {
+		return prefix + "REDACTED" + rest[k:]
 	}
-	return u.String()
+	return rawURL
 }
 
 // Open connects to an RTSP camera, finds its H.264 stream and starts
@@ -241,6 +247,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Source, error) {
 func (s *Source) open(u *base.URL) error {
 	c := s.client
 	desc, _, err := c.Describe(u)
+	var status liberrors.ErrClientBadStatusCode
+	if errors.As(err, &status) && status.Code == base.StatusUnauthorized {
+		return fmt.Errorf("%w: %s: %w", ErrUnauthorized, s.name, err)
+	}
 	if err != nil {
 		return fmt.Errorf("rtsp %s: describe: %w", s.name, err)
 	}

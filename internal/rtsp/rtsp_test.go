@@ -426,3 +426,65 @@ func TestParamsFromSDP(t *testing.T) {
 	}
 	t.Logf("%d keyframes, each with the SDP's SPS and PPS", keys)
 }
+
+// A camera that asks for credentials: those in the URL open it; wrong
+// ones fail; neither the error nor the log shows them.
+func TestCredentials(t *testing.T) {
+	ts, _ := clip(t, "320:180", 15, 10, "")
+	srv := startServer(t, h264Launch(ts), "viewer:Pa55-word")
+	var logs bytes.Buffer
+	opts := Options{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))}
+	base := "127.0.0.1:" + srv.port + "/cam"
+
+	src, err := Open(context.Background(), "rtsp://viewer:Pa55-word@"+base, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if au, err := src.Read(ctx); err != nil || !au.Key {
+		t.Fatalf("the first access unit: key %v, %v", au.Key, err)
+	}
+	if strings.Contains(src.Name(), "Pa55") {
+		t.Errorf("Name %q", src.Name())
+	}
+	src.Close()
+
+	for _, u := range []string{"rtsp://viewer:wrong-pw@" + base, "rtsp://" + base} {
+		_, err := Open(context.Background(), u, opts)
+		if err == nil {
+			t.Fatalf("%s opened", Redact(u))
+		}
+		if !errors.Is(err, ErrUnauthorized) {
+			t.Errorf("%v, want ErrUnauthorized", err)
+		}
+		if strings.Contains(err.Error(), "wrong-pw") {
+			t.Errorf("the password in %q", err)
+		}
+		t.Log(err)
+	}
+	if strings.Contains(logs.String(), "Pa55") || strings.Contains(logs.String(), "wrong-pw") {
+		t.Errorf("a password in the log: %s", logs.String())
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"rtsp://10.0.0.5/stream", "rtsp://10.0.0.5/stream"},
+		{"rtsp://user:pass@10.0.0.5:554/stream?x=1", "rtsp://REDACTED@10.0.0.5:554/stream?x=1"},
+		{"rtsp://user@cam/x", "rtsp://REDACTED@cam/x"},
+		{"rtsp://us%zz:pa ss@cam/x", "rtsp://REDACTED@cam/x"}, // not a valid URL
+		{"us:pw@cam", "REDACTED@cam"},
+	} {
+		if got := Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	_, err := Open(context.Background(), "rtsp://us%zz:pa ss@cam/x", Options{})
+	if err == nil || strings.Contains(err.Error(), "pa ss") {
+		t.Errorf("Open of an invalid URL: %v", err)
+	}
+	if _, err := Open(context.Background(), "rtsp://cam/x", Options{Transport: "quic"}); err == nil {
+		t.Error("transport quic accepted")
+	}
+}
