@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -486,5 +487,38 @@ func TestRedact(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), "rtsp://cam/x", Options{Transport: "quic"}); err == nil {
 		t.Error("transport quic accepted")
+	}
+}
+
+// A camera that stops sending but keeps its connection (the server
+// process stopped): Read fails once ReadTimeout has passed without data.
+func TestServerStalled(t *testing.T) {
+	ts, _ := clip(t, "320:180", 15, 20, "")
+	srv := startServer(t, h264Launch(ts))
+	src, err := Open(context.Background(), srv.url(), Options{ReadTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 5 {
+		if _, err := src.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.cmd.Process.Signal(syscall.SIGCONT)
+	stopped := time.Now()
+	for {
+		if _, err := src.Read(ctx); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Fatal("Read still waiting 30 s after the camera stopped")
+			}
+			t.Logf("Read: %v, %v after the camera stopped", err, time.Since(stopped).Round(time.Millisecond))
+			break
+		}
 	}
 }
