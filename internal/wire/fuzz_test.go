@@ -88,3 +88,47 @@ func FuzzParseStatus(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseVideoSubject(f *testing.F) {
+	for _, s := range []string{"cams.front.video.key", "cams.front.video.delta", "cams.front.video.", "cams.front.video.key.key",
+		"cams.a.video.video.key", "cams..video.delta", "cams.front.frames", "", "cams.*.video.*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, subject string) {
+		id, key, err := ParseVideoSubject(subject)
+		if err != nil {
+			return
+		}
+		if ValidateID(id) != nil || VideoSubject(id, key) != subject {
+			t.Fatalf("ParseVideoSubject(%q) = %q, %v: does not round-trip", subject, id, key)
+		}
+	})
+}
+
+func FuzzParseVideo(f *testing.F) {
+	f.Add("video/h264", "7", "2026-11-24T08:00:05.000000001Z", "1280", "720", "avc1.42C01F", "1", "9000", "")
+	f.Add("video/h264", "8", "2026-11-24T08:00:05Z", "1280", "720", "avc1.640028", "", "12000", "6000")
+	f.Add("video/h264", "9", "2026-11-24T08:00:05Z", "2", "2", "avc1.zzzzzz", "0", "-1", "-2")
+	f.Add("image/jpeg", "1", "now", "0", "0", "", "", "", "x")
+	f.Fuzz(func(t *testing.T, ct, seq, at, w, h, codec, key, pts, dts string) {
+		hdr := nats.Header{}
+		for k, v := range map[string]string{HeaderContentType: ct, HeaderSeq: seq, HeaderTime: at, HeaderWidth: w,
+			HeaderHeight: h, HeaderCodec: codec, HeaderKey: key, HeaderPTS: pts, HeaderDTS: dts} {
+			if v != "" {
+				hdr.Set(k, v)
+			}
+		}
+		v, err := ParseVideo(hdr)
+		if err != nil {
+			return
+		}
+		if v.Seq == 0 || v.Width <= 0 || v.Height <= 0 || v.DTS > v.PTS || !codecString.MatchString(v.Codec) {
+			t.Fatalf("ParseVideo accepted %+v", v)
+		}
+		back, err := ParseVideo(v.Header())
+		if err != nil || back.Seq != v.Seq || !back.Time.Equal(v.Time) || back.Codec != v.Codec || back.Key != v.Key ||
+			back.PTS != v.PTS || back.DTS != v.DTS {
+			t.Fatalf("%+v does not round-trip: %+v, %v", v, back, err)
+		}
+	})
+}

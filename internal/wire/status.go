@@ -35,7 +35,8 @@ type Status struct {
 	Source        string    `json:"source"` // credentials in URLs are redacted
 	State         string    `json:"state"`
 	Error         string    `json:"error,omitempty"`
-	FPS           float64   `json:"fps"` // frames sent per second, recently
+	FPS           float64   `json:"fps"`             // frames sent per second, recently
+	Codec         string    `json:"codec,omitempty"` // CodecJPEG (or empty: an older agent) or CodecH264
 	Width         int       `json:"width"`
 	Height        int       `json:"height"`
 	FramesSent    uint64    `json:"frames_sent"`

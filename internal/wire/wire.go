@@ -45,7 +45,8 @@ const (
 	HeaderWidth       = "Frame-Width"
 	HeaderHeight      = "Frame-Height"
 
-	// ContentTypeJPEG is the only content type camhub sends.
+	// ContentTypeJPEG is the content type of cams.<id>.frames, the
+	// default codec's subject.
 	ContentTypeJPEG = "image/jpeg"
 )
 
@@ -162,28 +163,35 @@ func (f Frame) SetHeader(h nats.Header) {
 // ErrBadFrame is wrapped by every error from ParseFrame.
 var ErrBadFrame = errors.New("bad frame")
 
-// ParseFrame reads a frame's headers. It checks the content type and that
-// every header is present and well-formed; it does not look at the payload.
+// ParseFrame reads a JPEG frame's headers. It checks the content type and
+// that every header is present and well-formed; it does not look at the
+// payload.
 func ParseFrame(h nats.Header) (Frame, error) {
-	var f Frame
 	if ct := h.Get(HeaderContentType); ct != ContentTypeJPEG {
-		return f, fmt.Errorf("%w: %s is %q, want %q", ErrBadFrame, HeaderContentType, ct, ContentTypeJPEG)
+		return Frame{}, fmt.Errorf("%w: %s is %q, want %q", ErrBadFrame, HeaderContentType, ct, ContentTypeJPEG)
 	}
+	return parseFrame(h, ErrBadFrame)
+}
+
+// parseFrame reads the headers every frame has, JPEG or H.264; its errors
+// wrap bad.
+func parseFrame(h nats.Header, bad error) (Frame, error) {
+	var f Frame
 	seq, err := strconv.ParseUint(h.Get(HeaderSeq), 10, 64)
 	if err != nil || seq == 0 {
-		return f, fmt.Errorf("%w: %s %q is not a positive integer", ErrBadFrame, HeaderSeq, h.Get(HeaderSeq))
+		return f, fmt.Errorf("%w: %s %q is not a positive integer", bad, HeaderSeq, h.Get(HeaderSeq))
 	}
 	t, err := time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
 	if err != nil {
-		return f, fmt.Errorf("%w: %s %q is not an RFC 3339 time", ErrBadFrame, HeaderTime, h.Get(HeaderTime))
+		return f, fmt.Errorf("%w: %s %q is not an RFC 3339 time", bad, HeaderTime, h.Get(HeaderTime))
 	}
 	w, err := strconv.Atoi(h.Get(HeaderWidth))
 	if err != nil || w <= 0 || w > 1<<16 {
-		return f, fmt.Errorf("%w: %s %q is not a width", ErrBadFrame, HeaderWidth, h.Get(HeaderWidth))
+		return f, fmt.Errorf("%w: %s %q is not a width", bad, HeaderWidth, h.Get(HeaderWidth))
 	}
 	hh, err := strconv.Atoi(h.Get(HeaderHeight))
 	if err != nil || hh <= 0 || hh > 1<<16 {
-		return f, fmt.Errorf("%w: %s %q is not a height", ErrBadFrame, HeaderHeight, h.Get(HeaderHeight))
+		return f, fmt.Errorf("%w: %s %q is not a height", bad, HeaderHeight, h.Get(HeaderHeight))
 	}
 	f.Seq, f.Time, f.Width, f.Height = seq, t, w, hh
 	return f, nil
