@@ -39,7 +39,7 @@ func TestSourceSecretsKept(t *testing.T) {
 			}
 			nc.Flush()
 			ctx, cancel := context.WithCancel(context.Background())
-			var stderr bytes.Buffer
+			var stderr testenv.Buffer // nats.go logs its close through the logger after run returns
 			done := make(chan int, 1)
 			args := append([]string{"--id", "gate", "--nats", s.ClientURL(), "--report-interval", "200ms"}, setup()...)
 			go func() { done <- run(ctx, args, &bytes.Buffer{}, &stderr) }()
