@@ -154,13 +154,13 @@ func RolePermissions(role, user string, cams []string) (*server.Permissions, err
 	}
 }
 
-// AgentPermissions lets an agent publish its cameras' frames and status
-// reports, exactly the subjects of the wire contract, and nothing else; it
-// subscribes to nothing.
+// AgentPermissions lets an agent publish its cameras' frames (JPEG or
+// H.264) and status reports, exactly the subjects of the wire contract, and
+// nothing else; it subscribes to nothing.
 func AgentPermissions(cams []string) *server.Permissions {
 	var pub []string
 	for _, id := range cams {
-		pub = append(pub, wire.FramesSubject(id), wire.StatusSubject(id))
+		pub = append(pub, wire.FramesSubject(id), wire.VideoSubject(id, true), wire.VideoSubject(id, false), wire.StatusSubject(id))
 	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
@@ -197,14 +197,20 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 	}
 	sub := []string{wire.InboxPrefix(user) + ".>"}
 	if len(cams) == 0 {
-		pub = append(pub, api+"STREAM.MSG.GET."+fs, api+"CONSUMER.CREATE."+fs+".>")
-		sub = append(sub, wire.AllFrames, wire.AllStatus)
+		pub = append(pub, api+"STREAM.MSG.GET."+fs, api+"CONSUMER.CREATE."+fs+".>",
+			api+"DIRECT.GET."+fs, api+"DIRECT.GET."+fs+".>")
+		sub = append(sub, wire.AllFrames, wire.AllVideo, wire.AllStatus)
 	}
 	for _, id := range cams {
 		// An ordered consumer with one filter subject is created on
-		// $JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>.
-		pub = append(pub, api+"CONSUMER.CREATE."+fs+".*."+wire.FramesSubject(id))
-		sub = append(sub, wire.FramesSubject(id), wire.StatusSubject(id))
+		// $JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>; a direct get
+		// of a subject's last message on $JS.API.DIRECT.GET.<stream>.<subject>.
+		pub = append(pub,
+			api+"CONSUMER.CREATE."+fs+".*."+wire.FramesSubject(id),
+			api+"CONSUMER.CREATE."+fs+".*."+wire.VideoFilter(id),
+			api+"DIRECT.GET."+fs+"."+wire.FramesSubject(id),
+			api+"DIRECT.GET."+fs+"."+wire.VideoSubject(id, true))
+		sub = append(sub, wire.FramesSubject(id), wire.VideoFilter(id), wire.StatusSubject(id))
 	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func TestEmbeddedProvisionsStreams(t *testing.T) {
 	h := start(t, config(), quiet())
 	c := streamConfig(t, h.ClientURL(), wire.FramesStream)
 	if c.MaxAge != 30*time.Second || c.MaxBytes != 1<<30 || c.Discard != jetstream.DiscardOld ||
-		c.Storage != jetstream.MemoryStorage || len(c.Subjects) != 1 || c.Subjects[0] != wire.AllFrames {
+		c.Storage != jetstream.MemoryStorage || !slices.Equal(c.Subjects, []string{wire.AllFrames, wire.AllVideo}) || !c.AllowDirect {
 		t.Fatalf("CAMS config = %+v", c)
 	}
 	if c.MaxMsgSize != hub.DefaultMaxPayload {

@@ -106,6 +106,7 @@ func TestViewerCannotFindAnotherUsersConsumers(t *testing.T) {
 	select {
 	case <-p.Ready():
 	case err := <-done:
+		done <- err // for the cleanup
 		t.Fatalf("player: %v", err)
 	}
 

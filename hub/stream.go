@@ -33,12 +33,17 @@ type BufferConfig struct {
 }
 
 // FramesStreamConfig is the configuration of the CAMS stream: every
-// camera's frames, bounded by age and bytes, discarding the oldest.
+// camera's frames (JPEG) and access units (H.264), bounded by age and bytes,
+// discarding the oldest. Direct gets are allowed, so that the newest
+// keyframe of a camera (the last message on cams.<id>.video.key) or its
+// newest JPEG is one request, which NATS permissions can grant per camera
+// ($JS.API.DIRECT.GET.CAMS.<subject>).
 func FramesStreamConfig(b BufferConfig) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        wire.FramesStream,
 		Description: "camhub replay buffer: the newest frames of every camera",
-		Subjects:    []string{wire.AllFrames},
+		Subjects:    []string{wire.AllFrames, wire.AllVideo},
+		AllowDirect: true,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      b.Replay,
