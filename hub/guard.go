@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"camhub/internal/ratelog"
 	"camhub/internal/wire"
 )
 
@@ -58,14 +59,16 @@ type guard struct {
 	mu      sync.Mutex
 	owned   map[string]map[string]bool // user -> consumer names it created
 	refused map[string]*atomic.Uint64  // reason -> consumers deleted
-	logged  time.Time                  // last log line
-	quiet   int                        // deletions not logged since
+	// warn logs a deletion at most once a second for each reason; the
+	// rest are counted.
+	warn *ratelog.Logger
 }
 
 func newGuard(log *slog.Logger, js jetstream.JetStream, users []*server.User) *guard {
 	g := &guard{
 		log: log, js: js, restricted: make(map[string]bool),
 		owned: make(map[string]map[string]bool), refused: make(map[string]*atomic.Uint64),
+		warn: ratelog.New(log, time.Second),
 	}
 	for _, u := range users {
 		if u.Permissions != nil {
@@ -188,22 +191,11 @@ func (g *guard) remove(user string, resp consumerResponse, reason string) {
 	defer cancel()
 	err := g.js.DeleteConsumer(ctx, resp.Stream, resp.Name)
 	g.refused[reason].Add(1)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	now := time.Now()
-	if now.Sub(g.logged) < time.Second {
-		g.quiet++
-		return
-	}
 	attrs := []any{"user", user, "stream", resp.Stream, "consumer", resp.Name, "reason", reason}
-	if g.quiet > 0 {
-		attrs = append(attrs, "more_since_last_log", g.quiet)
-	}
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		attrs = append(attrs, "error", err)
 	}
-	g.log.Warn("consumer guard: deleted a consumer this user may not have", attrs...)
-	g.logged, g.quiet = now, 0
+	g.warn.Log(slog.LevelWarn, reason, "consumer guard: deleted a consumer this user may not have", attrs...)
 }
 
 // counts returns the consumers deleted so far, by reason.
