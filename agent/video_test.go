@@ -495,9 +495,9 @@ func TestH264StalledLinkDropsGOPs(t *testing.T) {
 	_, url := startNATS(t, nil)
 	p := startProxy(t, strings.TrimPrefix(url, "nats://"))
 	ch := subscribeVideo(t, url, "stall")
-	r := start(t, Config{ID: "stall", Codec: CodecH264, Encoder: avcodec.CodecX264, FPS: 30, Width: 640, Height: 480,
-		Source: "videotestsrc is-live=true pattern=snow ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert ! appsink"},
-		dial(t, p.url()))
+	r := start(t, Config{ID: "stall", Codec: CodecH264, Encoder: avcodec.CodecX264, FPS: 30, Width: 320, Height: 240,
+		Source: "videotestsrc is-live=true pattern=snow ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! appsink"},
+		dialSmall(t, p.url()))
 	var got videoReceived
 	collectVideo(t, ch, &got, 30*time.Second, func(r *videoReceived) bool { return len(r.msgs) >= 10 })
 	for round := range 2 {
@@ -518,11 +518,35 @@ func TestH264StalledLinkDropsGOPs(t *testing.T) {
 		t.Fatal(err)
 	}
 	collectVideo(t, ch, &got, 10*time.Second, func(r *videoReceived) bool { return r.lastState(wire.StateStopped) })
-	_, gaps := checkVideo(t, got.msgs, 640, 480)
+	_, gaps := checkVideo(t, got.msgs, 320, 240)
 	st := r.a.Stats()
 	if gaps < 2 || st.GOPsDropped < 2 || st.Dropped == 0 {
 		t.Errorf("%d gaps; stats %+v", gaps, st)
 	}
 	t.Logf("%d access units received, %d gaps; stats %+v", len(got.msgs), gaps, st)
 	checkVideoCounts(t, r.a, &got)
+}
+
+// dialSmall connects as the agent command does, over a socket with a
+// small send buffer, so that a stalled link blocks the publisher within a
+// few frames rather than after megabytes of kernel buffers.
+func dialSmall(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.ReconnectBufSize(-1), nats.MaxReconnects(-1), nats.SetCustomDialer(smallDialer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+type smallDialer struct{}
+
+func (smallDialer) Dial(network, address string) (net.Conn, error) {
+	c, err := net.Dial(network, address)
+	if err != nil {
+		return nil, err
+	}
+	c.(*net.TCPConn).SetWriteBuffer(8 << 10)
+	return c, nil
 }
