@@ -83,8 +83,6 @@ func (v *videoEncoder) open(w, h int) error {
 // hardware encoder, perhaps those of earlier frames) to the video queue.
 func (v *videoEncoder) encode(img gocv.Mat, t time.Time) {
 	a := v.a
-	a.seq++
-	a.st.frames.Store(a.seq)
 	src := img
 	switch img.Channels() {
 	case 1:
@@ -102,7 +100,7 @@ func (v *videoEncoder) encode(img gocv.Mat, t time.Time) {
 	}
 	if v.enc == nil || v.enc.Config().Width != w || v.enc.Config().Height != h {
 		if err := v.open(w, h); err != nil {
-			a.st.dropped.Add(1)
+			a.dropFrame()
 			a.warn.Warn("opening the H.264 encoder failed; dropping frames", "error", err)
 			return
 		}
@@ -112,32 +110,41 @@ func (v *videoEncoder) encode(img gocv.Mat, t time.Time) {
 	}
 	pkts, err := v.enc.Encode(src, t.Sub(a.started))
 	if err != nil {
-		a.st.dropped.Add(1)
+		a.dropFrame()
 		a.needKey.Store(true)
 		a.warn.Warn("H.264 encoding failed; dropping the frame", "error", err,
 			"width", src.Cols(), "height", src.Rows(), "type", src.Type().String())
 		return
 	}
-	for i, p := range pkts {
+	// Frame-Seq is per access unit: a hardware encoder may give a
+	// picture's packet with a later picture, or two at once.
+	for _, p := range pkts {
 		if p.Key || v.codec == "" {
 			if c, err := codecOf(p.Data); err == nil {
 				v.codec = c
 			}
 		}
 		if v.codec == "" { // cannot happen: the first packet is a keyframe with its SPS
-			a.st.dropped.Add(1)
+			a.dropFrame()
+			a.needKey.Store(true)
 			continue
 		}
-		if i > 0 { // a hardware encoder gave more than one: each is a message
-			a.seq++
-			a.st.frames.Store(a.seq)
-		}
+		a.seq++
+		a.st.frames.Store(a.seq)
 		a.pushVideo(h264.AccessUnit{
 			Data: p.Data, Key: p.Key, Seq: a.seq,
 			PTS: ticks(p.PTS), DTS: ticks(p.DTS), Time: a.started.Add(p.PTS),
 			Codec: v.codec, Width: w, Height: h,
 		})
 	}
+}
+
+// dropFrame gives a frame that will not be sent a Frame-Seq, and counts
+// it dropped: the gap shows it.
+func (a *Agent) dropFrame() {
+	a.seq++
+	a.st.frames.Store(a.seq)
+	a.st.dropped.Add(1)
 }
 
 // codecOf is the RFC 6381 codec string of the SPS in access unit au.
