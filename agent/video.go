@@ -181,8 +181,9 @@ func (a *Agent) pushVideo(au h264.AccessUnit) {
 
 // publishVideo sends the access units capture leaves in the video queue,
 // until the queue is closed and empty or ctx is done. After an access
-// unit fails to publish, deltas are dropped up to the next keyframe (they
-// refer to what was lost), and the encoder is asked for one.
+// unit fails to publish, deltas are dropped up to the next keyframe that
+// is sent (they refer to what was lost), and the encoder is asked for one,
+// again each time a delta is dropped while connected.
 func (a *Agent) publishVideo(ctx context.Context) {
 	msg := &nats.Msg{Header: make(nats.Header, 9)}
 	skip := false
@@ -193,9 +194,13 @@ func (a *Agent) publishVideo(ctx context.Context) {
 		}
 		if skip && !au.Key {
 			a.st.dropped.Add(1)
+			// ask for a keyframe once the link is back, not one a frame
+			// while it is down
+			if a.nc.IsConnected() {
+				a.needKey.Store(true)
+			}
 			continue
 		}
-		skip = false
 		wire.Video{
 			Frame: wire.Frame{Seq: au.Seq, Time: au.Time, Width: au.Width, Height: au.Height},
 			Codec: au.Codec, Key: au.Key, PTS: au.PTS, DTS: au.DTS,
@@ -208,9 +213,11 @@ func (a *Agent) publishVideo(ctx context.Context) {
 		if err != nil {
 			a.st.publishFailed.Add(1)
 			a.st.dropped.Add(1)
-			a.st.gopsDropped.Add(1)
+			if !skip {
+				a.st.gopsDropped.Add(1)
+				a.needKey.Store(true)
+			}
 			skip = true
-			a.needKey.Store(true)
 			if errors.Is(err, nats.ErrMaxPayload) {
 				a.st.tooLarge.Add(1)
 				a.warn.Warn("access unit larger than the NATS max payload; dropping its GOP",
@@ -220,6 +227,7 @@ func (a *Agent) publishVideo(ctx context.Context) {
 			}
 			continue
 		}
+		skip = false
 		a.st.sent.Add(1)
 		a.st.bytes.Add(uint64(len(au.Data)))
 		a.mu.Lock()

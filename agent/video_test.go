@@ -561,3 +561,82 @@ func (smallDialer) Dial(network, address string) (net.Conn, error) {
 	c.(*net.TCPConn).SetWriteBuffer(8 << 10)
 	return c, nil
 }
+
+func TestSplitCommand(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{"ffmpeg -i x.mp4 -f mpegts -", []string{"ffmpeg", "-i", "x.mp4", "-f", "mpegts", "-"}, ""},
+		{"  rpicam-vid\t-t 0  -o - ", []string{"rpicam-vid", "-t", "0", "-o", "-"}, ""},
+		{`sh -c 'ffmpeg -i "a b.mp4" -f mpegts - | cat'`, []string{"sh", "-c", `ffmpeg -i "a b.mp4" -f mpegts - | cat`}, ""},
+		{`ffmpeg -i "my clip.mp4" ''`, []string{"ffmpeg", "-i", "my clip.mp4", ""}, ""},
+		{`a"b c"d`, []string{"ab cd"}, ""},
+		{"", nil, "no command"},
+		{"   ", nil, "no command"},
+		{`sh -c 'oops`, nil, "unclosed ' quote"},
+		{`x "y`, nil, `unclosed " quote`},
+	} {
+		got, err := splitCommand(tc.in)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%q: %q, %v; want error %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(got, "|") != strings.Join(tc.want, "|") || len(got) != len(tc.want) {
+			t.Errorf("%q: %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// NATS goes away and comes back: every access unit published while it is
+// down fails, the rest of its GOP is dropped, and the agent resumes with
+// a keyframe it asks its encoder for, without waiting for the next one a
+// second later.
+func TestH264NATSDown(t *testing.T) {
+	s, url := startNATS(t, nil)
+	port := s.Addr().(*net.TCPAddr).Port
+	ch := subscribeVideo(t, url, "away")
+	r := start(t, Config{ID: "away", Source: "testpattern", Codec: CodecH264, Encoder: avcodec.CodecX264,
+		FPS: 30, Width: 160, Height: 120, ReportInterval: 100 * time.Millisecond}, dial(t, url))
+	var got videoReceived
+	collectVideo(t, ch, &got, 10*time.Second, func(r *videoReceived) bool { return len(r.msgs) >= 5 })
+	s.Shutdown()
+	s.WaitForShutdown()
+	before := r.a.Stats()
+	testenv.Eventually(t, 10*time.Second, "access units dropped while NATS is down", func() bool {
+		st := r.a.Stats()
+		return st.PublishFailed >= before.PublishFailed+5 && st.Captured >= before.Captured+45
+	})
+	opts := testenv.NATSOptions(t)
+	opts.Port = port
+	startNATS(t, opts)
+	mark := r.a.Stats().Frames
+	collectVideo(t, ch, &got, 20*time.Second, func(r *videoReceived) bool {
+		n := len(r.msgs)
+		if n == 0 {
+			return false
+		}
+		v, err := wire.ParseVideo(r.msgs[n-1].Header)
+		return err == nil && v.Seq > mark+3
+	})
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	collectVideo(t, ch, &got, 10*time.Second, func(r *videoReceived) bool { return r.lastState(wire.StateStopped) })
+	vs, gaps := checkVideo(t, got.msgs, 160, 120)
+	keys := 0
+	for _, v := range vs {
+		if v.Key {
+			keys++
+		}
+	}
+	st := r.a.Stats()
+	if gaps == 0 || st.GOPsDropped == 0 || st.PublishFailed == 0 {
+		t.Errorf("%d gaps; stats %+v", gaps, st)
+	}
+	t.Logf("%d access units, %d keyframes, %d gaps; stats %+v", len(vs), keys, gaps, st)
+	checkVideoCounts(t, r.a, &got)
+}
