@@ -4,6 +4,14 @@
 // every frame on cams.<id>.frames, with status reports on cams.<id>.status
 // (see package wire for the contract).
 //
+// With Config.Codec CodecH264 it publishes H.264 access units on
+// cams.<id>.video.key and cams.<id>.video.delta instead: frames OpenCV
+// captures are encoded with libavcodec (package avcodec); an RTSP camera's
+// H.264 (package rtsp) or a command's MPEG-TS (package mpegts) is passed
+// through without decoding. Newest wins by the GOP: a bounded h264.Queue
+// between capture and publisher drops whole GOPs when the publisher falls
+// behind, and the encoder is asked for a keyframe to resume.
+//
 // Capture never waits on the network. One goroutine captures, scales and
 // encodes; it hands each encoded frame to a publisher goroutine through a
 // newest-wins mailbox, so a slow or disconnected NATS connection costs

@@ -101,7 +101,8 @@ const usageHead = `Usage: agent --id ID [--source SOURCE] [flags]
 
 The camhub agent runs next to a camera. It captures frames with OpenCV, scales
 them down to fit --size, encodes them as JPEG and publishes every frame to NATS
-on cams.<id>.frames, reporting its status on cams.<id>.status. Capture never
+on cams.<id>.frames (with --codec h264: H.264 access units on
+cams.<id>.video.key|delta), reporting its status on cams.<id>.status. Capture never
 waits for the network: while NATS is slow or unreachable, frames are dropped and
 counted, never queued; the agent keeps reconnecting. A camera that fails is
 reopened with backoff.
