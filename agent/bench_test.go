@@ -10,6 +10,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"camhub/internal/avcodec"
 	"camhub/internal/testenv"
 )
 
@@ -39,6 +40,11 @@ func BenchmarkAgent(b *testing.B) {
 	for _, sz := range benchSizes {
 		b.Run(fmt.Sprintf("testpattern-%dx%d", sz.w, sz.h), func(b *testing.B) {
 			benchAgent(b, Config{Source: "testpattern", Width: sz.w, Height: sz.h})
+		})
+		// the same frames encoded as H.264 with libx264 (veryfast,
+		// constant quality), for the cost of --codec h264 against JPEG
+		b.Run(fmt.Sprintf("testpattern-h264-%dx%d", sz.w, sz.h), func(b *testing.B) {
+			benchAgent(b, Config{Source: "testpattern", Width: sz.w, Height: sz.h, Codec: CodecH264, Encoder: avcodec.CodecX264})
 		})
 	}
 	b.Run("file-1280x720-to-640x480", func(b *testing.B) {

@@ -111,7 +111,7 @@ func (a *Agent) openAUSource(ctx context.Context) (auSource, error) {
 	}
 	s, err := rtsp.Open(ctx, a.src.Path, rtsp.Options{
 		OpenTimeout: a.cfg.OpenTimeout,
-		ReadTimeout: max(a.cfg.OpenTimeout, rtsp.DefaultReadTimeout),
+		ReadTimeout: a.cfg.OpenTimeout, // as for every network source
 		Logger:      a.log,
 	})
 	if err != nil {
