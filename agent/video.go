@@ -36,6 +36,7 @@ type videoEncoder struct {
 	fitted gocv.Mat         // the frame scaled to fit the size, even sides
 	bgr    gocv.Mat         // a grey or BGRA frame as BGR
 	logged bool             // the encoder's name was logged at Info
+	retry  time.Time        // after opening failed, when to try again
 }
 
 func newVideoEncoder(a *Agent) *videoEncoder {
@@ -99,9 +100,14 @@ func (v *videoEncoder) encode(img gocv.Mat, t time.Time) {
 		src = v.fitted
 	}
 	if v.enc == nil || v.enc.Config().Width != w || v.enc.Config().Height != h {
-		if err := v.open(w, h); err != nil {
+		if t.Before(v.retry) { // opening failed a moment ago
 			a.dropFrame()
-			a.warn.Warn("opening the H.264 encoder failed; dropping frames", "error", err)
+			return
+		}
+		if err := v.open(w, h); err != nil {
+			v.retry = t.Add(time.Second)
+			a.dropFrame()
+			a.warn.Warn("opening the H.264 encoder failed; dropping frames and trying again every second", "error", err)
 			return
 		}
 	}
