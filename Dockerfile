@@ -11,6 +11,7 @@
 FROM golang:1.26-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libopencv-dev libturbojpeg0-dev \
+      libavcodec-dev libswscale-dev libavutil-dev \
  && rm -rf /var/lib/apt/lists/*
 ARG GOPROXY=https://proxy.golang.org,direct
 ENV GOPROXY=${GOPROXY} CGO_ENABLED=1 GOFLAGS=-mod=readonly
@@ -27,7 +28,9 @@ FROM debian:bookworm-slim
 # The OpenCV modules gocv links (readelf -d: NEEDED), which bring in their own
 # dependencies; gstreamer1.0-plugins-base for GStreamer pipelines such as
 # "videotestsrc ! videoconvert ! appsink" (add -good/-bad/-ugly for more);
-# ca-certificates for TLS to a hub or an https/rtsps camera.
+# ca-certificates for TLS to a hub or an https/rtsps camera. libavcodec59,
+# libswscale6 and libavutil57, which the agent links for H.264
+# (internal/avcodec), come with libopencv-videoio406.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libopencv-core406 libopencv-imgproc406 libopencv-imgcodecs406 \

@@ -4,6 +4,14 @@
 // every frame on cams.<id>.frames, with status reports on cams.<id>.status
 // (see package wire for the contract).
 //
+// With Config.Codec CodecH264 it publishes H.264 access units on
+// cams.<id>.video.key and cams.<id>.video.delta instead: frames OpenCV
+// captures are encoded with libavcodec (package avcodec); an RTSP camera's
+// H.264 (package rtsp) or a command's MPEG-TS (package mpegts) is passed
+// through without decoding. Newest wins by the GOP: a bounded h264.Queue
+// between capture and publisher drops whole GOPs when the publisher falls
+// behind, and the encoder is asked for a keyframe to resume.
+//
 // Capture never waits on the network. One goroutine captures, scales and
 // encodes; it hands each encoded frame to a publisher goroutine through a
 // newest-wins mailbox, so a slow or disconnected NATS connection costs
@@ -24,6 +32,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"camhub/internal/avcodec"
+	"camhub/internal/h264"
 	"camhub/internal/natsconn"
 	"camhub/internal/ratelog"
 	"camhub/internal/version"
@@ -45,6 +55,12 @@ const (
 	MinSide           = 16   // the smallest --size width or height
 	MaxSide           = 8192 // the largest --size width or height
 	MinReportInterval = 100 * time.Millisecond
+)
+
+// Codecs of Config.Codec.
+const (
+	CodecJPEG = wire.CodecJPEG // every frame a JPEG on cams.<id>.frames
+	CodecH264 = wire.CodecH264 // access units on cams.<id>.video.key|delta
 )
 
 // ErrConfig is wrapped by every error New and Config.Validate return.
@@ -76,7 +92,22 @@ type Config struct {
 	// read from it: a silent camera is a source error after this long.
 	// DefaultOpenTimeout if zero.
 	OpenTimeout time.Duration
+
+	// Codec is CodecJPEG (the default) or CodecH264. With CodecH264 an
+	// RTSP camera's or a command's H.264 is passed through as it comes
+	// (FPS, Width, Height and Quality do not apply); every other source
+	// is encoded with libavcodec.
+	Codec string
+	// Bitrate is the H.264 encoder's target in bit/s; 0 encodes at
+	// constant quality.
+	Bitrate int
+	// Encoder is avcodec.CodecAuto (the default: the hardware encoder
+	// where there is one, else libx264), CodecX264 or CodecV4L2M2M.
+	Encoder string
 }
+
+// MaxBitrate is the largest Config.Bitrate.
+const MaxBitrate = 100_000_000
 
 // DefaultOpenTimeout is how long opening a network source may take.
 const DefaultOpenTimeout = 5 * time.Second
@@ -96,6 +127,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReportInterval == 0 {
 		c.ReportInterval = wire.DefaultReportInterval
+	}
+	if c.Codec == "" {
+		c.Codec = CodecJPEG
+	}
+	if c.Encoder == "" {
+		c.Encoder = avcodec.CodecAuto
 	}
 	return c
 }
@@ -123,6 +160,24 @@ func (c Config) validate() (Source, error) {
 	}
 	if c.OpenTimeout < 100*time.Millisecond || c.OpenTimeout > 5*time.Minute {
 		return Source{}, fmt.Errorf("%w: open-timeout %v: want 100ms to 5m", ErrConfig, c.OpenTimeout)
+	}
+	switch c.Codec {
+	case CodecJPEG:
+		if src.Kind == Command {
+			return Source{}, fmt.Errorf("%w: source: a command source gives H.264: it needs codec %s", ErrConfig, CodecH264)
+		}
+	case CodecH264:
+	default:
+		return Source{}, fmt.Errorf("%w: codec %q: want %s or %s", ErrConfig, c.Codec, CodecJPEG, CodecH264)
+	}
+	if c.Bitrate < 0 || c.Bitrate > MaxBitrate {
+		return Source{}, fmt.Errorf("%w: bitrate %d: want 0 (constant quality) to %d bit/s", ErrConfig, c.Bitrate, MaxBitrate)
+	}
+	switch c.Encoder {
+	case avcodec.CodecAuto, avcodec.CodecX264, avcodec.CodecV4L2M2M:
+	default:
+		return Source{}, fmt.Errorf("%w: encoder %q: want %s, %s or %s", ErrConfig, c.Encoder,
+			avcodec.CodecAuto, avcodec.CodecX264, avcodec.CodecV4L2M2M)
 	}
 	if src.Kind == File {
 		if err := checkFile(src.Path); err != nil {
@@ -168,7 +223,7 @@ type Stats struct {
 	Skipped  uint64 // frames captured before they were due under the FPS cap; not drops
 	Frames   uint64 // frames due, each given the next Frame-Seq: the last Frame-Seq
 	Sent     uint64 // frames published
-	Bytes    uint64 // JPEG bytes published
+	Bytes    uint64 // JPEG or H.264 bytes published
 	// Dropped counts frames given a Frame-Seq but not published: the
 	// next three, frames that failed to encode, and a frame still waiting
 	// when Run stopped.
@@ -179,12 +234,17 @@ type Stats struct {
 	Oversize      uint64 // sent at a lower quality or size than configured, to fit the max payload
 	Reencodes     uint64 // extra JPEG encodes spent on frames that did not fit
 	SourceErrors  uint64 // times the source failed to open or stopped giving frames
+	// GOPsDropped counts, with --codec h264, the times the rest of a GOP
+	// was dropped (its frames are in Dropped): the publisher fell behind
+	// or a publish failed. Sending resumes at the next keyframe.
+	GOPsDropped uint64
 }
 
 type counters struct {
 	captured, skipped, frames, sent, bytes  atomic.Uint64
 	dropped, replaced, publishFailed        atomic.Uint64
 	tooLarge, oversize, reencodes, srcError atomic.Uint64
+	gopsDropped                             atomic.Uint64
 }
 
 // Agent captures from one source and publishes its frames and status.
@@ -202,11 +262,16 @@ type Agent struct {
 
 	framesSubject, statusSubject string
 
-	box     *mailbox
+	box *mailbox    // JPEG frames to the publisher
+	vq  *h264.Queue // H.264 access units to the publisher
+	// needKey asks the H.264 encoder for a keyframe: access units were
+	// dropped.
+	needKey atomic.Bool
 	changed chan struct{} // state changed; capacity 1
 	ran     atomic.Bool
 	st      counters
-	seq     uint64 // the last Frame-Seq given; capture goroutine only
+	seq     uint64        // the last Frame-Seq given; capture goroutine only
+	venc    *videoEncoder // with --codec h264; capture goroutine only
 	// maxPayload is the server's, as of the last status report: the
 	// capture goroutine must not ask the connection, whose lock a publish
 	// stalled on a dead link holds.
@@ -258,6 +323,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Agent, error) {
 		framesSubject: wire.FramesSubject(cfg.ID),
 		statusSubject: wire.StatusSubject(cfg.ID),
 		box:           newMailbox(),
+		vq:            h264.NewQueue(videoQueue),
 		changed:       make(chan struct{}, 1),
 		backoffMin:    500 * time.Millisecond,
 		backoffMax:    10 * time.Second,
@@ -286,6 +352,7 @@ func (a *Agent) Stats() Stats {
 		Oversize:      s.oversize.Load(),
 		Reencodes:     s.reencodes.Load(),
 		SourceErrors:  s.srcError.Load(),
+		GOPsDropped:   s.gopsDropped.Load(),
 	}
 }
 
@@ -308,8 +375,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.started = time.Now()
 	a.mu.Unlock()
-	a.log.Info("agent starting", "source", a.source, "size", fmt.Sprintf("%dx%d", a.cfg.Width, a.cfg.Height),
-		"fps", a.cfg.FPS, "quality", a.cfg.Quality, "loop", a.cfg.Loop, "report_interval", a.cfg.ReportInterval)
+	switch {
+	case a.passthrough():
+		a.log.Info("agent starting: passing the camera's H.264 through as it comes; fps and size do not apply",
+			"source", a.source, "codec", a.cfg.Codec, "report_interval", a.cfg.ReportInterval)
+	case a.cfg.Codec == CodecH264:
+		a.log.Info("agent starting", "source", a.source, "codec", a.cfg.Codec, "size", fmt.Sprintf("%dx%d", a.cfg.Width, a.cfg.Height),
+			"fps", a.cfg.FPS, "bitrate", a.cfg.Bitrate, "encoder", a.cfg.Encoder, "loop", a.cfg.Loop, "report_interval", a.cfg.ReportInterval)
+	default:
+		a.log.Info("agent starting", "source", a.source, "codec", a.cfg.Codec, "size", fmt.Sprintf("%dx%d", a.cfg.Width, a.cfg.Height),
+			"fps", a.cfg.FPS, "quality", a.cfg.Quality, "loop", a.cfg.Loop, "report_interval", a.cfg.ReportInterval)
+	}
 	rate := newRateMeter(a.started)
 	a.report(rate, time.Now())
 
@@ -319,11 +395,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		if a.passthrough() {
+			a.capturePassthrough(ctx)
+			return
+		}
 		ended = a.capture(ctx)
 	}()
 	go func() {
 		defer wg.Done()
 		defer close(published)
+		if a.cfg.Codec == CodecH264 {
+			a.publishVideo(ctx)
+			return
+		}
 		a.publish(ctx)
 	}()
 
@@ -352,6 +436,11 @@ loop:
 	if a.box.drain() {
 		a.st.dropped.Add(1)
 	}
+	a.vq.Close(errCaptureEnded)
+	for a.vq.Len() > 0 { // access units left waiting when Run stopped
+		a.vq.Pop(context.Background())
+		a.st.dropped.Add(1)
+	}
 	if ended {
 		a.log.Info("video file ended")
 	}
@@ -367,7 +456,7 @@ loop:
 	}
 	st := a.Stats()
 	a.log.Info("agent stopped", "frames_sent", st.Sent, "frames_dropped", st.Dropped,
-		"oversize", st.Oversize, "source_errors", st.SourceErrors)
+		"gops_dropped", st.GOPsDropped, "oversize", st.Oversize, "source_errors", st.SourceErrors)
 	return err
 }
 
@@ -481,6 +570,7 @@ func (a *Agent) status(fps float64, now time.Time) wire.Status {
 		Time:          now,
 		IntervalMS:    a.cfg.ReportInterval.Milliseconds(),
 		Version:       version.String(),
+		Codec:         a.cfg.Codec,
 	}
 }
 

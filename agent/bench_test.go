@@ -10,6 +10,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"camhub/internal/avcodec"
 	"camhub/internal/testenv"
 )
 
@@ -39,6 +40,11 @@ func BenchmarkAgent(b *testing.B) {
 	for _, sz := range benchSizes {
 		b.Run(fmt.Sprintf("testpattern-%dx%d", sz.w, sz.h), func(b *testing.B) {
 			benchAgent(b, Config{Source: "testpattern", Width: sz.w, Height: sz.h})
+		})
+		// the same frames encoded as H.264 with libx264 (veryfast,
+		// constant quality), for the cost of --codec h264 against JPEG
+		b.Run(fmt.Sprintf("testpattern-h264-%dx%d", sz.w, sz.h), func(b *testing.B) {
+			benchAgent(b, Config{Source: "testpattern", Width: sz.w, Height: sz.h, Codec: CodecH264, Encoder: avcodec.CodecX264})
 		})
 	}
 	b.Run("file-1280x720-to-640x480", func(b *testing.B) {
@@ -143,6 +149,67 @@ func BenchmarkEncode(b *testing.B) {
 			b.StopTimer()
 			reportCPU(b, cpuTime(b)-c0, uint64(b.N))
 			b.ReportMetric(float64(bytes)/float64(b.N), "B/frame")
+		})
+	}
+}
+
+// BenchmarkRTSPCamera measures the agent's CPU time per frame for an H.264
+// IP camera (720p, 15 fps, 2 Mbit/s, x264 from real footage, GStreamer's
+// RTSP server in another process), read two ways: passed through with
+// --codec h264 (no decoding), and today's --codec jpeg path (OpenCV's
+// FFmpeg decodes, the agent encodes JPEG at quality 80, full size). The
+// process's CPU time includes the in-process nats-server; the camera sets
+// the pace (ns/op is its frame interval). It also reports the bitrate on
+// the wire and the camera's own (the clip's access units).
+//
+//	go test -run '^$' -bench RTSPCamera -benchtime 300x ./agent/
+func BenchmarkRTSPCamera(b *testing.B) {
+	for _, codec := range []string{CodecH264, CodecJPEG} {
+		b.Run(codec, func(b *testing.B) {
+			seconds := b.N/15 + 8
+			ts, aus := rtspClip(b, "1280:720", 15, seconds, "2M")
+			camera := 0
+			for _, au := range aus {
+				camera += len(au)
+			}
+			srv := testenv.StartRTSPServer(b, h264Launch(ts))
+			_, url := startNATS(b, nil)
+			nc := testenv.Conn(b, url)
+			a, err := New(Config{ID: "bench", Source: srv.URL(), Codec: codec, FPS: 15, Width: 1280, Height: 720, Quality: 80}, nc, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+			defer func() {
+				cancel()
+				<-done
+			}()
+			waitSent := func(n uint64) {
+				deadline := time.Now().Add(time.Duration(seconds+30) * time.Second)
+				for a.Stats().Sent < n {
+					if time.Now().After(deadline) {
+						b.Fatalf("%d frames sent, want %d; stats %+v", a.Stats().Sent, n, a.Stats())
+					}
+					// the camera sets the pace: polling more often costs
+					// the process more CPU than the passthrough itself
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+			waitSent(5)
+			s0, c0 := a.Stats(), cpuTime(b)
+			b.ResetTimer()
+			waitSent(s0.Sent + uint64(b.N))
+			b.StopTimer()
+			s1, c1 := a.Stats(), cpuTime(b)
+			frames := s1.Sent - s0.Sent
+			reportCPU(b, c1-c0, frames)
+			b.ReportMetric(float64(s1.Bytes-s0.Bytes)*8/float64(frames)*15/1e6, "wire-Mbit/s")
+			b.ReportMetric(float64(camera)*8/float64(len(aus))*15/1e6, "camera-Mbit/s")
+			if s1.Dropped != s0.Dropped {
+				b.ReportMetric(float64(s1.Dropped-s0.Dropped), "dropped")
+			}
 		})
 	}
 }

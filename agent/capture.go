@@ -22,8 +22,15 @@ const (
 // closes the mailbox when it returns. Every Mat it uses is freed.
 func (a *Agent) capture(ctx context.Context) (ended bool) {
 	defer a.box.close()
-	enc := newEncoder(a.cfg.Width, a.cfg.Height, a.cfg.Quality, a.payloadLimit, &a.st, a.log)
-	defer enc.close()
+	defer a.vq.Close(errCaptureEnded)
+	var enc *encoder // JPEG
+	if a.cfg.Codec == CodecH264 {
+		a.venc = newVideoEncoder(a)
+		defer a.venc.close()
+	} else {
+		enc = newEncoder(a.cfg.Width, a.cfg.Height, a.cfg.Quality, a.payloadLimit, &a.st, a.log)
+		defer enc.close()
+	}
 	if a.src.Kind == TestPattern {
 		a.drawPattern(ctx, enc)
 		return false
@@ -180,6 +187,10 @@ func (a *Agent) drawPattern(ctx context.Context, enc *encoder) {
 // a frame dropped on the way (replaced in the mailbox, failed to publish,
 // too large) leaves a gap in the sequence, so a receiver sees every drop.
 func (a *Agent) deliver(img gocv.Mat, t time.Time, enc *encoder) {
+	if a.venc != nil {
+		a.venc.encode(img, t)
+		return
+	}
 	a.seq++
 	a.st.frames.Store(a.seq)
 	f := a.box.get()

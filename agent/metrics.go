@@ -34,9 +34,10 @@ var (
 		{metric("frames_captured_total", "Frames read from the source (or drawn), due or not."), func(s Stats) uint64 { return s.Captured }},
 		{metric("frames_total", "Frames due under --fps, each given a Frame-Seq."), func(s Stats) uint64 { return s.Frames }},
 		{metric("frames_sent_total", "Frames published."), func(s Stats) uint64 { return s.Sent }},
-		{metric("bytes_sent_total", "JPEG bytes published."), func(s Stats) uint64 { return s.Bytes }},
+		{metric("bytes_sent_total", "JPEG or H.264 bytes published."), func(s Stats) uint64 { return s.Bytes }},
 		{metric("frames_dropped_total", "Frames given a Frame-Seq but not published (newest frame wins, disconnected, too large)."), func(s Stats) uint64 { return s.Dropped }},
 		{metric("frames_oversize_total", "Frames sent at a lower quality or size to fit the server's maximum payload."), func(s Stats) uint64 { return s.Oversize }},
+		{metric("gops_dropped_total", "H.264: times the rest of a GOP was dropped (publisher behind, publish failed); its frames count in frames_dropped_total."), func(s Stats) uint64 { return s.GOPsDropped }},
 		{metric("source_errors_total", "Times the source failed to open or stopped giving frames."), func(s Stats) uint64 { return s.SourceErrors }},
 	}
 	mUp        = metric("up", "1 while the agent is streaming, else 0.")

@@ -24,6 +24,7 @@ const (
 	File                              // a video file
 	URL                               // a network stream read with FFmpeg
 	Pipeline                          // a GStreamer pipeline ending in appsink
+	Command                           // a command writing H.264 in MPEG-TS (exec:...)
 )
 
 func (k SourceKind) String() string {
@@ -38,6 +39,8 @@ func (k SourceKind) String() string {
 		return "url"
 	case Pipeline:
 		return "pipeline"
+	case Command:
+		return "command"
 	}
 	return "SourceKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -48,8 +51,15 @@ type Source struct {
 	// Device is the index N of a Device given as N or /dev/videoN; -1
 	// for any other device path (such as /dev/v4l/by-id/...), in Path.
 	Device int
-	// Path is the file path, URL, GStreamer pipeline or device path.
+	// Path is the file path, URL, GStreamer pipeline, device path or
+	// command line.
 	Path string
+}
+
+// isRTSP reports whether url is an rtsp:// or rtsps:// URL.
+func isRTSP(url string) bool {
+	scheme, _ := urlScheme(url)
+	return strings.EqualFold(scheme, "rtsp") || strings.EqualFold(scheme, "rtsps")
 }
 
 // String describes the source for logs and errors, with any credentials
@@ -69,6 +79,8 @@ func (s Source) String() string {
 		return "stream " + natsconn.RedactURL(s.Path)
 	case Pipeline:
 		return "GStreamer pipeline " + natsconn.RedactURL(s.Path)
+	case Command:
+		return "command " + natsconn.RedactURL(s.Path)
 	}
 	return s.Kind.String()
 }
@@ -78,7 +90,8 @@ var ErrBadSource = errors.New("bad source")
 
 // SourceForms lists the forms of a source, for help and errors.
 const SourceForms = `testpattern; a camera as 0 or /dev/video0; a video file path; ` +
-	`an rtsp://, rtsps://, http:// or https:// URL; or a GStreamer pipeline ("... ! appsink")`
+	`an rtsp://, rtsps://, http:// or https:// URL; a GStreamer pipeline ("... ! appsink"); ` +
+	`or exec:COMMAND writing H.264 in MPEG-TS (with --codec h264)`
 
 // maxDevice is the highest device index accepted.
 const maxDevice = 1023
@@ -97,6 +110,12 @@ func ParseSource(s string) (Source, error) {
 		return Source{}, fmt.Errorf("%w: empty; want %s", ErrBadSource, SourceForms)
 	case strings.EqualFold(t, "testpattern"):
 		return Source{Kind: TestPattern}, nil
+	case strings.HasPrefix(t, CommandPrefix):
+		line := strings.TrimSpace(t[len(CommandPrefix):])
+		if _, err := splitCommand(line); err != nil {
+			return Source{}, fmt.Errorf("%w: %s: %w", ErrBadSource, natsconn.RedactURL(t), err)
+		}
+		return Source{Kind: Command, Path: line}, nil
 	case strings.Contains(t, " ! "):
 		return Source{Kind: Pipeline, Path: t}, nil
 	case isDigits(t):

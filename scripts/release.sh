@@ -36,7 +36,8 @@ Environment:
                          <dir>/<arch> is Debian bookworm's libopencv-dev for <arch>, about
                          1.4 GB each, made once with debootstrap (a few minutes)
   CAMHUB_DEBIAN_MIRROR   the Debian mirror for the sysroots (default http://deb.debian.org/debian)
-  CAMHUB_SYSROOT_PACKAGES  the -dev packages in a sysroot (default libopencv-dev,libturbojpeg0-dev)
+  CAMHUB_SYSROOT_PACKAGES  the -dev packages in a sysroot (default libopencv-dev,libturbojpeg0-dev,
+                         libavcodec-dev,libswscale-dev,libavutil-dev)
 
 Missing tools (debootstrap, crossbuild-essential-<arch>, qemu-user-static,
 binutils, pkg-config) are installed with apt-get, with sudo unless root.
@@ -69,9 +70,10 @@ done
 sysroot_base=${CAMHUB_SYSROOT_DIR:-/var/tmp/camhub-sysroot}
 mirror=${CAMHUB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # The development packages the cgo code needs (pkg-config: opencv4 for gocv,
-# libturbojpeg for internal/turbojpeg). A sysroot made with another list, or
+# libturbojpeg for internal/turbojpeg, libavcodec, libswscale and libavutil for
+# internal/avcodec's H.264). A sysroot made with another list, or
 # another recipe version, is made again.
-sysroot_packages=${CAMHUB_SYSROOT_PACKAGES:-libopencv-dev,libturbojpeg0-dev}
+sysroot_packages=${CAMHUB_SYSROOT_PACKAGES:-libopencv-dev,libturbojpeg0-dev,libavcodec-dev,libswscale-dev,libavutil-dev}
 sysroot_recipe=2
 
 command -v go >/dev/null || die "go is not on PATH (Go 1.26: https://go.dev/dl/)"

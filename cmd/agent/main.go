@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"camhub/agent"
+	"camhub/internal/avcodec"
 	"camhub/internal/cli"
 	"camhub/internal/config"
 	"camhub/internal/natsconn"
@@ -46,6 +47,9 @@ type settings struct {
 	loop           bool
 	reportInterval time.Duration
 	openTimeout    time.Duration
+	codec          string
+	bitrate        int
+	encoder        string
 	http           string
 	logLevel       string
 	version        bool
@@ -81,6 +85,12 @@ func flags() (*pflag.FlagSet, *settings) {
 		"how often to report status, at most "+wire.MaxReportInterval.String())
 	fs.DurationVar(&s.openTimeout, "open-timeout", agent.DefaultOpenTimeout,
 		"give up opening an RTSP or HTTP source, or reading from it, when it sends nothing for this long")
+	fs.StringVar(&s.codec, "codec", agent.CodecJPEG, "`codec` to send: jpeg (every frame a JPEG on cams.<id>.frames) or h264\n"+
+		"(access units on cams.<id>.video.key|delta; an rtsp:// camera's or an exec: command's\n"+
+		"H.264 is passed through as it comes, every other source is encoded)")
+	fs.IntVar(&s.bitrate, "bitrate", 0, "H.264 encoder's target in `bit/s`; 0 encodes at constant quality")
+	fs.StringVar(&s.encoder, "encoder", avcodec.CodecAuto, "H.264 `encoder`: auto (the Raspberry Pi 4's hardware encoder if it opens,\n"+
+		"else libx264), libx264 or h264_v4l2m2m")
 	fs.StringVar(&s.http, "http", "", "serve /metrics (Prometheus) and /healthz on this `host:port`, e.g. :9101 (default: off)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&s.version, "version", false, "print the version and exit")
@@ -91,7 +101,8 @@ const usageHead = `Usage: agent --id ID [--source SOURCE] [flags]
 
 The camhub agent runs next to a camera. It captures frames with OpenCV, scales
 them down to fit --size, encodes them as JPEG and publishes every frame to NATS
-on cams.<id>.frames, reporting its status on cams.<id>.status. Capture never
+on cams.<id>.frames (with --codec h264: H.264 access units on
+cams.<id>.video.key|delta), reporting its status on cams.<id>.status. Capture never
 waits for the network: while NATS is slow or unreachable, frames are dropped and
 counted, never queued; the agent keeps reconnecting. A camera that fails is
 reopened with backoff.
@@ -102,11 +113,22 @@ Sources (--source):
   /path/to/video.mp4        a video file, played at its own frame rate (--loop repeats it)
   rtsp://user:pass@host/... a network stream (rtsp, rtsps, http, https) read with FFmpeg
   "... ! appsink"           a GStreamer pipeline ending in appsink
+  'exec:CMD ARGS...'        a command writing H.264 in MPEG-TS to its standard output
+                            (--codec h264; run without a shell: words split on spaces,
+                            quotes group; use exec:sh -c '...' for pipes); killed on
+                            stop, restarted with backoff when it exits
+
+With --codec h264 an rtsp:// camera's H.264 (and a command's) is passed through
+without decoding: --fps, --size and --quality do not apply. Every other source is
+encoded with libavcodec (--bitrate, --encoder).
 
 Examples:
   agent --id front --source testpattern
   agent --id door --source rtsp://user:pass@10.0.0.5/stream --nats nats://hub:4222
   agent --id cam0 --source 0
+  agent --id door --codec h264 --source rtsp://user:pass@10.0.0.5/stream
+  agent --id test --codec h264 --source testpattern --bitrate 500000
+  agent --id pi --codec h264 --source 'exec:rpicam-vid -t 0 --inline --codec libav --libav-format mpegts -o -'
   CAMHUB_SOURCE='rtsp://cam/stream?token=...' agent --id gate   # not in the process list
 
 Flags:
@@ -167,10 +189,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Loop:           s.loop,
 		ReportInterval: s.reportInterval,
 		OpenTimeout:    s.openTimeout,
+		Codec:          s.codec,
+		Bitrate:        s.bitrate,
+		Encoder:        s.encoder,
 	}
 	// Checked before connecting, so that a mistake is reported at once.
 	if err := cfg.Validate(); err != nil {
 		return fail(err)
+	}
+	if cfg.Passthrough() {
+		for _, f := range []string{"fps", "size", "quality"} {
+			if fs.Changed(f) {
+				log.Warn("--"+f+" does not apply: the camera's H.264 is passed through as it comes", "camera", s.id)
+			}
+		}
 	}
 
 	// With Retry, Dial fails only on a malformed URL or option: a

@@ -137,6 +137,11 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--id", "a", "--quality", "0"}, "1-100"},
 		{[]string{"--id", "a", "--fps", "fast"}, "--fps"},
 		{[]string{"--id", "a", "--bogus"}, "bogus"},
+		{[]string{"--id", "a", "--codec", "mjpeg"}, `codec "mjpeg"`},
+		{[]string{"--id", "a", "--codec", "h264", "--encoder", "nvenc"}, `encoder "nvenc"`},
+		{[]string{"--id", "a", "--codec", "h264", "--bitrate", "-1"}, "bitrate -1"},
+		{[]string{"--id", "a", "--source", "exec:ffmpeg -i x -f mpegts -"}, "needs codec h264"},
+		{[]string{"--id", "a", "--codec", "h264", "--source", "exec:sh -c 'unclosed"}, "unclosed ' quote"},
 		{[]string{"--id", "a", "--site", "the farm"}, `site "the farm"`},
 		{[]string{"--id", "a", "extra"}, `unexpected argument "extra"`},
 		{[]string{"--id", "a", "--config", "/nonexistent/agent.yaml"}, "/nonexistent/agent.yaml"},
@@ -145,6 +150,14 @@ func TestBadFlags(t *testing.T) {
 		if code != cli.ExitUsage || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "--help") {
 			t.Errorf("%q: exit code %d, stderr %q; want %d and %q", tc.args, code, stderr, cli.ExitUsage, tc.want)
 		}
+	}
+}
+
+func TestBadCodecEnvironment(t *testing.T) {
+	t.Setenv("CAMHUB_CODEC", "vp9")
+	code, _, stderr := runCmd(t, "--id", "a")
+	if code != cli.ExitUsage || !strings.Contains(stderr, `codec "vp9"`) {
+		t.Errorf("exit code %d, stderr %q", code, stderr)
 	}
 }
 
@@ -261,4 +274,59 @@ func TestSecureExampleConfig(t *testing.T) {
 		s.auth.TLSCA != "/etc/camhub/ca.pem" || s.nats != "nats://hub.lan:4222" {
 		t.Fatalf("configs/agent-secure.yaml gave %+v", s)
 	}
+}
+
+// --codec h264 from the environment: the test pattern arrives as H.264
+// access units, a keyframe first, and the log says which encoder opened.
+// An rtsp:// camera with --fps given: a warning that it does not apply.
+func TestRunH264(t *testing.T) {
+	s := testenv.NATS(t, nil)
+	nc := testenv.Conn(t, s.ClientURL())
+	ch := make(chan *nats.Msg, 1024)
+	if _, err := nc.ChanSubscribe(wire.VideoFilter("h264test"), ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CAMHUB_CODEC", "h264")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code := make(chan int, 1)
+	stderr := &testenv.Buffer{}
+	go func() {
+		code <- run(ctx, []string{"--id", "h264test", "--nats", s.ClientURL(), "--fps", "30", "--size", "320x240"}, &bytes.Buffer{}, stderr)
+	}()
+	deadline := time.After(20 * time.Second)
+	for n := 0; n < 10; n++ {
+		select {
+		case m := <-ch:
+			v, err := wire.ParseVideo(m.Header)
+			if err != nil || v.Width != 320 || v.Height != 240 || (n == 0 && !v.Key) {
+				t.Fatalf("access unit %d: %+v: %v", n, v, err)
+			}
+		case c := <-code:
+			t.Fatalf("run returned %d early; stderr %q", c, stderr.String())
+		case <-deadline:
+			t.Fatalf("%d access units; stderr %q", n, stderr.String())
+		}
+	}
+	cancel()
+	if c := <-code; c != cli.ExitOK {
+		t.Errorf("exit code %d; stderr %q", c, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `msg="H.264 encoder opened"`) {
+		t.Errorf("stderr %q does not say which encoder opened", stderr.String())
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	stderr = &testenv.Buffer{}
+	go func() {
+		code <- run(ctx, []string{"--id", "ipcam", "--nats", s.ClientURL(), "--fps", "5", "--source", "rtsp://127.0.0.1:1/cam"}, &bytes.Buffer{}, stderr)
+	}()
+	testenv.Eventually(t, 20*time.Second, "the --fps warning", func() bool {
+		return strings.Contains(stderr.String(), "--fps does not apply")
+	})
+	cancel()
+	<-code
 }

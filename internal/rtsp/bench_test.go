@@ -19,7 +19,7 @@ func BenchmarkPassthrough(b *testing.B) {
 	seconds := b.N/15 + 3
 	ts, _ := clip(b, "1280:720", 15, seconds, "2M")
 	srv := startServer(b, h264Launch(ts))
-	src, err := Open(context.Background(), srv.url(), Options{})
+	src, err := Open(context.Background(), srv.URL(), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

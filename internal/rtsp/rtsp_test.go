@@ -32,7 +32,7 @@ func TestPassthrough(t *testing.T) {
 			ts, want := clip(t, "640:360", 15, 4, "")
 			srv := startServer(t, h264Launch(ts))
 			var logs bytes.Buffer
-			src, err := Open(context.Background(), srv.url(), Options{Transport: transport,
+			src, err := Open(context.Background(), srv.URL(), Options{Transport: transport,
 				Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
 			if err != nil {
 				t.Fatal(err)
@@ -151,7 +151,7 @@ func TestUnsupportedCodec(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startServer(t, tc.launch)
 			var logs bytes.Buffer
-			u := "rtsp://admin:s3cret-pw@127.0.0.1:" + srv.port + "/cam"
+			u := "rtsp://admin:s3cret-pw@127.0.0.1:" + srv.Port + "/cam"
 			src, err := Open(context.Background(), u, Options{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
 			if err == nil {
 				src.Close()
@@ -238,7 +238,7 @@ func TestOpenTimeout(t *testing.T) {
 func TestServerKilled(t *testing.T) {
 	ts, _ := clip(t, "320:180", 15, 20, "")
 	srv := startServer(t, h264Launch(ts))
-	src, err := Open(context.Background(), srv.url(), Options{})
+	src, err := Open(context.Background(), srv.URL(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestServerKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv.kill()
+	srv.Kill()
 	killed := time.Now()
 	for {
 		_, err := src.Read(ctx)
@@ -273,7 +273,7 @@ func TestServerKilled(t *testing.T) {
 func TestCloseWhileReading(t *testing.T) {
 	ts, _ := clip(t, "320:180", 15, 20, "")
 	srv := startServer(t, h264Launch(ts))
-	src, err := Open(context.Background(), srv.url(), Options{})
+	src, err := Open(context.Background(), srv.URL(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestCloseWhileReading(t *testing.T) {
 func TestSlowReaderDropsGOPs(t *testing.T) {
 	ts, _ := clip(t, "320:180", 15, 20, "")
 	srv := startServer(t, h264Launch(ts))
-	src, err := Open(context.Background(), srv.url(), Options{Queue: 5})
+	src, err := Open(context.Background(), srv.URL(), Options{Queue: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestParamsFromSDP(t *testing.T) {
 	ffmpeg(t, "-framerate", "15", "-i", esPath, "-c", "copy", "-f", "mpegts", ts)
 	// h264parse and rtph264pay as they come: parameter sets are not repeated
 	srv := startServer(t, "( filesrc location="+ts+" ! tsdemux ! h264parse ! rtph264pay name=pay0 pt=96 )")
-	src, err := Open(context.Background(), srv.url(), Options{})
+	src, err := Open(context.Background(), srv.URL(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +435,7 @@ func TestCredentials(t *testing.T) {
 	srv := startServer(t, h264Launch(ts), "viewer:Pa55-word")
 	var logs bytes.Buffer
 	opts := Options{Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))}
-	base := "127.0.0.1:" + srv.port + "/cam"
+	base := "127.0.0.1:" + srv.Port + "/cam"
 
 	src, err := Open(context.Background(), "rtsp://viewer:Pa55-word@"+base, opts)
 	if err != nil {
@@ -495,7 +495,7 @@ func TestRedact(t *testing.T) {
 func TestServerStalled(t *testing.T) {
 	ts, _ := clip(t, "320:180", 15, 20, "")
 	srv := startServer(t, h264Launch(ts))
-	src, err := Open(context.Background(), srv.url(), Options{ReadTimeout: time.Second})
+	src, err := Open(context.Background(), srv.URL(), Options{ReadTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,10 +507,10 @@ func TestServerStalled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := srv.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.cmd.Process.Signal(syscall.SIGCONT)
+	defer srv.Signal(syscall.SIGCONT)
 	stopped := time.Now()
 	for {
 		if _, err := src.Read(ctx); err != nil {
