@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/camlist"
+	"camhub/internal/gopqueue"
 	"camhub/internal/ratelog"
 	"camhub/internal/replay"
 	"camhub/internal/wire"
@@ -64,7 +65,7 @@ type slot struct {
 	frame    atomic.Pointer[delivery]
 	received atomic.Uint64 // frame messages received
 	status   atomic.Pointer[report]
-	video    videoQueue // an H.264 camera's access units
+	video    *gopqueue.Queue // an H.264 camera's access units
 	// seen is when the hub last heard of the camera before this viewer
 	// started (from the camera list), in Unix nanoseconds; 0 if unknown.
 	seen atomic.Int64
@@ -170,7 +171,7 @@ func NewFeed(ids []string) (*Feed, error) {
 	}
 	f := &Feed{fixed: len(ids) > 0, slots: make(map[string]*slot)}
 	for _, id := range ids {
-		s := &slot{feed: f, id: id}
+		s := &slot{feed: f, id: id, video: gopqueue.New(maxQueuedAUs, maxQueuedBytes)}
 		f.slots[id] = s
 		f.order = append(f.order, s)
 	}
@@ -329,7 +330,7 @@ func (f *Feed) add(id string) *slot {
 	if f.fixed || len(f.order) >= MaxCameras {
 		return nil
 	}
-	s := &slot{feed: f, id: id}
+	s := &slot{feed: f, id: id, video: gopqueue.New(maxQueuedAUs, maxQueuedBytes)}
 	f.slots[id] = s
 	order := append(slices.Clip(f.order), s)
 	slices.SortFunc(order, func(a, b *slot) int { return strings.Compare(a.id, b.id) })

@@ -87,7 +87,7 @@ func diff(a, b []byte) float64 {
 // buffer. Its picture changes with the camera's, beside a JPEG tile.
 func TestGridShowsH264(t *testing.T) {
 	noDecoderLeaks(t)
-	check := cvtest.MatLeaks(t)
+	mats := openMats()
 	h := hubtest.Start(t, nil)
 	pub := testenv.Conn(t, h.ClientURL())
 	js, err := jetstream.New(pub)
@@ -139,7 +139,9 @@ func TestGridShowsH264(t *testing.T) {
 			t.Errorf("H.264 tile stats %+v, want none bad", s)
 		}
 	}()
-	check("grid with an H.264 tile")
+	if openMats() != mats {
+		t.Errorf("%d Mats open after the grid closed, %d before", openMats(), mats)
+	}
 }
 
 // Garbage on a camera's video subjects is counted and skipped: messages
