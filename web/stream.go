@@ -72,7 +72,12 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, ids []string, q st
 	// The stream ends when the client goes or the server closes.
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(s.ctx, cancel)
+	unwatch := func() {}
+	if q.Since <= 0 {
+		unwatch = s.watch(ids)
+	}
 	done := func() {
+		unwatch()
 		stop()
 		cancel()
 		s.clients.Add(-1)

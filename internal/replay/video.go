@@ -213,12 +213,17 @@ func NewestGOP(ctx context.Context, js jetstream.JetStream, id string) ([]AU, er
 
 func newestGOP(ctx context.Context, js jetstream.JetStream, st jetstream.Stream, id string) ([]AU, error) {
 	key, err := lastVideo(ctx, st, id, wire.VideoSubject(id, true))
+	if errors.Is(err, errNotFrame) {
+		// garbage on the keyframe subject: the newest good keyframe
+		// before it, found the slow way (headers of every keyframe)
+		key, err = lastGoodKey(ctx, js, id)
+	}
 	if err != nil {
 		return nil, err
 	}
 	last := key.StreamSeq
-	if d, err := lastVideo(ctx, st, id, wire.VideoSubject(id, false)); err == nil && d.StreamSeq > last {
-		last = d.StreamSeq
+	if m, err := st.GetLastMsgForSubject(ctx, wire.VideoSubject(id, false)); err == nil && m.Sequence > last {
+		last = m.Sequence // what it holds does not matter: the cursor skips garbage
 	}
 	gop := []AU{key}
 	if last == key.StreamSeq {
@@ -302,6 +307,9 @@ func SnapshotJPEG(ctx context.Context, js jetstream.JetStream, id string, dec Ne
 		return Frame{}, ferr
 	}
 	key, verr := lastVideo(ctx, st, id, wire.VideoSubject(id, true))
+	if errors.Is(verr, errNotFrame) {
+		verr = nil // garbage on the keyframe subject: newestGOP skips it
+	}
 	switch {
 	case verr != nil && !errors.Is(verr, ErrNoFrames):
 		return Frame{}, verr
@@ -315,4 +323,37 @@ func SnapshotJPEG(ctx context.Context, js jetstream.JetStream, id string, dec Ne
 		return Frame{}, err
 	}
 	return DecodeNewest(id, gop, dec)
+}
+
+// lastGoodKey returns camera id's newest keyframe with camhub's headers,
+// reading the headers of every keyframe in the buffer.
+func lastGoodKey(ctx context.Context, js jetstream.JetStream, id string) (AU, error) {
+	c, err := OpenVideoCursor(ctx, js, id, VideoCursorOptions{KeysOnly: true, HeadersOnly: true, Pull: 256})
+	if err != nil {
+		return AU{}, err
+	}
+	defer c.Close()
+	var key AU
+	for {
+		a, ok, err := c.Next(ctx)
+		if err != nil {
+			return AU{}, fmt.Errorf("camera %q: reading its keyframes: %w", id, err)
+		}
+		if !ok {
+			break
+		}
+		key = a
+	}
+	if key.StreamSeq == 0 {
+		return AU{}, noFrames(id)
+	}
+	st, err := framesStream(ctx, js)
+	if err != nil {
+		return AU{}, err
+	}
+	m, err := st.GetMsg(ctx, key.StreamSeq)
+	if err != nil {
+		return AU{}, fmt.Errorf("camera %q: reading its newest keyframe: %w", id, err)
+	}
+	return rawAU(m)
 }

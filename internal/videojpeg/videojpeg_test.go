@@ -163,7 +163,17 @@ func TestSnapshotGarbage(t *testing.T) {
 	if n != 4 || c.Bad() != 2 {
 		t.Errorf("cursor read %d access units and skipped %d, want 4 and 2", n, c.Bad())
 	}
-	if _, err := replay.SnapshotJPEG(ctx, js, "x", Factory); err == nil {
-		t.Error("snapshot of a camera whose newest keyframe has no headers: no error")
+	// the newest keyframe with headers is the one with a garbage payload
+	if _, err := replay.SnapshotJPEG(ctx, js, "x", Factory); !errors.Is(err, replay.ErrNoFrames) {
+		t.Errorf("snapshot of a camera whose newest keyframes are garbage: %v, want an error wrapping ErrNoFrames", err)
+	}
+	// a good GOP after the garbage: the snapshot skips the junk after it
+	testenv.PublishVideo(t, js, "x", aus, times(3, 15, time.Now()), 160, 120)
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: wire.VideoSubject("x", true), Data: []byte("junk")}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := replay.SnapshotJPEG(ctx, js, "x", Factory)
+	if err != nil || f.Seq != 3 {
+		t.Errorf("snapshot after junk on the keyframe subject: frame %d, %v; want frame 3", f.Seq, err)
 	}
 }
