@@ -210,7 +210,8 @@ func (s *Server) decode(ctx context.Context, c *videoCam) {
 	}
 	defer dec.Close()
 	c.q.Restart() // start at a keyframe: nothing was decoded meanwhile
-	select {      // decode what is queued at once
+	// decode what is queued at once
+	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
