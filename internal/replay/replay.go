@@ -169,10 +169,17 @@ func bounds(ctx context.Context, st jetstream.Stream, id string) (first, last Fr
 }
 
 // Bounds reports what the buffer holds of camera id: the capture times of
-// its oldest and newest frames. A camera with no frames in the buffer gives
+// its oldest and newest frames (access units, for an H.264 camera). A camera with no frames in the buffer gives
 // an error wrapping ErrNoFrames.
 func Bounds(ctx context.Context, js jetstream.JetStream, id string) (first, last time.Time, err error) {
 	f, l, err := Ends(ctx, js, id)
+	if errors.Is(err, ErrNoFrames) {
+		// an H.264 camera
+		vf, vl, verr := VideoEnds(ctx, js, id)
+		if verr == nil {
+			return vf.Time, vl.Time, nil
+		}
+	}
 	if err != nil {
 		return first, last, err
 	}
