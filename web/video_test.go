@@ -95,6 +95,15 @@ func TestH264Camera(t *testing.T) {
 			t.Fatalf("frame %d: %v", p.seq, err)
 		}
 	}
+	// the page's stream of every camera shows it too
+	mux := openMux(t, ctx, ts.URL+"/api/stream")
+	mp, err := mux.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(mp.jpeg)); err != nil || mp.id != "cam" || mp.seq != n || cfg.Width != 320 {
+		t.Errorf("page stream: %s frame %d, %+v, %v; want cam's frame %d, 320x240", mp.id, mp.seq, cfg, err, n)
+	}
 	cancel()
 	testenv.Eventually(t, 10*time.Second, "the decoder freed once nobody watches", func() bool {
 		return avcodec.Live() == 0 && !s.watched("cam")
