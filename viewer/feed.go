@@ -266,6 +266,7 @@ func (f *Feed) Rewind(js jetstream.JetStream, start time.Time, speed float64) (*
 		return nil, err
 	}
 	f.rewound = true
+	f.rewindVideo(ids, start, speed)
 	return p, nil
 }
 

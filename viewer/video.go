@@ -133,7 +133,7 @@ func (g *Grid) decodeVideo(t *tile) (bool, error) {
 			}
 			continue
 		}
-		if ok {
+		if ok && !aus[i].Preroll {
 			shown = &aus[i]
 			t.decoded++
 		}
@@ -150,7 +150,68 @@ func (g *Grid) decodeVideo(t *tile) (bool, error) {
 	t.picRect = Centre(size, t.rect)
 	f := shown.Frame
 	f.Width, f.Height = got.X, got.Y
-	t.frame, t.good, t.behind, t.video = f, shown.Stored, false, true
+	behind := t.slot.feed.rewound && time.Since(f.Time) > time.Second
+	t.frame, t.good, t.behind, t.video = f, shown.Stored, behind, true
 	t.scale = turbojpeg.Scale{Num: 1, Denom: 1}
 	return true, firstErr
+}
+
+// rewindVideo plays the H.264 cameras among ids from the buffer from start
+// at speed, as the replay player does JPEG cameras, and on into live: each
+// from its keyframe at or before start, the access units before start
+// decoded but not shown. It runs in goroutines Close stops; cameras with
+// no access units in the buffer are left alone. f.mu is held; without
+// UseBuffer it does nothing.
+func (f *Feed) rewindVideo(ids []string, start time.Time, speed float64) {
+	if f.js == nil {
+		return
+	}
+	js, ctx := f.js, f.ctx
+	wall := time.Now()
+	for _, id := range ids {
+		s := f.slots[id]
+		f.wg.Go(func() {
+			if err := playVideo(ctx, js, s, start, wall, speed); err != nil && ctx.Err() == nil {
+				f.log.Load().Warn("cannot rewind an H.264 camera", "camera", id, "error", err)
+			}
+		})
+	}
+}
+
+// playVideo is rewindVideo for one camera: its access unit captured at
+// start+d is handed to its tile at wall+d/speed.
+func playVideo(ctx context.Context, js jetstream.JetStream, s *slot, start, wall time.Time, speed float64) error {
+	seq, err := replay.KeyframeAt(ctx, js, s.id, start)
+	if errors.Is(err, replay.ErrNoFrames) {
+		return nil // not an H.264 camera
+	}
+	if err != nil {
+		return err
+	}
+	c, err := replay.OpenVideoCursor(ctx, js, s.id, replay.VideoCursorOptions{StartSeq: seq, Pull: 16})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		a, err := c.Wait(ctx)
+		if err != nil {
+			return err
+		}
+		if a.Time.Before(start) {
+			a.Preroll = true
+		} else if d := time.Until(wall.Add(time.Duration(float64(a.Time.Sub(start)) / speed))); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+		}
+		a.Stored = time.Now() // received, for the tile's age
+		s.received.Add(1)
+		s.video.Push(a)
+	}
 }

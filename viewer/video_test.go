@@ -197,3 +197,64 @@ func TestGridSkipsToKeyframe(t *testing.T) {
 		t.Errorf("stats %+v, want %d skipped and the 6 from the second keyframe decoded, showing the newest", s, gop)
 	}
 }
+
+// A rewind plays an H.264 camera from the keyframe at or before the time
+// asked for, showing nothing captured before it, and carries on into live.
+func TestRewindH264(t *testing.T) {
+	noDecoderLeaks(t)
+	h := hubtest.Start(t, nil)
+	pub := testenv.Conn(t, h.ClientURL())
+	js, err := jetstream.New(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	aus := testenv.H264Clip(t, 320, 240, n, 10) // keyframes 1, 11, 21, 31 (Frame-Seq)
+	ts := clipTimes(n)
+	testenv.PublishVideo(t, js, "cam", aus[:30], ts[:30], 320, 240)
+
+	feed, err := NewFeed([]string{"cam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := testenv.Conn(t, h.ClientURL())
+	rjs, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed.UseBuffer(rjs)
+	// just after frame 15, mid-GOP: frames 11 to 15 are decoded, not shown
+	if _, err := feed.Rewind(rjs, ts[14].Add(time.Millisecond), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := feed.Subscribe(nc); err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	g := NewGrid(feed, image.Pt(640, 480), testenv.Quiet())
+	defer g.Close()
+
+	var shown []uint64
+	seen := func() uint64 {
+		g.Update(time.Now())
+		seq := tileOf(t, g, "cam", time.Now()).Frame.Seq
+		if seq != 0 && (len(shown) == 0 || shown[len(shown)-1] != seq) {
+			shown = append(shown, seq)
+		}
+		return seq
+	}
+	testenv.Eventually(t, 10*time.Second, "the rewind reaches frame 30", func() bool { return seen() == 30 })
+	if shown[0] < 16 {
+		t.Errorf("the rewind showed frame %d, captured before the time asked for (frame 16): %v", shown[0], shown)
+	}
+	// on into live: the camera's next access units, stored as an agent's are
+	for i := 30; i < n; i++ {
+		if err := pub.PublishMsg(testenv.VideoMsg(t, "cam", uint64(i+1), time.Now(), aus[i], 320, 240)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "the rewind carries on live to frame 40", func() bool { return seen() == n })
+	if s := stats(g, "cam"); s.Bad != 0 {
+		t.Errorf("stats %+v, want none bad", s)
+	}
+}

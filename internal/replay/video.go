@@ -18,6 +18,9 @@ type AU struct {
 	Data       []byte    // the Annex B access unit; owned by the receiver
 	StreamSeq  uint64    // its sequence in the CAMS stream
 	Stored     time.Time // when the hub stored it (the hub's clock)
+	// Preroll: decode it but do not show it (a rewind's access units
+	// before the time asked for, from the keyframe before it).
+	Preroll bool
 }
 
 // VideoDecoder decodes one camera's H.264 access units, given in decode
@@ -187,6 +190,53 @@ func (c *VideoCursor) Next(ctx context.Context) (a AU, ok bool, err error) {
 		return a, true, nil
 	}
 	return AU{}, false, nil
+}
+
+// Wait returns the next access unit, waiting for it to be stored if need
+// be: a cursor that carries on into live.
+func (c *VideoCursor) Wait(ctx context.Context) (AU, error) {
+	for {
+		m, err := c.r.next(ctx)
+		if err != nil {
+			return AU{}, err
+		}
+		if m == nil {
+			continue
+		}
+		a, err := consumedAU(m)
+		if errors.Is(err, errNotFrame) {
+			c.bad++
+			continue
+		}
+		return a, err
+	}
+}
+
+// KeyframeAt returns the stream sequence of camera id's newest keyframe
+// captured at or before t, or its oldest keyframe if all are later; an
+// error wrapping ErrNoFrames if the buffer holds none. It reads the
+// headers of the camera's keyframes.
+func KeyframeAt(ctx context.Context, js jetstream.JetStream, id string, t time.Time) (uint64, error) {
+	c, err := OpenVideoCursor(ctx, js, id, VideoCursorOptions{KeysOnly: true, HeadersOnly: true, Pull: 256})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	var seq uint64
+	for {
+		a, ok, err := c.Next(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("camera %q: reading its keyframes: %w", id, err)
+		}
+		if !ok || (seq != 0 && a.Time.After(t)) {
+			break
+		}
+		seq = a.StreamSeq
+	}
+	if seq == 0 {
+		return 0, noFrames(id)
+	}
+	return seq, nil
 }
 
 // Bad is the number of messages skipped because they were not camhub
