@@ -171,47 +171,13 @@ func (f *Feed) rewindVideo(ids []string, start time.Time, speed float64) {
 	for _, id := range ids {
 		s := f.slots[id]
 		f.wg.Go(func() {
-			if err := playVideo(ctx, js, s, start, wall, speed); err != nil && ctx.Err() == nil {
+			err := replay.PlayVideo(ctx, js, id, start, wall, speed, func(a replay.AU) {
+				s.received.Add(1)
+				s.video.Push(a)
+			})
+			if err != nil && ctx.Err() == nil {
 				f.log.Load().Warn("cannot rewind an H.264 camera", "camera", id, "error", err)
 			}
 		})
-	}
-}
-
-// playVideo is rewindVideo for one camera: its access unit captured at
-// start+d is handed to its tile at wall+d/speed.
-func playVideo(ctx context.Context, js jetstream.JetStream, s *slot, start, wall time.Time, speed float64) error {
-	seq, err := replay.KeyframeAt(ctx, js, s.id, start)
-	if errors.Is(err, replay.ErrNoFrames) {
-		return nil // not an H.264 camera
-	}
-	if err != nil {
-		return err
-	}
-	c, err := replay.OpenVideoCursor(ctx, js, s.id, replay.VideoCursorOptions{StartSeq: seq, Pull: 16})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		a, err := c.Wait(ctx)
-		if err != nil {
-			return err
-		}
-		if a.Time.Before(start) {
-			a.Preroll = true
-		} else if d := time.Until(wall.Add(time.Duration(float64(a.Time.Sub(start)) / speed))); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-timer.C:
-			}
-		}
-		a.Stored = time.Now() // received, for the tile's age
-		s.received.Add(1)
-		s.video.Push(a)
 	}
 }

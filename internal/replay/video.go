@@ -407,3 +407,51 @@ func lastGoodKey(ctx context.Context, js jetstream.JetStream, id string) (AU, er
 	}
 	return rawAU(m)
 }
+
+// PlayVideo plays camera id's access units from the buffer, as a Player
+// does JPEG frames, and on into live through one ordered consumer: from its
+// keyframe at or before start, the access unit captured at start+d handed
+// to deliver at wall+d/speed; those captured before start at once, marked
+// Preroll (decode, do not show). Its Stored is when it was delivered. It
+// returns when ctx ends (nil), or at once with nil if the buffer holds no
+// access units of the camera.
+func PlayVideo(ctx context.Context, js jetstream.JetStream, id string, start, wall time.Time, speed float64, deliver func(AU)) error {
+	if !(speed >= MinSpeed && speed <= MaxSpeed) {
+		return fmt.Errorf("%w: speed %v: must be from %v to %v (1 is real time)", ErrInvalid, speed, MinSpeed, MaxSpeed)
+	}
+	seq, err := KeyframeAt(ctx, js, id, start)
+	if errors.Is(err, ErrNoFrames) {
+		return nil // not an H.264 camera
+	}
+	if err != nil {
+		return err
+	}
+	c, err := OpenVideoCursor(ctx, js, id, VideoCursorOptions{StartSeq: seq, Pull: 16})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		a, err := c.Wait(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if a.Time.Before(start) {
+			a.Preroll = true
+		} else if d := time.Until(wall.Add(time.Duration(float64(a.Time.Sub(start)) / speed))); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+		}
+		a.Stored = time.Now()
+		deliver(a)
+	}
+}
