@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -281,4 +282,45 @@ func (s *Server) snapshotOf(ctx context.Context, id string) (replay.Frame, error
 		return f, fmt.Errorf("%w: this server was started without one", err)
 	}
 	return f, err
+}
+
+// rewindVideo plays H.264 camera id from the buffer onto board b for one
+// rewinding stream (replay.PlayVideo), decoding every access unit and
+// putting JPEGs of pictures captured at least 1/Config.VideoFPS × speed
+// apart on b (at most about VideoFPS a second at the rewind's pace; by
+// capture time, so that the newest picture is never held back), until
+// ctx ends.
+func (s *Server) rewindVideo(ctx context.Context, b *board, id string, start, wall time.Time, speed float64, log *slog.Logger) {
+	dec, err := s.cfg.Video()
+	if err != nil {
+		log.Warn("cannot decode H.264", "camera", id, "error", err)
+		return
+	}
+	defer dec.Close()
+	// 10% slack: capture times jitter
+	every := time.Duration(float64(time.Second) / float64(s.cfg.VideoFPS) * speed * 0.9)
+	var last time.Time // capture time of the picture last shown
+	var buf []byte
+	err = replay.PlayVideo(ctx, s.js, id, start, wall, speed, func(a replay.AU) {
+		ok, err := dec.Decode(a.Data)
+		if err != nil && !ok {
+			b.invalid(id)
+			return
+		}
+		if !ok || a.Preroll || (!last.IsZero() && a.Time.Sub(last) < every) {
+			return
+		}
+		if buf, err = dec.JPEG(videoJPEGQuality, buf[:0]); err != nil {
+			return
+		}
+		last = a.Time
+		f := a.Frame
+		if sz := dec.Size(); sz.X > 0 {
+			f.Width, f.Height = sz.X, sz.Y
+		}
+		b.put(&frame{id: id, Frame: f, jpeg: append([]byte(nil), buf...), received: time.Now()})
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Warn("rewind of an H.264 camera stopped", "camera", id, "error", err)
+	}
 }

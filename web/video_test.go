@@ -109,3 +109,50 @@ func TestH264Camera(t *testing.T) {
 		return avcodec.Live() == 0 && !s.watched("cam")
 	})
 }
+
+// A rewinding stream of an H.264 camera starts at the time asked for (from
+// the keyframe before it, decoded, not shown) and plays on.
+func TestH264Rewind(t *testing.T) {
+	t.Cleanup(func() {
+		if avcodec.Live() != 0 {
+			t.Errorf("leak: %s", avcodec.LiveString())
+		}
+	})
+	_, nc := startHub(t)
+	_, ts := startWeb(t, Config{Cams: []string{"cam"}, Video: videojpeg.Factory}, nc)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	aus := testenv.H264Clip(t, 320, 240, n, 10) // keyframes: frames 1, 11, 21
+	times := make([]time.Time, n)
+	for i := range times {
+		times[i] = time.Now().Add(time.Duration(i-n) * time.Second / 15)
+	}
+	testenv.PublishVideo(t, js, "cam", aus, times, 320, 240)
+
+	// halfway between frames 15 and 16
+	since := time.Since(times[14].Add(time.Second / 30))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	mj := openMJPEG(t, ctx, ts.URL+"/cams/cam/stream.mjpg?since="+since.Round(time.Millisecond).String())
+	p, err := mj.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.seq != 16 {
+		t.Errorf("the rewind's first picture is frame %d, want 16 (the first captured after the time asked for)", p.seq)
+	}
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(p.jpeg)); err != nil || cfg.Width != 320 || cfg.Height != 240 {
+		t.Errorf("first part: %+v, %v; want a 320x240 JPEG", cfg, err)
+	}
+	for p.seq < n {
+		prev := p.seq
+		if p, err = mj.next(); err != nil {
+			t.Fatalf("after frame %d: %v", prev, err)
+		}
+	}
+	cancel()
+	testenv.Eventually(t, 10*time.Second, "the rewind's decoder freed", func() bool { return avcodec.Live() == 0 })
+}
