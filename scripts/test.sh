@@ -15,7 +15,7 @@ go vet -tags matprofile ./...
 # The hub and the web viewer need no cgo: only capture, encoding, the viewer
 # window and clip export link OpenCV or libjpeg-turbo.
 CGO_ENABLED=0 go build ./hub/... ./web/... ./internal/wire/...
-cgodeps=$(go list -deps ./hub/... ./web/... | grep -E '^(gocv\.io/x/gocv|camhub/internal/turbojpeg)(/|$)' || true)
+cgodeps=$(go list -deps ./hub/... ./web/... | grep -E '^(gocv\.io/x/gocv|camhub/internal/turbojpeg|camhub/internal/avcodec|camhub/internal/videojpeg)(/|$)' || true)
 if [ -n "$cgodeps" ]; then
 	echo "hub and web must build without cgo, but they depend on:" >&2
 	echo "$cgodeps" >&2

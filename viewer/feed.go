@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/camlist"
+	"camhub/internal/gopqueue"
 	"camhub/internal/ratelog"
 	"camhub/internal/replay"
 	"camhub/internal/wire"
@@ -64,6 +65,7 @@ type slot struct {
 	frame    atomic.Pointer[delivery]
 	received atomic.Uint64 // frame messages received
 	status   atomic.Pointer[report]
+	video    *gopqueue.Queue // an H.264 camera's access units
 	// seen is when the hub last heard of the camera before this viewer
 	// started (from the camera list), in Unix nanoseconds; 0 if unknown.
 	seen atomic.Int64
@@ -125,6 +127,12 @@ type Feed struct {
 
 	log atomic.Pointer[ratelog.Logger]
 	bad atomic.Uint64 // frame and status messages that were not camhub's
+
+	// H.264 catch-ups from the buffer (UseBuffer): js nil without
+	js   jetstream.JetStream
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 // badWarnEvery is how often bad messages are logged: the first at once,
@@ -163,7 +171,7 @@ func NewFeed(ids []string) (*Feed, error) {
 	}
 	f := &Feed{fixed: len(ids) > 0, slots: make(map[string]*slot)}
 	for _, id := range ids {
-		s := &slot{feed: f, id: id}
+		s := &slot{feed: f, id: id, video: gopqueue.New(maxQueuedAUs, maxQueuedBytes)}
 		f.slots[id] = s
 		f.order = append(f.order, s)
 	}
@@ -200,6 +208,9 @@ func (f *Feed) Subscribe(nc *nats.Conn) error {
 				if err := sub(wire.FramesSubject(s.id), s.onFrame, pendingFramesPerCamera, pendingBytesPerCamera); err != nil {
 					return err
 				}
+				if err := sub(wire.VideoFilter(s.id), s.onVideo, pendingFramesPerCamera*8, pendingBytesPerCamera); err != nil {
+					return err
+				}
 			}
 			if err := sub(wire.StatusSubject(s.id), s.onStatus, pendingStatus, pendingStatusBytes); err != nil {
 				return err
@@ -208,6 +219,9 @@ func (f *Feed) Subscribe(nc *nats.Conn) error {
 		return nil
 	}
 	if err := sub(wire.AllFrames, f.onAnyFrame, pendingFramesAll, pendingBytesAll); err != nil {
+		return err
+	}
+	if err := sub(wire.AllVideo, f.onAnyVideo, pendingFramesAll*8, pendingBytesAll); err != nil {
 		return err
 	}
 	return sub(wire.AllStatus, f.onAnyStatus, pendingStatus, pendingStatusBytes)
@@ -252,17 +266,23 @@ func (f *Feed) Rewind(js jetstream.JetStream, start time.Time, speed float64) (*
 		return nil, err
 	}
 	f.rewound = true
+	f.rewindVideo(ids, start, speed)
 	return p, nil
 }
 
-// Close unsubscribes. It may be called more than once.
+// Close unsubscribes and stops reading the buffer. It may be called more
+// than once.
 func (f *Feed) Close() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	for _, s := range f.subs {
 		_ = s.Unsubscribe() // fails only if the connection is closed
 	}
 	f.subs = nil
+	if f.stop != nil {
+		f.stop()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
 }
 
 func (f *Feed) onAnyFrame(m *nats.Msg) {
@@ -311,7 +331,7 @@ func (f *Feed) add(id string) *slot {
 	if f.fixed || len(f.order) >= MaxCameras {
 		return nil
 	}
-	s := &slot{feed: f, id: id}
+	s := &slot{feed: f, id: id, video: gopqueue.New(maxQueuedAUs, maxQueuedBytes)}
 	f.slots[id] = s
 	order := append(slices.Clip(f.order), s)
 	slices.SortFunc(order, func(a, b *slot) int { return strings.Compare(a.id, b.id) })

@@ -8,6 +8,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"camhub/internal/avcodec"
 	"camhub/internal/camlist"
 	"camhub/internal/turbojpeg"
 	"camhub/internal/wire"
@@ -63,6 +64,12 @@ type tile struct {
 	decoded, bad uint64
 	warned       bool
 
+	// H.264: the camera's decoder (nil for a JPEG camera), access units
+	// skipped to stay near live, and whether pic came from video
+	vdec    *avcodec.Decoder
+	skipped uint64
+	video   bool
+
 	fps      float64
 	measured bool // fps has been measured over a whole window
 	fpsAt    time.Time
@@ -93,6 +100,10 @@ func (g *Grid) Close() {
 	for _, t := range g.byID {
 		t.pic.Close()
 		t.raw.Close()
+		if t.vdec != nil {
+			t.vdec.Close()
+			t.vdec = nil
+		}
 	}
 	g.byID, g.tiles = nil, nil
 	if g.dec != nil {
@@ -166,6 +177,12 @@ func (g *Grid) Update(now time.Time) bool {
 				changed = true
 			}
 		}
+		shown, err := g.decodeVideo(t)
+		changed = changed || shown
+		if err != nil && !t.warned {
+			t.warned = true
+			g.log.Warn("skipping a bad access unit; further ones are only counted", "camera", t.slot.id, "error", err)
+		}
 		n := t.slot.received.Load()
 		if t.fpsAt.IsZero() {
 			t.fpsAt, t.fpsN = now, n
@@ -205,7 +222,7 @@ func (g *Grid) decode(t *tile, d *delivery) error {
 		gocv.Resize(t.raw, &t.pic, shown, 0, 0, interpolation(got, shown))
 	}
 	t.picRect = Centre(shown, t.rect)
-	t.frame, t.scale, t.good, t.behind = f, scale, d.at, d.behind
+	t.frame, t.scale, t.good, t.behind, t.video = f, scale, d.at, d.behind, false
 	t.decoded++
 	return nil
 }
@@ -321,17 +338,21 @@ func (g *Grid) Tiles(now time.Time) []Tile {
 // Stats counts one camera's frames.
 type Stats struct {
 	ID       string
-	Received uint64  // frame messages received
-	Decoded  uint64  // frames decoded and shown
-	Bad      uint64  // frames looked at and skipped: bad headers or not a JPEG
-	FPS      float64 // frames received per second, recently
+	Received uint64 // frame messages received
+	Decoded  uint64 // frames decoded and shown
+	Bad      uint64 // frames looked at and skipped: bad headers or not a JPEG, or access units the decoder rejected
+	// Skipped counts an H.264 camera's access units left undecoded to
+	// stay near live: the grid fell behind and went on at the next
+	// keyframe.
+	Skipped uint64
+	FPS     float64 // frames received per second, recently
 }
 
 // Stats returns the counts of every camera, in display order.
 func (g *Grid) Stats() []Stats {
 	stats := make([]Stats, len(g.tiles))
 	for i, t := range g.tiles {
-		stats[i] = Stats{ID: t.slot.id, Received: t.slot.received.Load(), Decoded: t.decoded, Bad: t.bad, FPS: t.fps}
+		stats[i] = Stats{ID: t.slot.id, Received: t.slot.received.Load(), Decoded: t.decoded, Bad: t.bad, Skipped: t.skipped, FPS: t.fps}
 	}
 	return stats
 }

@@ -96,12 +96,13 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Viewer, error) {
 		return nil, err
 	}
 	feed.SetLogger(log)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	feed.UseBuffer(js)
 	var player *replay.Player
 	if !cfg.Rewind.IsZero() {
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return nil, err
-		}
 		if player, err = feed.Rewind(js, cfg.Rewind, cfg.Speed); err != nil {
 			return nil, err
 		}

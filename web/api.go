@@ -137,13 +137,17 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	var wf wire.Frame
 	var jpeg []byte
-	if f := s.live.newest(id); f != nil {
+	// an H.264 camera's board picture is kept up only while watched
+	if f := s.live.newest(id); f != nil && (!s.isVideo(id) || s.watched(id)) {
 		wf, jpeg = f.Frame, f.jpeg
 	} else {
 		ctx, cancel := context.WithTimeout(r.Context(), snapshotTimeout)
-		rf, err := replay.Snapshot(ctx, s.js, id)
+		rf, err := s.snapshotOf(ctx, id)
 		cancel()
 		switch {
+		case errors.Is(err, replay.ErrNoDecoder):
+			writeError(w, http.StatusNotImplemented, "camera %q sends H.264: %v", id, err)
+			return
 		case errors.Is(err, replay.ErrNoFrames):
 			writeError(w, http.StatusNotFound, "camera %q has no frame yet: %v", id, err)
 			return

@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -72,7 +74,12 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, ids []string, q st
 	// The stream ends when the client goes or the server closes.
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(s.ctx, cancel)
+	unwatch := func() {}
+	if q.Since <= 0 {
+		unwatch = s.watch(ids)
+	}
 	done := func() {
+		unwatch()
 		stop()
 		cancel()
 		s.clients.Add(-1)
@@ -124,25 +131,45 @@ func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, ids
 	}()
 	// Only cameras with frames in the buffer are replayed: a camera with
 	// none would only show its next frame, which is live, not a rewind.
-	ids, err := s.buffered(ctx, ids)
+	ids, vids, err := s.buffered(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) == 0 {
+	if s.cfg.Video == nil {
+		vids = nil // H.264 cameras cannot be shown
+	}
+	if len(ids)+len(vids) == 0 {
 		return nil, &httpError{http.StatusNotFound, "nothing to rewind: the replay buffer holds no frames of these cameras"}
 	}
-	b := newBoard(len(ids))
-	p, err := replay.NewPlayer(s.js, ids, time.Now().Add(-q.Since), q.Speed, func(id string, f replay.Frame, _ time.Duration) {
-		b.put(&frame{id: id, Frame: f.Frame, jpeg: f.JPEG, received: time.Now()})
-	})
-	if err != nil {
-		return nil, &httpError{http.StatusBadRequest, err.Error()}
+	if !(q.Speed >= replay.MinSpeed && q.Speed <= replay.MaxSpeed) {
+		return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("speed %v: must be from %v to %v (1 is real time)", q.Speed, replay.MinSpeed, replay.MaxSpeed)}
 	}
-	log := s.log.With("cameras", ids, "since", q.Since)
+	b := newBoard(len(ids) + len(vids))
+	start := time.Now().Add(-q.Since)
+	var p *replay.Player
+	if len(ids) > 0 {
+		p, err = replay.NewPlayer(s.js, ids, start, q.Speed, func(id string, f replay.Frame, _ time.Duration) {
+			b.put(&frame{id: id, Frame: f.Frame, jpeg: f.JPEG, received: time.Now()})
+		})
+		if err != nil {
+			return nil, &httpError{http.StatusBadRequest, err.Error()}
+		}
+	}
+	log := s.log.With("cameras", append(slices.Clip(ids), vids...), "since", q.Since)
 	failed := make(chan error, 1)
 	started = s.spawn(func() {
 		defer s.replays.Add(-1)
 		defer cancel() // a player that fails ends its stream
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wall := time.Now()
+		for _, id := range vids {
+			wg.Go(func() { s.rewindVideo(ctx, b, id, start, wall, q.Speed, log) })
+		}
+		if p == nil {
+			<-ctx.Done()
+			return
+		}
 		if err := p.Run(ctx); err != nil {
 			failed <- err
 			log.Warn("rewind stopped", "error", err)
@@ -150,6 +177,10 @@ func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, ids
 	})
 	if !started {
 		return nil, &httpError{http.StatusServiceUnavailable, "the server is shutting down"}
+	}
+	if p == nil {
+		log.Debug("rewinding")
+		return b, nil
 	}
 	// Answer only once the hub has accepted the rewind's consumers: a
 	// refusal is an error the client can read, not an empty stream.
@@ -169,29 +200,33 @@ func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, ids
 	return b, nil
 }
 
-// buffered returns those of cameras ids that have frames in the hub's
-// buffer, asking the server once for all of them.
-func (s *Server) buffered(ctx context.Context, ids []string) ([]string, error) {
+// buffered returns those of cameras ids that have JPEG frames in the hub's
+// buffer, and those that have H.264 keyframes, asking the server once for
+// each.
+func (s *Server) buffered(ctx context.Context, ids []string) (jpegs, videos []string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, replayCheckTimeout)
 	defer cancel()
 	st, err := s.js.Stream(ctx, wire.FramesStream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, &httpError{http.StatusServiceUnavailable, fmt.Sprintf("%v: the NATS server has no stream %s; is the hub running?", replay.ErrNoBuffer, wire.FramesStream)}
+		return nil, nil, &httpError{http.StatusServiceUnavailable, fmt.Sprintf("%v: the NATS server has no stream %s; is the hub running?", replay.ErrNoBuffer, wire.FramesStream)}
 	}
 	if err != nil {
-		return nil, &httpError{http.StatusBadGateway, fmt.Sprintf("reading the replay buffer: %v", err)}
+		return nil, nil, &httpError{http.StatusBadGateway, fmt.Sprintf("reading the replay buffer: %v", err)}
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(wire.AllFrames))
-	if err != nil {
-		return nil, &httpError{http.StatusBadGateway, fmt.Sprintf("reading the replay buffer: %v", err)}
-	}
-	var have []string
-	for _, id := range ids {
-		if info.State.Subjects[wire.FramesSubject(id)] > 0 {
-			have = append(have, id)
+	for _, filter := range []string{wire.AllFrames, wire.SubjectPrefix + ".*." + wire.KindVideo + "." + wire.VideoKey} {
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			return nil, nil, &httpError{http.StatusBadGateway, fmt.Sprintf("reading the replay buffer: %v", err)}
+		}
+		for _, id := range ids {
+			if info.State.Subjects[wire.FramesSubject(id)] > 0 {
+				jpegs = append(jpegs, id)
+			} else if info.State.Subjects[wire.VideoSubject(id, true)] > 0 {
+				videos = append(videos, id)
+			}
 		}
 	}
-	return have, nil
+	return jpegs, videos, nil
 }
 
 // streamError answers a stream request that failed before it started.

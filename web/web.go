@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ import (
 
 	"camhub/internal/camlist"
 	"camhub/internal/ratelog"
+	"camhub/internal/replay"
 	"camhub/internal/wire"
 )
 
@@ -94,6 +96,12 @@ type Config struct {
 	// long (a rewind of cameras that send nothing holds a slot and a
 	// consumer for nobody). 0: DefaultReplayIdle.
 	ReplayIdle time.Duration
+	// Video makes the decoders of H.264 cameras (package videojpeg's
+	// Factory); nil: H.264 cameras are not shown. See video.go.
+	Video replay.NewVideoDecoder
+	// VideoFPS bounds the pictures a second encoded of each H.264
+	// camera. 0: DefaultVideoFPS.
+	VideoFPS int
 	// TLSCert and TLSKey, if set, are the PEM certificate (chain) and key
 	// the server presents: it then serves HTTPS (and HTTP/2) only.
 	TLSCert, TLSKey string
@@ -122,6 +130,12 @@ func (c *Config) validate() error {
 	if c.ReplayIdle == 0 {
 		c.ReplayIdle = DefaultReplayIdle
 	}
+	if c.VideoFPS < 0 {
+		return fmt.Errorf("%w: negative video fps", ErrConfig)
+	}
+	if c.VideoFPS == 0 {
+		c.VideoFPS = DefaultVideoFPS
+	}
 	return nil
 }
 
@@ -136,6 +150,8 @@ type Server struct {
 
 	live    *board
 	dir     *directory
+	vmu     sync.Mutex
+	vids    videos
 	subs    []*nats.Subscription
 	handler http.Handler
 	metrics *prometheus.Registry
@@ -191,6 +207,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		cfg: cfg, nc: nc, js: js, log: log, tls: tlsConfig, warn: ratelog.New(log, time.Minute),
 		live: newBoard(MaxCameras), dir: newDirectory(MaxCameras),
+		vids: videos{cams: make(map[string]*videoCam), watch: make(map[string]int)},
 	}
 	s.live.known = func(id string) bool { _, ok := s.dir.get(id); return ok }
 	if len(cfg.Cams) > 0 {
@@ -228,19 +245,23 @@ func (s *Server) known(id string) bool {
 	if _, ok := s.dir.get(id); ok {
 		return true
 	}
-	return s.live.newest(id) != nil
+	return s.live.newest(id) != nil || s.isVideo(id)
 }
 
 func (s *Server) subscribe() error {
-	subjects := []string{wire.AllFrames}
+	subjects := []string{wire.AllFrames, wire.AllVideo}
 	if s.only != nil {
 		subjects = subjects[:0]
 		for _, id := range s.cfg.Cams {
-			subjects = append(subjects, wire.FramesSubject(id))
+			subjects = append(subjects, wire.FramesSubject(id), wire.VideoFilter(id))
 		}
 	}
 	for _, subj := range subjects {
-		sub, err := s.nc.Subscribe(subj, s.onFrame)
+		handler := s.onFrame
+		if strings.HasSuffix(subj, "."+wire.KindVideo+".*") {
+			handler = s.onVideo
+		}
+		sub, err := s.nc.Subscribe(subj, handler)
 		if err != nil {
 			return fmt.Errorf("subscribing to %s: %w", subj, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"camhub/internal/cli"
 	"camhub/internal/natsconn"
 	"camhub/internal/version"
+	"camhub/internal/videojpeg"
 	"camhub/viewer"
 	"camhub/web"
 )
@@ -78,7 +79,7 @@ func runWeb(ctx context.Context, o *options, stderr io.Writer, log *slog.Logger)
 		return cli.ExitFailure
 	}
 	defer nc.Close()
-	srv, err := web.New(web.Config{Addr: o.http, Cams: o.cams, TLSCert: o.httpCert, TLSKey: o.httpKey}, nc, log)
+	srv, err := web.New(web.Config{Addr: o.http, Cams: o.cams, TLSCert: o.httpCert, TLSKey: o.httpKey, Video: videojpeg.Factory}, nc, log)
 	if err != nil {
 		log.Error("web viewer failed to start", "error", err)
 		return cli.ExitFailure

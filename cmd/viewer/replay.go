@@ -21,6 +21,7 @@ import (
 	"camhub/internal/humantime"
 	"camhub/internal/natsconn"
 	"camhub/internal/replay"
+	"camhub/internal/videojpeg"
 	"camhub/internal/wire"
 )
 
@@ -106,18 +107,22 @@ func bufferCameras(ctx context.Context, js jetstream.JetStream) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(wire.AllFrames))
-	if err != nil {
-		return nil, err
-	}
 	var ids []string
-	for subject := range info.State.Subjects {
-		if id, _, err := wire.ParseSubject(subject); err == nil {
-			ids = append(ids, id)
+	for _, filter := range []string{wire.AllFrames, wire.AllVideo} {
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			return nil, err
+		}
+		for subject := range info.State.Subjects {
+			if id, _, err := wire.ParseSubject(subject); err == nil {
+				ids = append(ids, id)
+			} else if id, _, err := wire.ParseVideoSubject(subject); err == nil {
+				ids = append(ids, id)
+			}
 		}
 	}
 	slices.Sort(ids)
-	return ids, nil
+	return slices.Compact(ids), nil
 }
 
 // runSnapshot writes the newest frame of each camera.
@@ -134,7 +139,7 @@ func runSnapshot(ctx context.Context, o *options, stdout, stderr io.Writer, log 
 	code := cli.ExitOK
 	for _, tg := range o.targets(".jpg") {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		f, err := replay.WriteSnapshot(sctx, js, tg.id, tg.path)
+		f, err := replay.WriteSnapshot(sctx, js, tg.id, tg.path, videojpeg.Factory)
 		cancel()
 		if err != nil {
 			fmt.Fprintln(stderr, "viewer snapshot:", explain(ctx, js, err))

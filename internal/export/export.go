@@ -32,7 +32,8 @@ type Options struct {
 	// buffer, a zero To the newest when the export starts.
 	From, To time.Time
 	// Out is the file to write: .mp4 (H.264, or MPEG-4 Part 2 where
-	// OpenCV has no H.264 encoder) or .avi (Motion JPEG).
+	// OpenCV has no H.264 encoder) or .avi (Motion JPEG). An H.264
+	// camera's access units go into an .mp4 as they are (no .avi).
 	Out string
 	// Progress, if set, is called after each frame written with the
 	// frames written so far and the frames in the range.
@@ -151,6 +152,18 @@ func Export(ctx context.Context, js jetstream.JetStream, o Options) (res Result,
 	}
 	if !o.From.IsZero() && !o.To.IsZero() && o.From.After(o.To) {
 		return res, fmt.Errorf("%w: export from %s to %s: the start is after the end", replay.ErrInvalid, humantime.ClockMilli(o.From, time.Now()), humantime.ClockMilli(o.To, time.Now()))
+	}
+	if vfirst, vlast, ok, err := isVideo(ctx, js, o.ID); err != nil {
+		return res, err
+	} else if ok {
+		from, to := o.From, o.To
+		if from.IsZero() {
+			from = vfirst.Time
+		}
+		if to.IsZero() {
+			to = vlast.Time
+		}
+		return exportH264(ctx, js, o, from, to, vfirst, vlast)
 	}
 	first, last, err := replay.Ends(ctx, js, o.ID)
 	if err != nil {

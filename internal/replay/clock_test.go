@@ -88,7 +88,7 @@ func TestSnapshotToDirectory(t *testing.T) {
 	_, js := startHub(t, hubConfig())
 	publishSeries(t, js, "front", series(5, time.Now().Add(-time.Second)))
 	dir := t.TempDir()
-	_, err := WriteSnapshot(ctxFor(t, 10*time.Second), js, "front", dir)
+	_, err := WriteSnapshot(ctxFor(t, 10*time.Second), js, "front", dir, nil)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("snapshot to %s: %v, want it named a directory", dir, err)
 	}

@@ -54,7 +54,13 @@ type reader struct {
 // openReader creates an ordered consumer on the buffer for camera id, and
 // iterates it holding at most pull messages in the client.
 func openReader(ctx context.Context, js jetstream.JetStream, id string, cfg jetstream.OrderedConsumerConfig, pull int) (*reader, error) {
-	cfg.FilterSubjects = []string{wire.FramesSubject(id)}
+	return openFiltered(ctx, js, id, wire.FramesSubject(id), cfg, pull)
+}
+
+// openFiltered is openReader on the subject filter of the caller's choice
+// (one of camera id's subjects).
+func openFiltered(ctx context.Context, js jetstream.JetStream, id, filter string, cfg jetstream.OrderedConsumerConfig, pull int) (*reader, error) {
+	cfg.FilterSubjects = []string{filter}
 	cfg.NamePrefix = ConsumerNamePrefix()
 	cfg.InactiveThreshold = consumerInactivity
 	cons, err := js.OrderedConsumer(ctx, wire.FramesStream, cfg)

@@ -169,10 +169,17 @@ func bounds(ctx context.Context, st jetstream.Stream, id string) (first, last Fr
 }
 
 // Bounds reports what the buffer holds of camera id: the capture times of
-// its oldest and newest frames. A camera with no frames in the buffer gives
+// its oldest and newest frames (access units, for an H.264 camera). A camera with no frames in the buffer gives
 // an error wrapping ErrNoFrames.
 func Bounds(ctx context.Context, js jetstream.JetStream, id string) (first, last time.Time, err error) {
 	f, l, err := Ends(ctx, js, id)
+	if errors.Is(err, ErrNoFrames) {
+		// an H.264 camera
+		vf, vl, verr := VideoEnds(ctx, js, id)
+		if verr == nil {
+			return vf.Time, vl.Time, nil
+		}
+	}
 	if err != nil {
 		return first, last, err
 	}
@@ -193,12 +200,13 @@ func Ends(ctx context.Context, js jetstream.JetStream, id string) (first, last F
 	return bounds(ctx, st, id)
 }
 
-// WriteSnapshot writes the newest frame of camera id to path, a .jpg or
-// .jpeg file, and returns the frame. The file appears complete or not at
+// WriteSnapshot writes the newest picture of camera id to path, a .jpg or
+// .jpeg file, and returns the frame (see SnapshotJPEG: an H.264 camera's
+// picture is decoded by a decoder from dec). The file appears complete or not at
 // all: it is written under a temporary name in the same directory and
 // renamed. On failure nothing is left under path (an existing file there is
 // kept as it was).
-func WriteSnapshot(ctx context.Context, js jetstream.JetStream, id, path string) (Frame, error) {
+func WriteSnapshot(ctx context.Context, js jetstream.JetStream, id, path string, dec NewVideoDecoder) (Frame, error) {
 	if err := NotDir(path, id+".jpg"); err != nil {
 		return Frame{}, err
 	}
@@ -207,7 +215,7 @@ func WriteSnapshot(ctx context.Context, js jetstream.JetStream, id, path string)
 	default:
 		return Frame{}, fmt.Errorf("%w: snapshot %q: the file name must end in .jpg or .jpeg (the frames are JPEGs)", ErrInvalid, path)
 	}
-	f, err := Snapshot(ctx, js, id)
+	f, err := SnapshotJPEG(ctx, js, id, dec)
 	if err != nil {
 		return Frame{}, err
 	}

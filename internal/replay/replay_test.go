@@ -84,7 +84,7 @@ func TestWriteSnapshot(t *testing.T) {
 	dir := t.TempDir()
 
 	path := filepath.Join(dir, "front.JPG")
-	f, err := WriteSnapshot(ctx, js, "front", path)
+	f, err := WriteSnapshot(ctx, js, "front", path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestWriteSnapshot(t *testing.T) {
 		{"directory is a file", filepath.Join(path, "x.jpg"), "front", nil, path},
 		{"unknown camera", filepath.Join(dir, "garage.jpg"), "garage", ErrNoFrames, "garage"},
 	} {
-		_, err := WriteSnapshot(ctx, js, tc.id, tc.path)
+		_, err := WriteSnapshot(ctx, js, tc.id, tc.path, nil)
 		if err == nil || (tc.is != nil && !errors.Is(err, tc.is)) || !strings.Contains(err.Error(), tc.says) {
 			t.Errorf("%s: %v, want an error (%v) saying %q", tc.name, err, tc.is, tc.says)
 		}
