@@ -275,9 +275,12 @@ func reportCmd(args []string) error {
 	p("\n## 7. The ZeroMQ baseline\n\n")
 	p("bench/zmq/: cameras send base64 JPEGs on ZeroMQ PUB sockets, a Python receiver SUBscribes, decodes base64 and (unless stated) the JPEG with OpenCV, in order (Debian's python3-zmq, python3-opencv). Its numbers are in the tables above beside camhub's; see bench/zmq/README.md for what was added only to measure it.\n\n")
 
+	p("## 8. H.264\n\nMeasured with `go test -bench`, not yet in this run: [BENCHMARKS-H264.md](BENCHMARKS-H264.md).\n\n")
+
 	p("## Commands\n\n```\nmake bench            # bench/run.sh: all of the above, this file and its chart\nmake bench-quick      # the same, shorter, into bench/out/\n")
 	p("bin/camhub-bench run -only relay -frames bench/out/frames -bin bin   # one part\n")
-	p("go test -run '^$' -bench . ./internal/turbojpeg/ ./agent/ ./web/    # Go benchmarks of the hot paths (benchstat-comparable)\n```\n")
+	p("go test -run '^$' -bench . ./internal/turbojpeg/ ./agent/ ./web/    # Go benchmarks of the hot paths (benchstat-comparable)\n")
+	p("go test -run '^$' -bench . -benchtime 300x ./internal/avcodec/          # H.264 encode/decode vs TurboJPEG (BENCHMARKS-H264.md)\n```\n")
 
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		return err
