@@ -171,7 +171,20 @@ func OpenVideoCursor(ctx context.Context, js jetstream.JetStream, id string, o V
 // Next returns the next access unit. ok is false, with no error, when the
 // access units the server last said were stored have all been read.
 func (c *VideoCursor) Next(ctx context.Context) (a AU, ok bool, err error) {
-	for c.r.pending > 0 {
+	return c.read(ctx, func() bool { return c.r.pending > 0 })
+}
+
+// Wait returns the next access unit, waiting for it to be stored if need
+// be: a cursor that carries on into live.
+func (c *VideoCursor) Wait(ctx context.Context) (AU, error) {
+	a, _, err := c.read(ctx, func() bool { return true })
+	return a, err
+}
+
+// read returns the next access unit while more holds, skipping (and
+// counting) messages that are not access units.
+func (c *VideoCursor) read(ctx context.Context, more func() bool) (AU, bool, error) {
+	for more() {
 		m, err := c.r.next(ctx)
 		if err != nil {
 			return AU{}, false, err
@@ -190,26 +203,6 @@ func (c *VideoCursor) Next(ctx context.Context) (a AU, ok bool, err error) {
 		return a, true, nil
 	}
 	return AU{}, false, nil
-}
-
-// Wait returns the next access unit, waiting for it to be stored if need
-// be: a cursor that carries on into live.
-func (c *VideoCursor) Wait(ctx context.Context) (AU, error) {
-	for {
-		m, err := c.r.next(ctx)
-		if err != nil {
-			return AU{}, err
-		}
-		if m == nil {
-			continue
-		}
-		a, err := consumedAU(m)
-		if errors.Is(err, errNotFrame) {
-			c.bad++
-			continue
-		}
-		return a, err
-	}
 }
 
 // KeyframeAt returns the stream sequence of camera id's newest keyframe
