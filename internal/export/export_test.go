@@ -1,6 +1,8 @@
 package export
 
 import (
+	"camhub/hub/hubtest"
+	"camhub/internal/replay/replaytest"
 	"context"
 	"errors"
 	"math"
@@ -46,7 +48,7 @@ func readVideo(t *testing.T, path string) video {
 	m := gocv.NewMat()
 	defer m.Close()
 	for vc.Read(&m) && !m.Empty() {
-		v.frames = append(v.frames, number(m))
+		v.frames = append(v.frames, replaytest.Number(m))
 	}
 	return v
 }
@@ -55,21 +57,21 @@ func readVideo(t *testing.T, path string) video {
 // frame 20 twice the size of the others, with frames of "back" between
 // them, and returns front's capture times.
 func publishFront(t *testing.T, js jetstream.JetStream) []time.Time {
-	ts := series(41, time.Now())
+	ts := replaytest.Series(41, time.Now())
 	for i, at := range ts {
-		s := shot{id: "front", seq: uint64(i + 1), at: at}
+		s := replaytest.Shot{ID: "front", Seq: uint64(i + 1), At: at}
 		if i+1 == 20 {
-			s.w, s.h = 320, 240
+			s.W, s.H = 320, 240
 		}
-		publish(t, js, s)
-		publish(t, js, shot{id: "back", seq: uint64(i + 1), at: at.Add(50 * time.Millisecond)})
+		replaytest.Publish(t, js, s)
+		replaytest.Publish(t, js, replaytest.Shot{ID: "back", Seq: uint64(i + 1), At: at.Add(50 * time.Millisecond)})
 	}
 	return ts
 }
 
 func TestExport(t *testing.T) {
-	_, js := startHub(t, hubConfig())
-	ctx := ctxFor(t, 60*time.Second)
+	_, js := hubtest.StartJS(t, nil)
+	ctx := testenv.Context(t, 60*time.Second)
 	ts := publishFront(t, js)
 
 	for _, tc := range []struct {
@@ -159,15 +161,15 @@ func contains(list []string, s string) bool {
 
 // A bad request fails with a clear error and leaves no file.
 func TestExportErrors(t *testing.T) {
-	_, js := startHub(t, hubConfig())
-	ctx := ctxFor(t, 60*time.Second)
+	_, js := hubtest.StartJS(t, nil)
+	ctx := testenv.Context(t, 60*time.Second)
 	ts := publishFront(t, js)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bare := connect(t, testenv.NATS(t, nil).ClientURL())
+	bare := hubtest.JetStream(t, testenv.NATS(t, nil).ClientURL())
 	mp4 := filepath.Join(dir, "clip.mp4")
 
 	for _, tc := range []struct {
@@ -215,12 +217,12 @@ func TestExportErrors(t *testing.T) {
 // A cancelled export stops and leaves nothing, not even a file that was
 // there before.
 func TestExportCancelled(t *testing.T) {
-	_, js := startHub(t, hubConfig())
+	_, js := hubtest.StartJS(t, nil)
 	ts := publishFront(t, js)
 	for _, ext := range []string{".mp4", ".avi"} {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "clip"+ext)
-		ctx, cancel := context.WithCancel(ctxFor(t, 60*time.Second))
+		ctx, cancel := context.WithCancel(testenv.Context(t, 60*time.Second))
 		last := 0
 		_, err := Export(ctx, js, Options{ID: "front", From: ts[0], To: ts[40], Out: out,
 			Progress: func(done, total int) {
@@ -245,10 +247,10 @@ func TestExportCancelled(t *testing.T) {
 // An export ends at the newest frame stored when it started, even while
 // the camera keeps sending.
 func TestExportWhileStreaming(t *testing.T) {
-	_, js := startHub(t, hubConfig())
-	ctx := ctxFor(t, 60*time.Second)
-	ts := series(30, time.Now())
-	publishSeries(t, js, "front", ts)
+	_, js := hubtest.StartJS(t, nil)
+	ctx := testenv.Context(t, 60*time.Second)
+	ts := replaytest.Series(30, time.Now())
+	replaytest.PublishSeries(t, js, "front", ts)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -261,7 +263,7 @@ func TestExportWhileStreaming(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := tryPublish(js, shot{id: "front", seq: seq, at: ts[29].Add(time.Duration(seq-30) * 100 * time.Millisecond)}); err != nil {
+			if _, err := replaytest.TryPublish(js, replaytest.Shot{ID: "front", Seq: seq, At: ts[29].Add(time.Duration(seq-30) * 100 * time.Millisecond)}); err != nil {
 				t.Error(err)
 				return
 			}
@@ -297,25 +299,25 @@ func TestExportWhileStreaming(t *testing.T) {
 // With file storage the buffer survives a hub restart: snapshots and
 // exports read what was stored before it.
 func TestAfterRestart(t *testing.T) {
-	cfg := hubConfig()
+	cfg := hubtest.Config()
 	cfg.Storage = hub.StorageFile
 	cfg.StoreDir = t.TempDir()
-	h, err := hub.Start(context.Background(), cfg, quiet())
+	h, err := hub.Start(context.Background(), cfg, testenv.Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := series(20, time.Now())
+	ts := replaytest.Series(20, time.Now())
 	func() {
-		js := connect(t, h.ClientURL())
-		publishSeries(t, js, "front", ts)
+		js := hubtest.JetStream(t, h.ClientURL())
+		replaytest.PublishSeries(t, js, "front", ts)
 		js.Conn().Close()
 	}()
 	h.Close()
 
-	_, js := startHub(t, cfg)
-	ctx := ctxFor(t, 60*time.Second)
+	_, js := hubtest.StartJS(t, &cfg)
+	ctx := testenv.Context(t, 60*time.Second)
 	f, err := replay.Snapshot(ctx, js, "front")
-	if err != nil || f.Seq != 20 || !f.Time.Equal(ts[19]) || jpegNumber(t, f.JPEG) != 20 {
+	if err != nil || f.Seq != 20 || !f.Time.Equal(ts[19]) || replaytest.JPEGNumber(t, f.JPEG) != 20 {
 		t.Fatalf("snapshot after restart: %+v, %v", f.Frame, err)
 	}
 	out := filepath.Join(t.TempDir(), "clip.mp4")

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"camhub/hub/hubtest"
 	"encoding/json"
 	"errors"
 	"os/exec"
@@ -45,7 +46,7 @@ func probeH264(t *testing.T, path string) (codec string, w, h, frames int, dur t
 // captured from there to the end, and lasts as long as their capture
 // times span (plus the last interval).
 func TestExportH264(t *testing.T) {
-	_, js := startHub(t, hubConfig())
+	_, js := hubtest.StartJS(t, nil)
 	const n, gop = 40, 10
 	aus := testenv.H264Clip(t, 320, 240, n, gop)
 	// 15 fps with a camera's jitter: the clip keeps the capture times
@@ -56,7 +57,7 @@ func TestExportH264(t *testing.T) {
 	}
 	testenv.PublishVideo(t, js, "h", aus, ts, 320, 240)
 	dir := t.TempDir()
-	ctx := ctxFor(t, 30*time.Second)
+	ctx := testenv.Context(t, 30*time.Second)
 	tol := time.Second / 90000 * 2
 
 	for _, tc := range []struct {

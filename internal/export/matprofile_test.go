@@ -3,6 +3,9 @@
 package export
 
 import (
+	"camhub/hub/hubtest"
+	"camhub/internal/replay/replaytest"
+	"camhub/internal/testenv"
 	"context"
 	"errors"
 	"path/filepath"
@@ -20,12 +23,12 @@ import (
 // clip written, frames resized, frames that are not JPEGs, and an export
 // cancelled half way. Run with go test -tags matprofile.
 func TestExportNoMatLeaks(t *testing.T) {
-	_, js := startHub(t, hubConfig())
+	_, js := hubtest.StartJS(t, nil)
 	ts := publishFront(t, js) // frame 20 is bigger: it is resized
 	// A frame whose payload is not a JPEG: skipped.
-	bad := shot{id: "front", seq: 42, at: ts[40].Add(100 * time.Millisecond)}
+	bad := replaytest.Shot{ID: "front", Seq: 42, At: ts[40].Add(100 * time.Millisecond)}
 	publishRaw(t, js, bad, []byte("not a jpeg"))
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := testenv.Context(t, 60*time.Second)
 	dir := t.TempDir()
 
 	check := cvtest.MatLeaks(t)
@@ -53,12 +56,12 @@ func TestExportNoMatLeaks(t *testing.T) {
 }
 
 // publishRaw stores a frame with data as its payload.
-func publishRaw(t *testing.T, js jetstream.JetStream, s shot, data []byte) {
+func publishRaw(t *testing.T, js jetstream.JetStream, s replaytest.Shot, data []byte) {
 	t.Helper()
 	m := &nats.Msg{
-		Subject: wire.FramesSubject(s.id),
+		Subject: wire.FramesSubject(s.ID),
 		Data:    data,
-		Header:  wire.Frame{Seq: s.seq, Time: s.at, Width: 160, Height: 120}.Header(),
+		Header:  wire.Frame{Seq: s.Seq, Time: s.At, Width: 160, Height: 120}.Header(),
 	}
 	if _, err := js.PublishMsg(context.Background(), m); err != nil {
 		t.Fatal(err)

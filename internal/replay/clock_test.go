@@ -1,6 +1,9 @@
 package replay
 
 import (
+	"camhub/hub/hubtest"
+	"camhub/internal/replay/replaytest"
+	"camhub/internal/testenv"
 	"errors"
 	"strings"
 	"testing"
@@ -11,46 +14,13 @@ import (
 	"camhub/internal/wire"
 )
 
-// publishWithStray publishes 21 frames 100 ms apart, frame at+1 of them
-// dated stray, and returns the good frames' capture times.
-func publishWithStray(t *testing.T, h func(shot) uint64, pos int, stray time.Time) []time.Time {
-	t.Helper()
-	ts := series(20, time.Now())
-	var good []time.Time
-	for i := range 21 {
-		at := stray
-		switch {
-		case i < pos:
-			at = ts[i]
-		case i > pos:
-			at = ts[i-1]
-		}
-		if i != pos {
-			good = append(good, at)
-		}
-		h(shot{id: "front", seq: uint64(i + 1), at: at})
-	}
-	return good
-}
-
-// strays are frames with a wrong clock: where among 21 frames, and when.
-var strays = map[string]struct {
-	pos int
-	at  time.Time
-}{
-	"2099 in the middle": {10, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)},
-	"1970 in the middle": {10, time.Unix(1, 0)},
-	"1970 first":         {0, time.Unix(1, 0)},
-	"2099 last":          {20, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)},
-}
-
 // The same frames rewound: every good frame plays, in time, and the stray
 // one is counted.
 func TestPlayerSkipsFrameWithWrongClock(t *testing.T) {
-	for name, c := range strays {
+	for name, c := range replaytest.Strays {
 		t.Run(name, func(t *testing.T) {
-			_, js := startHub(t, hubConfig())
-			good := publishWithStray(t, func(s shot) uint64 { return publish(t, js, s) }, c.pos, c.at)
+			_, js := hubtest.StartJS(t, nil)
+			good := replaytest.PublishWithStray(t, func(s replaytest.Shot) uint64 { return replaytest.Publish(t, js, s) }, c.Pos, c.At)
 			pl := startPlayer(t, js, []string{"front"}, good[0], 16, nil, nil)
 			ds := pl.collect(t, 20, 20*time.Second)
 			for i, d := range ds {
@@ -85,10 +55,10 @@ type nopJS struct{ jetstream.JetStream }
 
 // A snapshot to a directory gets a message that says so.
 func TestSnapshotToDirectory(t *testing.T) {
-	_, js := startHub(t, hubConfig())
-	publishSeries(t, js, "front", series(5, time.Now().Add(-time.Second)))
+	_, js := hubtest.StartJS(t, nil)
+	replaytest.PublishSeries(t, js, "front", replaytest.Series(5, time.Now().Add(-time.Second)))
 	dir := t.TempDir()
-	_, err := WriteSnapshot(ctxFor(t, 10*time.Second), js, "front", dir, nil)
+	_, err := WriteSnapshot(testenv.Context(t, 10*time.Second), js, "front", dir, nil)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("snapshot to %s: %v, want it named a directory", dir, err)
 	}

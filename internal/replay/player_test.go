@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"camhub/hub/hubtest"
+	"camhub/internal/replay/replaytest"
 	"context"
 	"errors"
 	"math"
@@ -151,7 +153,7 @@ func checkContiguous(t *testing.T, ds []delivery, id string, n int) {
 // consumers lists the consumers on the buffer reading camera id.
 func consumers(t *testing.T, js jetstream.JetStream, id string) []*jetstream.ConsumerInfo {
 	t.Helper()
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testenv.Context(t, 10*time.Second)
 	st, err := js.Stream(ctx, wire.FramesStream)
 	if err != nil {
 		t.Fatal(err)
@@ -172,13 +174,13 @@ func consumers(t *testing.T, js jetstream.JetStream, id string) []*jetstream.Con
 // Two cameras replay in capture-time order, paced by capture time and
 // speed, then continue into live with no frame missed or repeated.
 func TestPlayerSyncAndLive(t *testing.T) {
-	_, js := startHub(t, hubConfig())
+	_, js := hubtest.StartJS(t, nil)
 	// 21 frames a camera at 10 fps over 2 s; back's 50 ms after front's.
 	t0 := time.Now().Add(-2 * time.Second)
 	for i := range 21 {
 		at := t0.Add(time.Duration(i) * 100 * time.Millisecond)
-		publish(t, js, shot{id: "front", seq: uint64(i + 1), at: at})
-		publish(t, js, shot{id: "back", seq: uint64(i + 1), at: at.Add(50 * time.Millisecond)})
+		replaytest.Publish(t, js, replaytest.Shot{ID: "front", Seq: uint64(i + 1), At: at})
+		replaytest.Publish(t, js, replaytest.Shot{ID: "back", Seq: uint64(i + 1), At: at.Add(50 * time.Millisecond)})
 	}
 	span := 2050 * time.Millisecond
 	ids := []string{"front", "back"}
@@ -222,9 +224,9 @@ func TestPlayerSyncAndLive(t *testing.T) {
 		testenv.Eventually(t, 10*time.Second, "the player to be live", func() bool { return pl.Stats().Live })
 		for seq := uint64(22); seq <= 26; seq++ {
 			for _, id := range ids {
-				publish(t, js, shot{id: id, seq: seq, at: time.Now()})
+				replaytest.Publish(t, js, replaytest.Shot{ID: id, Seq: seq, At: time.Now()})
 				d := pl.collect(t, 1, 10*time.Second)[0]
-				if d.id != id || d.f.Seq != seq || jpegNumber(t, d.f.JPEG) != int(seq) {
+				if d.id != id || d.f.Seq != seq || replaytest.JPEGNumber(t, d.f.JPEG) != int(seq) {
 					t.Fatalf("live: got %s %d, want %s %d", d.id, d.f.Seq, id, seq)
 				}
 				if d.behind > 5*time.Second {
@@ -256,9 +258,9 @@ func TestPlayerSyncAndLive(t *testing.T) {
 // Asked for more than the buffer holds, the player starts at its oldest
 // frame and says so; a camera with no frames shows up when it sends.
 func TestPlayerStartBeforeOldest(t *testing.T) {
-	_, js := startHub(t, hubConfig())
-	ts := series(10, time.Now())
-	publishSeries(t, js, "front", ts)
+	_, js := hubtest.StartJS(t, nil)
+	ts := replaytest.Series(10, time.Now())
+	replaytest.PublishSeries(t, js, "front", ts)
 
 	pl := startPlayer(t, js, []string{"front", "ghost"}, time.Now().Add(-time.Minute), 8, nil, nil)
 	ds := pl.collect(t, 10, 20*time.Second)
@@ -274,7 +276,7 @@ func TestPlayerStartBeforeOldest(t *testing.T) {
 		}
 	}
 	testenv.Eventually(t, 10*time.Second, "the player to be live", func() bool { return pl.Stats().Live })
-	publish(t, js, shot{id: "ghost", seq: 1, at: time.Now()})
+	replaytest.Publish(t, js, replaytest.Shot{ID: "ghost", Seq: 1, At: time.Now()})
 	if d := pl.collect(t, 1, 10*time.Second)[0]; d.id != "ghost" || d.f.Seq != 1 {
 		t.Fatalf("got %s %d, want ghost 1", d.id, d.f.Seq)
 	}
@@ -283,9 +285,9 @@ func TestPlayerStartBeforeOldest(t *testing.T) {
 // A slow deliver while replaying: frames are skipped, never queued, and
 // the newest frame is shown in the end.
 func TestPlayerSkipsWhenLate(t *testing.T) {
-	_, js := startHub(t, hubConfig())
-	ts := series(21, time.Now())
-	publishSeries(t, js, "front", ts)
+	_, js := hubtest.StartJS(t, nil)
+	ts := replaytest.Series(21, time.Now())
+	replaytest.PublishSeries(t, js, "front", ts)
 	// deliver takes 300 ms, the frames are 100 ms apart.
 	slow := func(delivery) { time.Sleep(300 * time.Millisecond) } // a slow consumer, not synchronisation
 	pl := startPlayer(t, js, []string{"front"}, ts[0], 1, nil, slow)
@@ -301,7 +303,7 @@ func TestPlayerSkipsWhenLate(t *testing.T) {
 // deliver stalls while live frames keep coming: the player holds a bounded
 // number of frames (the rest stays in the buffer), then skips to the newest.
 func TestPlayerBoundedWhenStalled(t *testing.T) {
-	_, js := startHub(t, hubConfig())
+	_, js := hubtest.StartJS(t, nil)
 	release := make(chan struct{})
 	first := true
 	hold := func(delivery) {
@@ -321,14 +323,14 @@ func TestPlayerBoundedWhenStalled(t *testing.T) {
 
 	testenv.Eventually(t, 10*time.Second, "the player's consumer", func() bool { return len(consumers(t, js, "front")) == 1 })
 	base := time.Now()
-	publish(t, js, shot{id: "front", seq: 1, at: base})
+	replaytest.Publish(t, js, replaytest.Shot{ID: "front", Seq: 1, At: base})
 	if d := pl.collect(t, 1, 10*time.Second)[0]; d.f.Seq != 1 {
 		t.Fatalf("first frame %d", d.f.Seq)
 	}
 	// deliver is now stuck in frame 1.
 	const n = 61
 	for seq := uint64(2); seq <= n; seq++ {
-		publish(t, js, shot{id: "front", seq: seq, at: base.Add(time.Duration(seq-1) * 100 * time.Millisecond)})
+		replaytest.Publish(t, js, replaytest.Shot{ID: "front", Seq: seq, At: base.Add(time.Duration(seq-1) * 100 * time.Millisecond)})
 	}
 	delivered := func() (uint64, uint64) {
 		cs := consumers(t, js, "front")
@@ -374,7 +376,7 @@ func TestPlayerBoundedWhenStalled(t *testing.T) {
 }
 
 func TestNewPlayerErrors(t *testing.T) {
-	_, js := startHub(t, hubConfig())
+	_, js := hubtest.StartJS(t, nil)
 	deliver := func(string, Frame, time.Duration) {}
 	for _, tc := range []struct {
 		name  string
@@ -397,15 +399,15 @@ func TestNewPlayerErrors(t *testing.T) {
 		t.Errorf("no deliver: %v", err)
 	}
 
-	bare := connect(t, testenv.NATS(t, nil).ClientURL())
+	bare := hubtest.JetStream(t, testenv.NATS(t, nil).ClientURL())
 	p, err := NewPlayer(bare, []string{"front"}, time.Now(), 1, deliver)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Run(ctxFor(t, 10*time.Second)); !errors.Is(err, ErrNoBuffer) {
+	if err := p.Run(testenv.Context(t, 10*time.Second)); !errors.Is(err, ErrNoBuffer) {
 		t.Errorf("no CAMS: %v", err)
 	}
-	if err := p.Run(ctxFor(t, 10*time.Second)); !errors.Is(err, ErrRunning) {
+	if err := p.Run(testenv.Context(t, 10*time.Second)); !errors.Is(err, ErrRunning) {
 		t.Errorf("a second Run: %v, want ErrRunning", err)
 	}
 }

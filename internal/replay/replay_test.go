@@ -2,6 +2,8 @@ package replay
 
 import (
 	"bytes"
+	"camhub/hub/hubtest"
+	"camhub/internal/replay/replaytest"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,13 +17,13 @@ import (
 
 // Snapshot returns the newest frame of the camera asked for, at once.
 func TestSnapshotNewest(t *testing.T) {
-	_, js := startHub(t, hubConfig())
-	ctx := ctxFor(t, 30*time.Second)
+	_, js := hubtest.StartJS(t, nil)
+	ctx := testenv.Context(t, 30*time.Second)
 	end := time.Now()
 	var frontSeq uint64
-	for i, at := range series(5, end) {
-		frontSeq = publish(t, js, shot{id: "front", seq: uint64(i + 1), at: at})
-		publish(t, js, shot{id: "back", seq: uint64(100 + i), at: at.Add(time.Millisecond)})
+	for i, at := range replaytest.Series(5, end) {
+		frontSeq = replaytest.Publish(t, js, replaytest.Shot{ID: "front", Seq: uint64(i + 1), At: at})
+		replaytest.Publish(t, js, replaytest.Shot{ID: "back", Seq: uint64(100 + i), At: at.Add(time.Millisecond)})
 	}
 	f, err := Snapshot(ctx, js, "front")
 	if err != nil {
@@ -30,11 +32,11 @@ func TestSnapshotNewest(t *testing.T) {
 	if f.Seq != 5 || !f.Time.Equal(end) || f.StreamSeq != frontSeq || f.Width != 160 || f.Height != 120 {
 		t.Fatalf("snapshot %+v, want frame 5 at %v, stream sequence %d", f.Frame, end, frontSeq)
 	}
-	if n := jpegNumber(t, f.JPEG); n != 5 {
+	if n := replaytest.JPEGNumber(t, f.JPEG); n != 5 {
 		t.Fatalf("snapshot shows %d, want 5", n)
 	}
 	b, err := Snapshot(ctx, js, "back")
-	if err != nil || b.Seq != 104 || jpegNumber(t, b.JPEG) != 104 {
+	if err != nil || b.Seq != 104 || replaytest.JPEGNumber(t, b.JPEG) != 104 {
 		t.Fatalf("back: %+v, %v", b.Frame, err)
 	}
 	first, last, err := Bounds(ctx, js, "front")
@@ -44,9 +46,9 @@ func TestSnapshotNewest(t *testing.T) {
 }
 
 func TestSnapshotErrors(t *testing.T) {
-	_, js := startHub(t, hubConfig())
-	ctx := ctxFor(t, 30*time.Second)
-	publish(t, js, shot{id: "front", seq: 1, at: time.Now()})
+	_, js := hubtest.StartJS(t, nil)
+	ctx := testenv.Context(t, 30*time.Second)
+	replaytest.Publish(t, js, replaytest.Shot{ID: "front", Seq: 1, At: time.Now()})
 
 	_, err := Snapshot(ctx, js, "garage")
 	if !errors.Is(err, ErrNoFrames) || !strings.Contains(err.Error(), `"garage"`) {
@@ -62,7 +64,7 @@ func TestSnapshotErrors(t *testing.T) {
 
 	// A NATS server no hub provisioned: JetStream, but no CAMS.
 	bare := testenv.NATS(t, nil)
-	_, err = Snapshot(ctx, connect(t, bare.ClientURL()), "front")
+	_, err = Snapshot(ctx, hubtest.JetStream(t, bare.ClientURL()), "front")
 	if !errors.Is(err, ErrNoBuffer) || !strings.Contains(err.Error(), "hub") {
 		t.Errorf("no CAMS stream: %v, want ErrNoBuffer with a hint to start the hub", err)
 	}
@@ -70,17 +72,17 @@ func TestSnapshotErrors(t *testing.T) {
 	opts := testenv.NATSOptions(t)
 	opts.JetStream = false
 	plain := testenv.NATS(t, opts)
-	_, err = Snapshot(ctx, connect(t, plain.ClientURL()), "front")
+	_, err = Snapshot(ctx, hubtest.JetStream(t, plain.ClientURL()), "front")
 	if !errors.Is(err, ErrNoBuffer) || !strings.Contains(err.Error(), "hub") {
 		t.Errorf("no JetStream: %v, want ErrNoBuffer with a hint to start the hub", err)
 	}
 }
 
 func TestWriteSnapshot(t *testing.T) {
-	_, js := startHub(t, hubConfig())
-	ctx := ctxFor(t, 30*time.Second)
-	publish(t, js, shot{id: "front", seq: 1, at: time.Now()})
-	publish(t, js, shot{id: "front", seq: 2, at: time.Now()})
+	_, js := hubtest.StartJS(t, nil)
+	ctx := testenv.Context(t, 30*time.Second)
+	replaytest.Publish(t, js, replaytest.Shot{ID: "front", Seq: 1, At: time.Now()})
+	replaytest.Publish(t, js, replaytest.Shot{ID: "front", Seq: 2, At: time.Now()})
 	dir := t.TempDir()
 
 	path := filepath.Join(dir, "front.JPG")
@@ -89,7 +91,7 @@ func TestWriteSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(path)
-	if err != nil || !bytes.Equal(data, f.JPEG) || jpegNumber(t, data) != 2 {
+	if err != nil || !bytes.Equal(data, f.JPEG) || replaytest.JPEGNumber(t, data) != 2 {
 		t.Fatalf("%s: %d bytes, %v; want frame 2", path, len(data), err)
 	}
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o644 {

@@ -5,6 +5,7 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -213,4 +214,11 @@ func Names(t testing.TB, dir string) []string {
 		t.Fatal(err)
 	}
 	return names
+}
+
+// Context is a context that ends after d, or with the test.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
 }
