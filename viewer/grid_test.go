@@ -43,6 +43,12 @@ func newGrid(t *testing.T, url string, size image.Point, cams ...string) (*Feed,
 // stats returns the grid's counts for camera id after an Update.
 func stats(g *Grid, id string) Stats {
 	g.Update(time.Now())
+	return peek(g, id)
+}
+
+// peek is a tile's stats without an Update (which would take and decode
+// what is queued).
+func peek(g *Grid, id string) Stats {
 	for _, s := range g.Stats() {
 		if s.ID == id {
 			return s

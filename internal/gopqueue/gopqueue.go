@@ -50,9 +50,11 @@ func (q *Queue) Push(a replay.AU) (catchUp bool) {
 		q.aus, q.bytes, q.keyed = q.aus[:0], 0, true
 	}
 	if len(q.aus) >= q.maxAUs || q.bytes+len(a.Data) > q.maxBytes {
-		// the decoder fell behind: wait for the next keyframe
+		// The decoder fell behind: wait for the next keyframe (a
+		// catch-up from the buffer would bring back the GOP it could
+		// not keep up with).
 		q.skipped += uint64(len(q.aus)) + 1
-		q.aus, q.bytes, q.keyed = q.aus[:0], 0, false
+		q.aus, q.bytes, q.keyed, q.asked = q.aus[:0], 0, false, true
 		return false
 	}
 	if !q.keyed && !q.pending {
