@@ -566,6 +566,7 @@ func (a *Agent) status(fps float64, now time.Time) wire.Status {
 		Height:        a.height,
 		FramesSent:    st.Sent,
 		FramesDropped: st.Dropped,
+		BytesSent:     st.Bytes,
 		Started:       a.started,
 		Time:          now,
 		IntervalMS:    a.cfg.ReportInterval.Milliseconds(),

@@ -268,6 +268,13 @@ func checkCounts(t testing.TB, a *Agent, r *received) {
 	if last.FramesSent != st.Sent || last.FramesDropped != st.Dropped {
 		t.Errorf("stopped report says %d sent, %d dropped; stats %+v", last.FramesSent, last.FramesDropped, st)
 	}
+	var bytes uint64
+	for _, f := range r.frames {
+		bytes += uint64(len(f.Data))
+	}
+	if last.BytesSent != st.Bytes || bytes != st.Bytes {
+		t.Errorf("stopped report says %d bytes sent, stats %d, received %d", last.BytesSent, st.Bytes, bytes)
+	}
 	if uint64(len(r.frames)) != st.Sent {
 		t.Errorf("received %d frames, the agent sent %d", len(r.frames), st.Sent)
 	}

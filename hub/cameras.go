@@ -30,6 +30,7 @@ type camera struct {
 	status   wire.Status
 	received time.Time
 	online   bool
+	bps      float64 // bits per second between the last two reports with bytes_sent
 }
 
 func newCameras(log *slog.Logger) *cameras {
@@ -57,6 +58,12 @@ func (c *cameras) handle(m *nats.Msg) {
 	}
 	prev := cam.status
 	cam.status, cam.received = *st, now
+	if dt := st.Time.Sub(prev.Time); known && st.Started.Equal(prev.Started) && st.BytesSent >= prev.BytesSent && dt > 0 {
+		cam.bps = float64(st.BytesSent-prev.BytesSent) * 8 / dt.Seconds()
+	}
+	if st.State == wire.StateStopped {
+		cam.bps = 0
+	}
 	log := c.log.With("camera", st.ID)
 	switch {
 	case st.State == wire.StateStopped:
@@ -104,4 +111,17 @@ func (c *cameras) online() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// bitrates lists the online cameras' bitrates, from their reports.
+func (c *cameras) bitrates() []camRate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var rs []camRate
+	for id, cam := range c.cams {
+		if cam.online {
+			rs = append(rs, camRate{id, cam.bps})
+		}
+	}
+	return rs
 }

@@ -21,6 +21,7 @@ import (
 
 	"camhub/internal/natsconn"
 	"camhub/internal/ops"
+	"camhub/internal/ratelog"
 	"camhub/internal/wire"
 )
 
@@ -153,6 +154,10 @@ type Server struct {
 
 	leafAddr string // the leaf node listener, if any
 
+	// depthWarn says when the byte bound keeps the buffer shorter than
+	// --replay (see checkDepth).
+	depthWarn *ratelog.Logger
+
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -164,7 +169,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, cams: newCameras(log)}
+	s := &Server{cfg: cfg, log: log, cams: newCameras(log), depthWarn: ratelog.New(log, depthWarnEvery)}
 	if err := s.start(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -209,13 +214,18 @@ func (s *Server) start(ctx context.Context) error {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		leaves := 0
+		nextDepth := time.Now().Add(depthEvery)
 		for {
 			select {
 			case <-rctx.Done():
 				return
-			case <-t.C:
+			case now := <-t.C:
 				s.cams.sweep()
 				s.logLinks(&leaves)
+				if now.After(nextDepth) {
+					s.checkDepth(rctx, now)
+					nextDepth = now.Add(depthEvery)
+				}
 			}
 		}
 	}()

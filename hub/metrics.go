@@ -59,6 +59,9 @@ var (
 	mBufFrames     = prometheus.NewDesc("camhub_hub_buffer_frames", "Frames in the replay buffer (stream CAMS).", nil, nil)
 	mBufBytes      = prometheus.NewDesc("camhub_hub_buffer_bytes", "Bytes in the replay buffer (stream CAMS).", nil, nil)
 	mBufLimit      = prometheus.NewDesc("camhub_hub_buffer_limit_bytes", "The replay buffer's byte limit.", nil, nil)
+	mBufSeconds    = prometheus.NewDesc("camhub_hub_buffer_seconds", "How far back the replay buffer reaches: from its oldest frame to now (the same for every camera).", nil, nil)
+	mBufFull       = prometheus.NewDesc("camhub_hub_buffer_full", "1 while the byte limit keeps the replay buffer shorter than --replay.", nil, nil)
+	mCamBitrate    = prometheus.NewDesc("camhub_hub_camera_bitrate_bits", "Bits per second the camera's agent last reported sending (its status reports' bytes_sent).", []string{"camera"}, nil)
 	mConnected     = prometheus.NewDesc("camhub_hub_nats_connected", "1 while the hub's own NATS connection is up.", nil, nil)
 	mStatusInvalid = prometheus.NewDesc("camhub_hub_status_invalid_total",
 		"Messages on status subjects that were not an agent's report (bad JSON, or delivered with a reply subject).", nil, nil)
@@ -74,7 +77,7 @@ func (s *Server) Collector() prometheus.Collector { return collector{s} }
 type collector struct{ s *Server }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mCamUp, mCamFPS, mCamSent, mCamDropped, mBufFrames, mBufBytes, mBufLimit, mConnected, mGuardDeleted, mStatusInvalid} {
+	for _, d := range []*prometheus.Desc{mCamUp, mCamFPS, mCamSent, mCamDropped, mCamBitrate, mBufFrames, mBufBytes, mBufLimit, mBufSeconds, mBufFull, mConnected, mGuardDeleted, mStatusInvalid} {
 		ch <- d
 	}
 }
@@ -91,6 +94,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(mCamFPS, prometheus.GaugeValue, cam.status.FPS, id)
 		ch <- prometheus.MustNewConstMetric(mCamSent, prometheus.CounterValue, float64(cam.status.FramesSent), id)
 		ch <- prometheus.MustNewConstMetric(mCamDropped, prometheus.CounterValue, float64(cam.status.FramesDropped), id)
+		ch <- prometheus.MustNewConstMetric(mCamBitrate, prometheus.GaugeValue, cam.bps, id)
 	}
 	s.cams.mu.Unlock()
 	connected := 0.0
@@ -108,5 +112,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	if info, err := s.bufferInfo(context.Background()); err == nil {
 		ch <- prometheus.MustNewConstMetric(mBufFrames, prometheus.GaugeValue, float64(info.State.Msgs))
 		ch <- prometheus.MustNewConstMetric(mBufBytes, prometheus.GaugeValue, float64(info.State.Bytes))
+		d := s.depth(info, time.Now())
+		full := 0.0
+		if d.Full {
+			full = 1
+		}
+		ch <- prometheus.MustNewConstMetric(mBufSeconds, prometheus.GaugeValue, d.Span.Seconds())
+		ch <- prometheus.MustNewConstMetric(mBufFull, prometheus.GaugeValue, full)
 	}
 }

@@ -71,6 +71,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	for name, want := range map[string]float64{
 		"camhub_hub_camera_up": 1, "camhub_hub_camera_fps": 12.5, "camhub_hub_camera_frames_sent_total": 40,
 		"camhub_hub_camera_frames_dropped_total": 2, "camhub_hub_buffer_frames": 3, "camhub_hub_buffer_limit_bytes": 1 << 30,
+		"camhub_hub_buffer_full": 0, "camhub_hub_camera_bitrate_bits": 0,
 	} {
 		if got := value(name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)

@@ -41,6 +41,7 @@ type Status struct {
 	Height        int       `json:"height"`
 	FramesSent    uint64    `json:"frames_sent"`
 	FramesDropped uint64    `json:"frames_dropped"`
+	BytesSent     uint64    `json:"bytes_sent,omitempty"` // payload bytes of the frames sent (0: an older agent)
 	Started       time.Time `json:"started"`
 	Time          time.Time `json:"time"`        // when this report was made
 	IntervalMS    int64     `json:"interval_ms"` // the agent's report interval

@@ -1,0 +1,18 @@
+package hub
+
+import (
+	"context"
+	"time"
+)
+
+// CheckDepth runs the hub's periodic buffer-span check now.
+func (s *Server) CheckDepth(now time.Time) { s.checkDepth(context.Background(), now) }
+
+// BufferDepth is what the buffer holds now.
+func (s *Server) BufferDepth(now time.Time) (Depth, error) {
+	info, err := s.bufferInfo(context.Background())
+	if err != nil {
+		return Depth{}, err
+	}
+	return s.depth(info, now), nil
+}
