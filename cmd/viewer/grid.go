@@ -79,7 +79,15 @@ func runWeb(ctx context.Context, o *options, stderr io.Writer, log *slog.Logger)
 		return cli.ExitFailure
 	}
 	defer nc.Close()
-	srv, err := web.New(web.Config{Addr: o.http, Cams: o.cams, TLSCert: o.httpCert, TLSKey: o.httpKey, Video: videojpeg.Factory}, nc, log)
+	cfg := web.Config{Addr: o.http, Cams: o.cams, TLSCert: o.httpCert, TLSKey: o.httpKey, Video: videojpeg.Factory}
+	// A hub with users is asked who each visitor is: they log in as one
+	// of its users, and see what the hub lets that user see. (A join
+	// token's web certificate, web_cert and web_key, goes in TLSCert and
+	// TLSKey the same way as --http-tls-cert and --http-tls-key.)
+	if o.auth.User != "" {
+		cfg.Login = &web.Login{NATS: o.nats, TLSCA: o.auth.TLSCA}
+	}
+	srv, err := web.New(cfg, nc, log)
 	if err != nil {
 		log.Error("web viewer failed to start", "error", err)
 		return cli.ExitFailure
