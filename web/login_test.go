@@ -341,6 +341,7 @@ func streamIDs(t *testing.T, c *http.Client, url string, cookie *http.Cookie, n 
 type recordReader struct {
 	r   io.Reader
 	buf bytes.Buffer
+	seq uint64 // the Frame-Seq of the record last read
 }
 
 func newRecordReader(r io.Reader) *recordReader { return &recordReader{r: r} }
@@ -352,6 +353,7 @@ func (rr *recordReader) next() (string, error) {
 	}
 	var head struct {
 		ID  string `json:"id"`
+		Seq uint64 `json:"seq"`
 		Len int    `json:"len"`
 	}
 	if err := json.Unmarshal(line, &head); err != nil {
@@ -363,6 +365,7 @@ func (rr *recordReader) next() (string, error) {
 		}
 	}
 	rr.buf.Next(head.Len)
+	rr.seq = head.Seq
 	return head.ID, nil
 }
 
@@ -666,4 +669,85 @@ func TestRevokedUserSessionsEnd(t *testing.T) {
 	if resp, _ := login(t, ts, "family", "pw-family"); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("logging in again: %d", resp.StatusCode)
 	}
+}
+
+// A user limited to front reads front's buffer through their own
+// connection — a snapshot when no live frame has come, a rewind — and the
+// hub's permissions keep back's buffer out of their reach.
+func TestLimitedUserReadsItsBuffer(t *testing.T) {
+	h, pw := securedHub(t)
+	admin, err := natsconn.Dial(h.ClientURL(), natsconn.DialOptions{Auth: natsconn.Auth{User: "admin", PasswordFile: pw["admin"]}}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	front, back := newCamera(t, admin, "front", 64, 48, 3, 0), newCamera(t, admin, "back", 64, 48, 3, 0)
+	for range 5 {
+		front.frame()
+		back.frame()
+	}
+	front.report(wire.StateStreaming)
+	back.report(wire.StateStreaming)
+	s, ts := startWeb(t, Config{Login: &Login{NATS: h.ClientURL()}}, admin)
+	testenv.Eventually(t, 10*time.Second, "the hub's camera list", func() bool { return s.known("front") && s.known("back") })
+	if s.live.newest("front") != nil {
+		t.Fatal("a live frame: the snapshot would not come from the buffer")
+	}
+	c := ts.Client()
+	get := func(user, path string) answer {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+		req.SetBasicAuth(user, "pw-"+user)
+		return do(t, c, req)
+	}
+	a := get("frontonly", "/cams/front/snapshot.jpg")
+	if a.status != http.StatusOK || a.header.Get(wire.HeaderSeq) != "5" || !bytes.Equal(a.body, front.pics[(5-1)%3]) {
+		t.Fatalf("front's snapshot from the buffer: %d %s seq %s", a.status, a.header.Get("Content-Type"), a.header.Get(wire.HeaderSeq))
+	}
+	if a := get("frontonly", "/cams/back/snapshot.jpg"); a.status != http.StatusNotFound {
+		t.Fatalf("back's snapshot for frontonly: %d", a.status)
+	}
+	// the rewind: front's five frames
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/api/stream?since=30s", nil)
+	req.SetBasicAuth("frontonly", "pw-frontonly")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("rewind for frontonly: %d %s", resp.StatusCode, body)
+	}
+	// the stream is newest-frame-wins: frames stored at once may be
+	// skipped, but the newest comes
+	rr := newRecordReader(resp.Body)
+	for rr.seq != 5 {
+		id, err := rr.next()
+		if err != nil || id != "front" {
+			t.Fatalf("rewound frame after %d: %q, %v", rr.seq, id, err)
+		}
+	}
+	if a := get("frontonly", "/cams/back/stream.mjpg?since=30s"); a.status != http.StatusNotFound {
+		t.Fatalf("back's rewind for frontonly: %d", a.status)
+	}
+	// the hub decides, not only the web server: front's user's own
+	// connection may not read back's buffer
+	id, err := s.identifyBasic(t, "frontonly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer rcancel()
+	if _, err := s.snapshotOf(rctx, s.jsOf(id), "back"); err == nil {
+		t.Fatal("front's user's connection read back's buffer")
+	}
+}
+
+// identifyBasic logs user in as Basic credentials do.
+func (s *Server) identifyBasic(t *testing.T, user string) (*identity, error) {
+	req := httptest.NewRequest(http.MethodGet, "/api/cams", nil)
+	req.SetBasicAuth(user, "pw-"+user)
+	return s.identify(req)
 }

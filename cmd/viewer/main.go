@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -91,6 +92,9 @@ func main() {
 
 // run is the viewer command: it returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// NATS reports errors (a permission the hub refused) on its own
+	// goroutine, through the logger, while the command writes too.
+	stderr = &lockedWriter{w: stderr}
 	o, err := parse(args, stdout)
 	if errors.Is(err, pflag.ErrHelp) {
 		return cli.ExitOK
@@ -107,4 +111,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cli.UsageError(stderr, "viewer", err)
 	}
 	return o.command.run(ctx, o, stdout, stderr, log)
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
