@@ -33,7 +33,8 @@ const maxLoginBody = 4 << 10
 
 // identity is who made a request, with Config.Login.
 type identity struct {
-	acc *account
+	acc     *account
+	release func() // gives back the reference the request holds; nil: none
 	// ctx ends when the login does (logout, expiry, the hub closing the
 	// user's connection): the request's streams end with it.
 	ctx context.Context
@@ -174,7 +175,7 @@ func (s *Server) identify(r *http.Request) (*identity, error) {
 		if err != nil {
 			return nil, err
 		}
-		id = &identity{acc: acc, ctx: acc.ctx}
+		id = &identity{acc: acc, ctx: acc.ctx, release: func() { s.gate.release(acc) }}
 	} else if sid, ok := sessionID(strings.Join(r.Header.Values("Cookie"), "; ")); ok {
 		if sess := s.gate.session(sid); sess != nil {
 			id = &identity{acc: sess.acc, ctx: sess.ctx}
@@ -184,6 +185,9 @@ func (s *Server) identify(r *http.Request) (*identity, error) {
 		return nil, nil
 	}
 	if err := s.gate.refresh(r.Context(), id.acc); err != nil {
+		if id.release != nil {
+			id.release()
+		}
 		if id.acc.ctx.Err() != nil {
 			return nil, nil // the hub closed the connection meanwhile
 		}
@@ -217,6 +221,9 @@ func (s *Server) protect(h http.Handler, page bool) http.Handler {
 			}
 			loginError(w, err)
 			return
+		}
+		if id.release != nil {
+			defer id.release()
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 	})

@@ -329,11 +329,12 @@ func (g *gate) verify(ctx context.Context, user, password, addr string) (*accoun
 	switch {
 	case errors.Is(err, nats.ErrAuthorization):
 		g.failed(keys)
-		g.log.Info("login refused: wrong user or password", "user", user, "client", addr)
+		// not the user: people type their password there
+		g.log.Info("login refused: wrong user or password", "client", addr)
 		return nil, errWrong
 	case err != nil:
 		g.loginsFailed.Add(1)
-		g.log.Warn("login failed", "user", user, "client", addr, "error", err)
+		g.log.Warn("login failed", "client", addr, "error", err)
 		return nil, err
 	}
 	g.succeeded(keys)
@@ -600,14 +601,15 @@ func (g *gate) credKey(user, password string) [32]byte {
 }
 
 // credentials returns the account of a Basic or Bearer login, from the
-// cache or else checked with the hub. The caller holds no reference: the
-// account lives while it is cached.
+// cache or else checked with the hub, holding a reference for the caller
+// (a stream outlives the cache entry): the caller releases it.
 func (g *gate) credentials(ctx context.Context, user, password, addr string) (*account, error) {
 	k := g.credKey(user, password)
 	now := g.now()
 	g.mu.Lock()
 	if c := g.creds[k]; c != nil {
 		if c.expires.After(now) && c.acc.ctx.Err() == nil {
+			c.acc.refs++
 			g.mu.Unlock()
 			return c.acc, nil
 		}
@@ -615,24 +617,23 @@ func (g *gate) credentials(ctx context.Context, user, password, addr string) (*a
 		g.releaseLocked(c.acc)
 	}
 	g.mu.Unlock()
-	acc, err := g.verify(ctx, user, password, addr)
+	acc, err := g.verify(ctx, user, password, addr) // the caller's reference
 	if err != nil {
 		return nil, err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if old := g.creds[k]; old != nil { // a concurrent request cached it
+		delete(g.creds, k)
 		g.releaseLocked(old.acc)
 	}
 	if len(g.creds) >= maxCredentials {
 		g.sweepLocked(now)
 	}
-	if len(g.creds) >= maxCredentials || g.closed {
-		// not cached: the account lives while the request does
-		context.AfterFunc(ctx, func() { g.release(acc) })
-		return acc, nil
+	if len(g.creds) < maxCredentials && !g.closed && acc.ctx.Err() == nil {
+		acc.refs++ // the cache's
+		g.creds[k] = &credential{acc: acc, expires: now.Add(g.cfg.CredentialCache)}
 	}
-	g.creds[k] = &credential{acc: acc, expires: now.Add(g.cfg.CredentialCache)}
 	return acc, nil
 }
 

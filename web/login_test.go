@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -581,8 +582,11 @@ func grepLines(b []byte, s string) string {
 
 // Basic credentials are checked with the hub once per CredentialCache,
 // not at every request: an MJPEG client that reconnects costs no bcrypt.
+// A stream outlives the cache entry that let it in; the user's hub
+// connection closes when the last request and entry are gone.
 func TestBasicCredentialsCached(t *testing.T) {
-	e := startLoginWeb(t, Login{})
+	clk := &clock{now: time.Now()}
+	e := startLoginWeb(t, Login{CredentialCache: time.Minute, now: clk.Now})
 	for range 5 {
 		req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/cams/front/snapshot.jpg", nil)
 		req.SetBasicAuth("frontonly", "pw-frontonly")
@@ -593,6 +597,45 @@ func TestBasicCredentialsCached(t *testing.T) {
 	if n := e.s.gate.loginsOK.Load(); n != 1 {
 		t.Fatalf("the hub was asked %d times, want 1", n)
 	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.ts.URL+"/cams/front/stream.mjpg", nil)
+	req.SetBasicAuth("frontonly", "pw-frontonly")
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parts := multipart.NewReader(resp.Body, boundary)
+	part := func() {
+		t.Helper()
+		p, err := parts.NextPart()
+		if err != nil {
+			t.Fatalf("MJPEG part: %v", err)
+		}
+		io.Copy(io.Discard, p)
+	}
+	part()
+	clk.Add(2 * time.Minute)
+	e.s.gate.sweep() // the cache entry expires
+	e.s.gate.mu.Lock()
+	cached := len(e.s.gate.creds)
+	e.s.gate.mu.Unlock()
+	if cached != 0 {
+		t.Fatalf("%d credentials cached after they expired", cached)
+	}
+	for range 3 {
+		part() // the stream goes on
+	}
+	if _, users := e.s.gate.counts(); users != 1 {
+		t.Fatalf("%d users connected to the hub while the stream runs, want 1", users)
+	}
+	cancel()
+	testenv.Eventually(t, 10*time.Second, "the user's hub connection to close", func() bool {
+		_, users := e.s.gate.counts()
+		return users == 0
+	})
 }
 
 // A user the hub removes (its users reloaded) is logged out at once: its
@@ -749,5 +792,9 @@ func TestLimitedUserReadsItsBuffer(t *testing.T) {
 func (s *Server) identifyBasic(t *testing.T, user string) (*identity, error) {
 	req := httptest.NewRequest(http.MethodGet, "/api/cams", nil)
 	req.SetBasicAuth(user, "pw-"+user)
-	return s.identify(req)
+	id, err := s.identify(req)
+	if id != nil && id.release != nil {
+		t.Cleanup(id.release)
+	}
+	return id, err
 }

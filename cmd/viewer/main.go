@@ -52,6 +52,8 @@ Examples:
   viewer --cams front,back --nats nats://hub.local:4222
   viewer --window-size 1920x1080 --config /etc/camhub/viewer.yaml
   viewer --http :8080                      # the grid in a browser: http://this-host:8080
+  viewer --http :8443 --user web --http-tls-cert c.pem --http-tls-key k.pem
+                                           # visitors log in as hub users, see their cameras
   viewer --cams front,back --since 20s     # what just happened: 20 s behind live
   viewer --since 30s --speed 2             # every camera, catching up with live in 30 s
   viewer --at 2026-11-24T08:00:05Z         # from a time (RFC 3339) still in the buffer
