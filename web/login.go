@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,10 @@ type Login struct {
 	// TLSCA, if set, is the CA file (PEM) the hub's certificate must be
 	// signed by, as for the server's own connection (--tls-ca).
 	TLSCA string
+	// Options are more options of the users' connections: the TLS trust
+	// the server's own connection has, if given otherwise than by a file
+	// (a join token's pinned CA, say).
+	Options []nats.Option
 	// SessionIdle and SessionMax end a session unused for SessionIdle,
 	// and any session SessionMax after its login. 0: DefaultSessionIdle,
 	// DefaultSessionMax.
@@ -351,7 +356,7 @@ func (g *gate) dial(ctx context.Context, user, password string) (*account, error
 	nc, err := natsconn.Dial(g.cfg.NATS, natsconn.DialOptions{
 		Name: "camhub-web-user-" + user,
 		Auth: natsconn.Auth{TLSCA: g.cfg.TLSCA},
-		Extra: []nats.Option{
+		Extra: append(slices.Clip(g.cfg.Options),
 			nats.UserInfo(user, password),
 			nats.CustomInboxPrefix(wire.InboxPrefix(user)),
 			// The hub refusing the user (removed, or its password
@@ -369,7 +374,7 @@ func (g *gate) dial(ctx context.Context, user, password string) (*account, error
 				}
 			}),
 			nats.ClosedHandler(func(*nats.Conn) { g.drop(acc) }),
-		},
+		),
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		acc.cancel()

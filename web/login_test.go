@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -797,4 +798,36 @@ func (s *Server) identifyBasic(t *testing.T, user string) (*identity, error) {
 		t.Cleanup(id.release)
 	}
 	return id, err
+}
+
+// A certificate in memory (a join token's web certificate) serves HTTPS
+// as one from files does; both at once is a configuration error.
+func TestCertificateInMemory(t *testing.T) {
+	_, nc := startHub(t)
+	certFile, keyFile, ca := writeCert(t)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{Certificate: &cert, TLSCert: certFile, TLSKey: keyFile}, nc, quiet()); !errors.Is(err, ErrConfig) {
+		t.Fatalf("a certificate from files and in memory: %v, want ErrConfig", err)
+	}
+	s, err := New(Config{Certificate: &cert}, nc, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	ts := httptest.NewUnstartedServer(s.Handler())
+	ts.TLS = s.tls.Clone()
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca}}}
+	resp, err := c.Get(ts.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Fatalf("HTTPS with a certificate in memory: %d", resp.StatusCode)
+	}
 }

@@ -105,6 +105,10 @@ type Config struct {
 	// TLSCert and TLSKey, if set, are the PEM certificate (chain) and key
 	// the server presents: it then serves HTTPS (and HTTP/2) only.
 	TLSCert, TLSKey string
+	// Certificate, if set, is the certificate the server presents, in
+	// memory (a join token's web_cert and web_key, through
+	// tls.X509KeyPair): as TLSCert and TLSKey, which it excludes.
+	Certificate *tls.Certificate
 	// Login, if set, makes everyone log in as a user of the hub, and
 	// shows each only the cameras the hub lets that user see: see
 	// login.go. nil: everyone sees every camera the server shows.
@@ -118,6 +122,9 @@ func (c *Config) validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("%w: a TLS certificate and its key go together", ErrConfig)
+	}
+	if c.TLSCert != "" && c.Certificate != nil {
+		return fmt.Errorf("%w: a certificate from files or in memory, not both", ErrConfig)
 	}
 	if c.WriteTimeout < 0 || c.MaxClients < 0 || c.MaxReplays < 0 || c.ReplayIdle < 0 {
 		return fmt.Errorf("%w: negative write timeout or limit", ErrConfig)
@@ -212,6 +219,9 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("%w: TLS certificate %s and key %s: %w", ErrConfig, cfg.TLSCert, cfg.TLSKey, err)
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if cfg.Certificate != nil {
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{*cfg.Certificate}, MinVersion: tls.VersionTLS12}
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
