@@ -64,7 +64,7 @@ const (
 	maxVerifying   = 8     // logins checked against the hub at once
 	maxUserLen     = 64
 	maxPasswordLen = 1024
-	permsTTL       = 30 * time.Second // how long a user's cameras are taken as read
+	permsTTL       = 10 * time.Second // how long a user's cameras are taken as read
 	hubTimeout     = 5 * time.Second
 	sessionIDBytes = 32 // 256 bits
 )
