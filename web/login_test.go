@@ -133,8 +133,7 @@ func do(t *testing.T, c *http.Client, req *http.Request) answer {
 	}
 	defer resp.Body.Close()
 	a := answer{status: resp.StatusCode, header: resp.Header}
-	ct := resp.Header.Get("Content-Type")
-	if resp.StatusCode == http.StatusOK && (strings.HasPrefix(ct, "multipart/") || ct == MuxContentType) {
+	if resp.StatusCode == http.StatusOK && isStream(resp.Header) {
 		return a // a stream: endless
 	}
 	a.body, err = io.ReadAll(resp.Body)
@@ -144,7 +143,21 @@ func do(t *testing.T, c *http.Client, req *http.Request) answer {
 	return a
 }
 
-// routeRequest is a request of a route's pattern, naming camera cam.
+// isStream reports whether an answer's type is anything but the finite
+// kinds the server answers (JSON, HTML, CSS, JavaScript, text, a JPEG):
+// a stream of frames, or of video.
+func isStream(h http.Header) bool {
+	ct := h.Get("Content-Type")
+	for _, finite := range []string{"application/json", "text/", wire.ContentTypeJPEG} {
+		if strings.HasPrefix(ct, finite) {
+			return false
+		}
+	}
+	return true
+}
+
+// routeRequest is a request of a route's pattern, naming camera cam in its
+// path ({id}) and in the query parameters a route may take cameras by.
 func routeRequest(t *testing.T, base, pattern, cam string) *http.Request {
 	method, path, ok := strings.Cut(pattern, " ")
 	if !ok {
@@ -155,9 +168,7 @@ func routeRequest(t *testing.T, base, pattern, cam string) *http.Request {
 	if strings.HasSuffix(path, "/static/") {
 		path += "style.css"
 	}
-	if path == "/api/stream" {
-		path += "?cams=" + cam
-	}
+	path += "?cams=" + cam + "&cam=" + cam + "&id=" + cam
 	var body io.Reader
 	if method == http.MethodPost {
 		body = strings.NewReader("")
@@ -215,27 +226,10 @@ func TestEveryRouteNeedsTheRightLogin(t *testing.T) {
 				cl.auth(req)
 				a := do(t, c, req)
 				front := strings.HasPrefix(cl.name, "front")
-				if ct := a.header.Get("Content-Type"); ct == wire.ContentTypeJPEG || strings.HasPrefix(ct, "multipart/") || ct == MuxContentType {
-					t.Fatalf("%d %s: a picture or stream of back", a.status, ct)
+				if ct := a.header.Get("Content-Type"); ct == wire.ContentTypeJPEG || (a.status == http.StatusOK && isStream(a.header)) {
+					t.Fatalf("%d %s: a picture or stream for a request naming back", a.status, ct)
 				}
-				if !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") && !strings.HasPrefix(a.header.Get("Content-Type"), "text/css") {
-					named := bytes.Contains(a.body, []byte("back"))
-					if front && strings.Contains(rt.pattern, "{id}") || front && rt.pattern == "GET /api/stream" {
-						// the user's own request named it: the answer
-						// must be that of a camera that does not exist
-						none := do(t, c, func() *http.Request {
-							r := routeRequest(t, e.ts.URL, rt.pattern, "nosuchcam")
-							cl.auth(r)
-							return r
-						}())
-						if a.status != http.StatusNotFound || none.status != a.status ||
-							!bytes.Equal(bytes.ReplaceAll(none.body, []byte("nosuchcam"), []byte("back")), a.body) {
-							t.Fatalf("back: %d %s; a camera that does not exist: %d %s", a.status, a.body, none.status, none.body)
-						}
-					} else if named {
-						t.Fatalf("%d: the answer names back: %s", a.status, a.body)
-					}
-				}
+				html := strings.HasPrefix(a.header.Get("Content-Type"), "text/html") || strings.HasPrefix(a.header.Get("Content-Type"), "text/css")
 				switch {
 				case rt.access == routePublic:
 					if a.status == http.StatusUnauthorized || a.status >= 500 {
@@ -252,12 +246,25 @@ func TestEveryRouteNeedsTheRightLogin(t *testing.T) {
 					if cl.name == "nobody" && !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Basic ") {
 						t.Fatalf("no Basic challenge for tools: %v", a.header)
 					}
-				case strings.Contains(rt.pattern, "{id}") || rt.pattern == "GET /api/stream":
-					// checked above: 404
+				case a.status == http.StatusNotFound:
+					// the user's own request named back: the answer
+					// must be that of a camera that does not exist
+					nreq := routeRequest(t, e.ts.URL, rt.pattern, "nosuchcam")
+					cl.auth(nreq)
+					none := do(t, c, nreq)
+					if none.status != a.status || !bytes.Equal(bytes.ReplaceAll(none.body, []byte("nosuchcam"), []byte("back")), a.body) {
+						t.Fatalf("back: %d %s; a camera that does not exist: %d %s", a.status, a.body, none.status, none.body)
+					}
+					return
+				case strings.Contains(rt.pattern, "{id}"):
+					t.Fatalf("%d %s, want 404", a.status, a.body)
 				default:
 					if a.status != http.StatusOK {
 						t.Fatalf("%d %s, want 200", a.status, a.body)
 					}
+				}
+				if !html && bytes.Contains(a.body, []byte("back")) {
+					t.Fatalf("%d: the answer names back: %s", a.status, a.body)
 				}
 			})
 		}
