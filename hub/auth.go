@@ -194,6 +194,7 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 		api + "CONSUMER.INFO." + fs + ".*",
 		api + "CONSUMER.DELETE." + fs + ".*",
 		api + "CONSUMER.MSG.NEXT." + fs + ".*",
+		"$SYS.REQ.USER.INFO", // the server's own answer: which cameras this user may see
 	}
 	sub := []string{wire.InboxPrefix(user) + ".>"}
 	if len(cams) == 0 {

@@ -19,8 +19,30 @@ import (
 // snapshotTimeout bounds reading a snapshot from the hub's buffer.
 const snapshotTimeout = 5 * time.Second
 
-// routes builds the server's handler.
-func (s *Server) routes() (http.Handler, error) {
+// Who may use a route.
+const (
+	// routeLogin: with Config.Login, only requests with a login (session
+	// cookie, Basic or Bearer credentials): the rest get 401. Every route
+	// is this unless it says otherwise.
+	routeLogin = iota
+	// routePage: as routeLogin, but without a login the answer is a
+	// redirect to the login page.
+	routePage
+	// routePublic: anyone; it shows nothing of any camera.
+	routePublic
+)
+
+// route is one of the server's routes.
+type route struct {
+	pattern string // http.ServeMux pattern
+	access  int    // routeLogin, routePage or routePublic
+	h       http.Handler
+}
+
+// routeTable is every route the server serves. Each is checked by
+// protect unless it is public, and the tests request each without a
+// login, with a wrong one and with one for other cameras.
+func (s *Server) routeTable() ([]route, error) {
 	ui, err := uiFS()
 	if err != nil {
 		return nil, err
@@ -29,27 +51,56 @@ func (s *Server) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	return []route{
+		{"GET /{$}", routePage, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-cache")
+			http.ServeFileFS(w, r, ui, "index.html")
+		})},
+		{"GET /static/", routePublic, http.StripPrefix("/static/", http.FileServerFS(ui))},
+		{"GET /login", routePublic, http.HandlerFunc(s.handleLoginPage)},
+		{"POST /login", routePublic, http.HandlerFunc(s.handleLogin)},
+		{"POST /logout", routePublic, http.HandlerFunc(s.handleLogout)},
+		{"GET /api/me", routeLogin, http.HandlerFunc(s.handleMe)},
+		{"GET /api/cams", routeLogin, http.HandlerFunc(s.handleCams)},
+		{"GET /api/stream", routeLogin, http.HandlerFunc(s.handleStream)},
+		{"GET /cams/{id}/snapshot.jpg", routeLogin, http.HandlerFunc(s.handleSnapshot)},
+		{"GET /cams/{id}/stream.mjpg", routeLogin, http.HandlerFunc(s.handleMJPEG)},
+		{"GET /healthz", routePublic, http.HandlerFunc(s.handleHealth)},
+		{"GET /metrics", routeLogin, s.filteredMetrics(metrics)},
+		{"/", routePublic, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				w.Header().Set("Allow", "GET, HEAD")
+				writeError(w, http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+				return
+			}
+			writeError(w, http.StatusNotFound, "no such page: %s", r.URL.Path)
+		})},
+	}, nil
+}
+
+// routes builds the server's handler. Cross-origin POSTs (a login or
+// logout forged by another site) are refused: browsers say where a
+// request comes from (Sec-Fetch-Site, Origin), and the session cookie is
+// SameSite=Strict besides.
+func (s *Server) routes() (http.Handler, error) {
+	table, err := s.routeTable()
+	if err != nil {
+		return nil, err
+	}
+	s.table = table
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		http.ServeFileFS(w, r, ui, "index.html")
-	})
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(ui)))
-	mux.HandleFunc("GET /api/cams", s.handleCams)
-	mux.HandleFunc("GET /api/stream", s.handleStream)
-	mux.HandleFunc("GET /cams/{id}/snapshot.jpg", s.handleSnapshot)
-	mux.HandleFunc("GET /cams/{id}/stream.mjpg", s.handleMJPEG)
-	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.Handle("GET /metrics", metrics)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
-			return
+	for _, rt := range table {
+		h := rt.h
+		if rt.access != routePublic {
+			h = s.protect(h, rt.access == routePage)
 		}
-		writeError(w, http.StatusNotFound, "no such page: %s", r.URL.Path)
-	})
-	return guard(s, mux), nil
+		mux.Handle(rt.pattern, h)
+	}
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "cross-origin request refused")
+	}))
+	return guard(s, cop.Handler(mux)), nil
 }
 
 // guard sets the headers every answer has and turns a panic into a 500,
@@ -108,7 +159,7 @@ func unknownCamera(w http.ResponseWriter, id string) {
 
 // handleCams answers GET /api/cams: the camera list.
 func (s *Server) handleCams(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, s.cameras(time.Now()))
+	writeJSON(w, s.camerasFor(viewerOf(r), time.Now()))
 }
 
 // cameraRequest reads the camera and the query of a /cams/{id}/...
@@ -116,7 +167,9 @@ func (s *Server) handleCams(w http.ResponseWriter, r *http.Request) {
 // and then reports false.
 func (s *Server) cameraRequest(w http.ResponseWriter, r *http.Request) (string, streamQuery, bool) {
 	id := r.PathValue("id")
-	if !s.known(id) {
+	// A camera the requester may not see is unknown, in the same words
+	// as one that does not exist: the answer does not tell them apart.
+	if !s.known(id) || !viewerOf(r).allows(id) {
 		unknownCamera(w, id)
 		return "", streamQuery{}, false
 	}
@@ -142,7 +195,7 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		wf, jpeg = f.Frame, f.jpeg
 	} else {
 		ctx, cancel := context.WithTimeout(r.Context(), snapshotTimeout)
-		rf, err := s.snapshotOf(ctx, id)
+		rf, err := s.snapshotOf(ctx, s.jsOf(viewerOf(r)), id)
 		cancel()
 		switch {
 		case errors.Is(err, replay.ErrNoDecoder):
@@ -182,17 +235,20 @@ func snapshotName(id string, t time.Time) string {
 
 // health is the body of GET /healthz.
 type health struct {
-	Status  string `json:"status"` // ok, or unavailable
-	NATS    string `json:"nats"`   // the NATS connection's state
-	Cameras int    `json:"cameras"`
-	Clients int    `json:"clients"`
+	Status  string `json:"status"`            // ok, or unavailable
+	NATS    string `json:"nats"`              // the NATS connection's state
+	Cameras *int   `json:"cameras,omitempty"` // not with logins
+	Clients *int   `json:"clients,omitempty"`
 }
 
 // handleHealth answers GET /healthz: 200 while connected to NATS, 503
 // otherwise.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	st := s.Stats()
-	hl := health{Status: "ok", NATS: strings.ToLower(s.nc.Status().String()), Cameras: len(s.cameras(time.Now())), Clients: st.Clients}
+	hl := health{Status: "ok", NATS: strings.ToLower(s.nc.Status().String())}
+	if s.gate == nil { // with logins, anyone may ask: it says nothing of the cameras
+		hl.Cameras, hl.Clients = new(len(s.cameras(time.Now()))), new(st.Clients)
+	}
 	if !s.nc.IsConnected() || s.ctx.Err() != nil {
 		hl.Status = "unavailable"
 		w.Header().Set("Content-Type", "application/json")

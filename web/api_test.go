@@ -163,7 +163,7 @@ func TestAPI(t *testing.T) {
 
 	t.Run("healthz", func(t *testing.T) {
 		var h health
-		if st := getJSON(t, ts.URL+"/healthz", &h); st != 200 || h.Status != "ok" || h.NATS != "connected" || h.Cameras != 4 {
+		if st := getJSON(t, ts.URL+"/healthz", &h); st != 200 || h.Status != "ok" || h.NATS != "connected" || h.Cameras == nil || *h.Cameras != 4 {
 			t.Errorf("%d %+v", st, h)
 		}
 	})

@@ -155,6 +155,21 @@ func (s *Server) cameras(now time.Time) []Camera {
 	return out
 }
 
+// camerasFor lists the cameras the server shows that id may see.
+func (s *Server) camerasFor(id *identity, now time.Time) []Camera {
+	cams := s.cameras(now)
+	if id == nil {
+		return cams
+	}
+	out := cams[:0]
+	for _, c := range cams {
+		if id.allows(c.ID) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // describe puts together what is known of one camera: its report, if
 // known, as the camera list shows it, and the frames received.
 func describe(id string, rep report, known bool, st feedStats, now time.Time) Camera {

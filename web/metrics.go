@@ -48,12 +48,30 @@ var (
 		"Frames ignored because they came from more cameras than the server shows.", nil, nil)
 )
 
-// collector reads the server's counts at scrape time.
-type collector struct{ s *Server }
+// Metrics of logins, with Config.Login.
+var (
+	mLogins = prometheus.NewDesc("camhub_web_logins_total",
+		"Logins (forms, JSON, and Basic or Bearer credentials checked with the hub) by result: ok; wrong (user or password); throttled (refused unchecked: too many wrong passwords from that user or address); failed (the hub could not be asked, or the user may see no cameras).",
+		[]string{"result"}, nil)
+	mSessions = prometheus.NewDesc("camhub_web_sessions",
+		"Browser sessions logged in.", nil, nil)
+	mUsers = prometheus.NewDesc("camhub_web_users",
+		"Users logged in: each holds one connection to the hub.", nil, nil)
+	mRevoked = prometheus.NewDesc("camhub_web_sessions_revoked_total",
+		"Sessions ended because the hub closed their user's connection (the user was removed, or its password changed).", nil, nil)
+)
+
+// collector reads the server's counts at scrape time. allows, if set,
+// says which cameras' series to give.
+type collector struct {
+	s      *Server
+	allows func(string) bool
+}
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mFrames, mBytes, mDrops, mInvalid, mFPS, mAge, mUp,
-		mClients, mReplays, mSent, mSkipped, mDropped, mRefused, mIgnored, mStatusInvalid, mIdleCut} {
+		mClients, mReplays, mSent, mSkipped, mDropped, mRefused, mIgnored, mStatusInvalid, mIdleCut,
+		mLogins, mSessions, mUsers, mRevoked} {
 		ch <- d
 	}
 }
@@ -70,6 +88,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, cam := range s.cameras(now) {
 		id := cam.ID
+		if c.allows != nil && !c.allows(id) {
+			continue
+		}
 		emit(mFrames, prometheus.CounterValue, float64(cam.Frames), id)
 		emit(mBytes, prometheus.CounterValue, float64(cam.Bytes), id)
 		emit(mDrops, prometheus.CounterValue, float64(cam.Drops), id)
@@ -84,6 +105,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		emit(mUp, prometheus.GaugeValue, up, id)
 	}
 	for _, st := range s.live.stats(now) {
+		if c.allows != nil && !c.allows(st.ID) {
+			continue
+		}
 		emit(mInvalid, prometheus.CounterValue, float64(st.Invalid), st.ID)
 	}
 	emit(mClients, prometheus.GaugeValue, float64(s.clients.Load()))
@@ -95,6 +119,35 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	emit(mIgnored, prometheus.CounterValue, float64(s.ignored.Load()))
 	emit(mIdleCut, prometheus.CounterValue, float64(s.idleCut.Load()))
 	emit(mStatusInvalid, prometheus.CounterValue, float64(s.dir.invalid.Load()))
+	if g := s.gate; g != nil {
+		emit(mLogins, prometheus.CounterValue, float64(g.loginsOK.Load()), "ok")
+		emit(mLogins, prometheus.CounterValue, float64(g.loginsWrong.Load()), "wrong")
+		emit(mLogins, prometheus.CounterValue, float64(g.loginsThrottled.Load()), "throttled")
+		emit(mLogins, prometheus.CounterValue, float64(g.loginsFailed.Load()), "failed")
+		sessions, users := g.counts()
+		emit(mSessions, prometheus.GaugeValue, float64(sessions))
+		emit(mUsers, prometheus.GaugeValue, float64(users))
+		emit(mRevoked, prometheus.CounterValue, float64(g.sessionsEnded.Load()))
+	}
+}
+
+// filteredMetrics serves GET /metrics: all of them to a user who may see
+// every camera (or without logins), and to others only the series of
+// their cameras.
+func (s *Server) filteredMetrics(all http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := viewerOf(r)
+		if id == nil || id.acc.all() {
+			all.ServeHTTP(w, r)
+			return
+		}
+		reg := prometheus.NewRegistry()
+		if err := reg.Register(collector{s: s, allows: id.allows}); err != nil {
+			writeError(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)
+	})
 }
 
 // metricsHandler builds the server's own registry (never the global one, so
@@ -103,7 +156,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 func (s *Server) metricsHandler() (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
-		collector{s},
+		collector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

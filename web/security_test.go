@@ -24,7 +24,7 @@ func securedHub(t *testing.T) (*hub.Server, map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
 	pw := map[string]string{}
-	for _, u := range []string{"admin", "frontonly"} {
+	for _, u := range []string{"admin", "frontonly", "viewer", "agent"} {
 		pw[u] = filepath.Join(dir, u+".pass")
 		if err := os.WriteFile(pw[u], []byte("pw-"+u+"\n"), 0o600); err != nil {
 			t.Fatal(err)
@@ -32,7 +32,9 @@ func securedHub(t *testing.T) (*hub.Server, map[string]string) {
 	}
 	users := "users:\n" +
 		"  - {user: admin, role: admin, password_file: admin.pass}\n" +
-		"  - {user: frontonly, role: viewer, cams: [front], password_file: frontonly.pass}\n"
+		"  - {user: frontonly, role: viewer, cams: [front], password_file: frontonly.pass}\n" +
+		"  - {user: viewer, role: viewer, password_file: viewer.pass}\n" +
+		"  - {user: agent, role: agent, cams: [front], password_file: agent.pass}\n"
 	auth := filepath.Join(dir, "users.yaml")
 	if err := os.WriteFile(auth, []byte(users), 0o600); err != nil {
 		t.Fatal(err)

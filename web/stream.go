@@ -71,9 +71,15 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, ids []string, q st
 		s.refused.Add(1)
 		return nil, nil, &httpError{http.StatusServiceUnavailable, "too many streams: " + strconv.Itoa(s.cfg.MaxClients) + " are being served"}
 	}
-	// The stream ends when the client goes or the server closes.
+	// The stream ends when the client goes, the server closes or the
+	// login ends.
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(s.ctx, cancel)
+	who := viewerOf(r)
+	stopLogin := func() bool { return true }
+	if who != nil {
+		stopLogin = context.AfterFunc(who.ctx, cancel)
+	}
 	unwatch := func() {}
 	if q.Since <= 0 {
 		unwatch = s.watch(ids)
@@ -81,6 +87,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, ids []string, q st
 	done := func() {
 		unwatch()
 		stop()
+		stopLogin()
 		cancel()
 		s.clients.Add(-1)
 	}
@@ -95,11 +102,11 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, ids []string, q st
 	}
 	if q.Since > 0 {
 		if ids == nil {
-			for _, cam := range s.cameras(time.Now()) {
+			for _, cam := range s.camerasFor(who, time.Now()) {
 				ids = append(ids, cam.ID)
 			}
 		}
-		b, err := s.startReplay(ctx, cancel, ids, q)
+		b, err := s.startReplay(ctx, cancel, s.jsOf(who), ids, q)
 		if err != nil {
 			done()
 			return nil, nil, err
@@ -114,7 +121,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, ids []string, q st
 // startReplay starts a replay player of cameras ids from q.Since ago that
 // leaves its frames on a board of their own, and runs until ctx ends (or
 // the player fails, which calls cancel).
-func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, ids []string, q streamQuery) (*board, error) {
+func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, js jetstream.JetStream, ids []string, q streamQuery) (*board, error) {
 	if len(ids) == 0 {
 		return nil, &httpError{http.StatusNotFound, "no cameras to rewind"}
 	}
@@ -131,7 +138,7 @@ func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, ids
 	}()
 	// Only cameras with frames in the buffer are replayed: a camera with
 	// none would only show its next frame, which is live, not a rewind.
-	ids, vids, err := s.buffered(ctx, ids)
+	ids, vids, err := s.buffered(ctx, js, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +155,7 @@ func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, ids
 	start := time.Now().Add(-q.Since)
 	var p *replay.Player
 	if len(ids) > 0 {
-		p, err = replay.NewPlayer(s.js, ids, start, q.Speed, func(id string, f replay.Frame, _ time.Duration) {
+		p, err = replay.NewPlayer(js, ids, start, q.Speed, func(id string, f replay.Frame, _ time.Duration) {
 			b.put(&frame{id: id, Frame: f.Frame, jpeg: f.JPEG, received: time.Now()})
 		})
 		if err != nil {
@@ -164,7 +171,7 @@ func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, ids
 		defer wg.Wait()
 		wall := time.Now()
 		for _, id := range vids {
-			wg.Go(func() { s.rewindVideo(ctx, b, id, start, wall, q.Speed, log) })
+			wg.Go(func() { s.rewindVideo(ctx, js, b, id, start, wall, q.Speed, log) })
 		}
 		if p == nil {
 			<-ctx.Done()
@@ -203,10 +210,10 @@ func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, ids
 // buffered returns those of cameras ids that have JPEG frames in the hub's
 // buffer, and those that have H.264 keyframes, asking the server once for
 // each.
-func (s *Server) buffered(ctx context.Context, ids []string) (jpegs, videos []string, err error) {
+func (s *Server) buffered(ctx context.Context, js jetstream.JetStream, ids []string) (jpegs, videos []string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, replayCheckTimeout)
 	defer cancel()
-	st, err := s.js.Stream(ctx, wire.FramesStream)
+	st, err := js.Stream(ctx, wire.FramesStream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, nil, &httpError{http.StatusServiceUnavailable, fmt.Sprintf("%v: the NATS server has no stream %s; is the hub running?", replay.ErrNoBuffer, wire.FramesStream)}
 	}
@@ -308,11 +315,15 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	who := viewerOf(r)
 	var want func(string) bool
+	if who != nil {
+		want = who.allows
+	}
 	if q.Cams != nil {
 		set := make(map[string]bool, len(q.Cams))
 		for _, id := range q.Cams {
-			if !s.known(id) {
+			if !s.known(id) || !who.allows(id) {
 				unknownCamera(w, id)
 				return
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/gopqueue"
 	"camhub/internal/replay"
@@ -276,8 +277,8 @@ func (s *Server) decode(ctx context.Context, c *videoCam) {
 
 // snapshotOf returns the newest picture of camera id from the buffer, as a
 // JPEG whatever its codec.
-func (s *Server) snapshotOf(ctx context.Context, id string) (replay.Frame, error) {
-	f, err := replay.SnapshotJPEG(ctx, s.js, id, s.cfg.Video)
+func (s *Server) snapshotOf(ctx context.Context, js jetstream.JetStream, id string) (replay.Frame, error) {
+	f, err := replay.SnapshotJPEG(ctx, js, id, s.cfg.Video)
 	if errors.Is(err, replay.ErrNoDecoder) {
 		return f, fmt.Errorf("%w: this server was started without one", err)
 	}
@@ -290,7 +291,7 @@ func (s *Server) snapshotOf(ctx context.Context, id string) (replay.Frame, error
 // apart on b (at most about VideoFPS a second at the rewind's pace; by
 // capture time, so that the newest picture is never held back), until
 // ctx ends.
-func (s *Server) rewindVideo(ctx context.Context, b *board, id string, start, wall time.Time, speed float64, log *slog.Logger) {
+func (s *Server) rewindVideo(ctx context.Context, js jetstream.JetStream, b *board, id string, start, wall time.Time, speed float64, log *slog.Logger) {
 	dec, err := s.cfg.Video()
 	if err != nil {
 		log.Warn("cannot decode H.264", "camera", id, "error", err)
@@ -301,7 +302,7 @@ func (s *Server) rewindVideo(ctx context.Context, b *board, id string, start, wa
 	every := time.Duration(float64(time.Second) / float64(s.cfg.VideoFPS) * speed * 0.9)
 	var last time.Time // capture time of the picture last shown
 	var buf []byte
-	err = replay.PlayVideo(ctx, s.js, id, start, wall, speed, func(a replay.AU) {
+	err = replay.PlayVideo(ctx, js, id, start, wall, speed, func(a replay.AU) {
 		ok, err := dec.Decode(a.Data)
 		if err != nil && !ok {
 			b.invalid(id)

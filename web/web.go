@@ -105,6 +105,14 @@ type Config struct {
 	// TLSCert and TLSKey, if set, are the PEM certificate (chain) and key
 	// the server presents: it then serves HTTPS (and HTTP/2) only.
 	TLSCert, TLSKey string
+	// Certificate, if set, is the certificate the server presents, in
+	// memory (a join token's web_cert and web_key, through
+	// tls.X509KeyPair): as TLSCert and TLSKey, which it excludes.
+	Certificate *tls.Certificate
+	// Login, if set, makes everyone log in as a user of the hub, and
+	// shows each only the cameras the hub lets that user see: see
+	// login.go. nil: everyone sees every camera the server shows.
+	Login *Login
 }
 
 // validate checks c and fills in defaults.
@@ -114,6 +122,9 @@ func (c *Config) validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("%w: a TLS certificate and its key go together", ErrConfig)
+	}
+	if c.TLSCert != "" && c.Certificate != nil {
+		return fmt.Errorf("%w: a certificate from files or in memory, not both", ErrConfig)
 	}
 	if c.WriteTimeout < 0 || c.MaxClients < 0 || c.MaxReplays < 0 || c.ReplayIdle < 0 {
 		return fmt.Errorf("%w: negative write timeout or limit", ErrConfig)
@@ -136,6 +147,13 @@ func (c *Config) validate() error {
 	if c.VideoFPS == 0 {
 		c.VideoFPS = DefaultVideoFPS
 	}
+	if c.Login != nil {
+		l := *c.Login // the caller's stays as it was
+		if err := l.validate(); err != nil {
+			return err
+		}
+		c.Login = &l
+	}
 	return nil
 }
 
@@ -147,6 +165,7 @@ type Server struct {
 	log  *slog.Logger
 	tls  *tls.Config     // nil: plain HTTP
 	only map[string]bool // the configured cameras; nil: every camera
+	gate *gate           // logins; nil: none
 
 	live    *board
 	dir     *directory
@@ -154,6 +173,7 @@ type Server struct {
 	vids    videos
 	subs    []*nats.Subscription
 	handler http.Handler
+	table   []route // the routes handler serves
 	metrics *prometheus.Registry
 
 	ctx    context.Context // ends with Close: stops every stream
@@ -200,6 +220,9 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	if cfg.Certificate != nil {
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{*cfg.Certificate}, MinVersion: tls.VersionTLS12}
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -216,6 +239,11 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 			s.only[id] = true
 		}
 	}
+	if cfg.Login != nil {
+		if s.gate, err = newGate(*cfg.Login, log.With("component", "login")); err != nil {
+			return nil, err
+		}
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.subscribe(); err != nil {
 		s.Close()
@@ -227,8 +255,29 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.spawn(s.seed)
+	if s.gate != nil {
+		s.spawn(s.sweep)
+	}
 	return s, nil
 }
+
+// sweep ends expired sessions now and then, until the server closes.
+func (s *Server) sweep() {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.gate.sweep()
+		}
+	}
+}
+
+// sweepEvery is how often expired sessions are swept; a session is
+// checked at each use besides.
+const sweepEvery = time.Minute
 
 // want reports whether camera id is shown.
 func (s *Server) want(id string) bool { return s.only == nil || s.only[id] }
@@ -374,6 +423,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
+	if s.gate == nil {
+		s.log.Warn("the web viewer asks no one to log in: anyone who reaches it sees every camera it shows (connect it to the hub as a user: --user)")
+	} else if s.tls == nil {
+		s.log.Warn("logins over plain HTTP: passwords and session cookies cross the network readable; serve HTTPS (--http-tls-cert, --http-tls-key)")
+	}
 	if s.tls != nil {
 		hs.TLSConfig = s.tls.Clone()
 		s.log.Info("web viewer listening", "url", "https://"+ln.Addr().String())
@@ -415,6 +469,9 @@ func (s *Server) Close() {
 			sub.Unsubscribe()
 		}
 		s.wg.Wait()
+		if s.gate != nil {
+			s.gate.close()
+		}
 	})
 }
 

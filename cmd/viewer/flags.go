@@ -125,7 +125,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&o.nats, "nats", natsconn.DefaultNATS, "NATS server or cluster of the hub (comma-separated `URLs`)")
 	o.auth.AddFlags(fs)
 	fs.Var(&o.size, "window-size", "size of the grid window")
-	fs.StringVar(&o.http, "http", "", "serve the grid to browsers on this `host:port` (e.g. :8080) instead of opening a window")
+	fs.StringVar(&o.http, "http", "", "serve the grid to browsers on this `host:port` (e.g. :8080) instead of opening a window; with --user, visitors log in as users of the hub and see the cameras it lets them")
 	fs.StringVar(&o.httpCert, "http-tls-cert", "", "with --http: serve HTTPS with this PEM certificate `file` (with --http-tls-key)")
 	fs.StringVar(&o.httpKey, "http-tls-key", "", "with --http: the HTTPS certificate's private key `file` (PEM)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")

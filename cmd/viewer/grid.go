@@ -79,7 +79,15 @@ func runWeb(ctx context.Context, o *options, stderr io.Writer, log *slog.Logger)
 		return cli.ExitFailure
 	}
 	defer nc.Close()
-	srv, err := web.New(web.Config{Addr: o.http, Cams: o.cams, TLSCert: o.httpCert, TLSKey: o.httpKey, Video: videojpeg.Factory}, nc, log)
+	cfg := web.Config{Addr: o.http, Cams: o.cams, TLSCert: o.httpCert, TLSKey: o.httpKey, Video: videojpeg.Factory}
+	// A hub with users is asked who each visitor is: they log in as one
+	// of its users, and see what the hub lets that user see. (A join
+	// token's web certificate, web_cert and web_key, goes in
+	// cfg.Certificate; its pinned CA in cfg.Login.Options.)
+	if hubHasUsers(o, nc) {
+		cfg.Login = &web.Login{NATS: o.nats, TLSCA: o.auth.TLSCA}
+	}
+	srv, err := web.New(cfg, nc, log)
 	if err != nil {
 		log.Error("web viewer failed to start", "error", err)
 		return cli.ExitFailure
@@ -90,6 +98,15 @@ func runWeb(ctx context.Context, o *options, stderr io.Writer, log *slog.Logger)
 		return cli.ExitFailure
 	}
 	return cli.ExitOK
+}
+
+// hubHasUsers reports whether the web viewer's hub has users, so that its
+// visitors must log in: the viewer was given credentials to connect with
+// (a join token's count too), or the hub said it requires them. It errs on
+// the side of asking: an open hub that was given credentials asks for
+// logins its users can give.
+func hubHasUsers(o *options, nc *nats.Conn) bool {
+	return o.auth.User != "" || nc.AuthRequired()
 }
 
 // hubCameras returns the ids of the cameras the hub knows, for a rewind

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -51,6 +52,8 @@ Examples:
   viewer --cams front,back --nats nats://hub.local:4222
   viewer --window-size 1920x1080 --config /etc/camhub/viewer.yaml
   viewer --http :8080                      # the grid in a browser: http://this-host:8080
+  viewer --http :8443 --user web --http-tls-cert c.pem --http-tls-key k.pem
+                                           # visitors log in as hub users, see their cameras
   viewer --cams front,back --since 20s     # what just happened: 20 s behind live
   viewer --since 30s --speed 2             # every camera, catching up with live in 30 s
   viewer --at 2026-11-24T08:00:05Z         # from a time (RFC 3339) still in the buffer
@@ -91,6 +94,9 @@ func main() {
 
 // run is the viewer command: it returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// NATS reports errors (a permission the hub refused) on its own
+	// goroutine, through the logger, while the command writes too.
+	stderr = &lockedWriter{w: stderr}
 	o, err := parse(args, stdout)
 	if errors.Is(err, pflag.ErrHelp) {
 		return cli.ExitOK
@@ -107,4 +113,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cli.UsageError(stderr, "viewer", err)
 	}
 	return o.command.run(ctx, o, stdout, stderr, log)
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -80,6 +80,9 @@ func (p *progress) clear() {
 // isTerminal reports whether w is a terminal (a character device), where
 // a progress bar can redraw itself.
 func isTerminal(w io.Writer) bool {
+	if l, ok := w.(*lockedWriter); ok {
+		w = l.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

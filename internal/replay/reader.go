@@ -112,6 +112,44 @@ func (r *reader) next(ctx context.Context) (jetstream.Msg, error) {
 	return nil, err
 }
 
+// firstOn returns the oldest message on subject filter (one camera's) in
+// the buffer, or nil if it holds none. It reads it through a consumer
+// filtered to the subject, not a get by sequence: such a get names its
+// subject in the request's body, where NATS permissions cannot see it, so
+// a viewer limited to some cameras may not make it, while it may create
+// consumers filtered to its cameras.
+func firstOn(ctx context.Context, st jetstream.Stream, filter string) (jetstream.Msg, error) {
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter}, NamePrefix: ConsumerNamePrefix(), InactiveThreshold: consumerInactivity,
+	})
+	if err != nil {
+		return nil, err
+	}
+	batch, err := cons.FetchNoWait(1)
+	defer func() {
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = st.DeleteConsumer(dctx, info.Name) // best effort: it expires anyway
+			cancel()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	var first jetstream.Msg
+	for m := range batch.Messages() {
+		if first == nil {
+			first = m
+		}
+	}
+	if first == nil {
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return nil, err
+		}
+	}
+	return first, nil
+}
+
 // close stops the iterator and deletes the consumer on the server (which
 // would otherwise linger until its inactivity threshold).
 func (r *reader) close() {

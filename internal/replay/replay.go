@@ -140,17 +140,18 @@ func newest(ctx context.Context, st jetstream.Stream, id string) (Frame, error) 
 	return f, nil
 }
 
-// oldest returns the oldest frame of camera id in the buffer.
+// oldest returns the oldest frame of camera id in the buffer (through a
+// consumer filtered to it, which a viewer limited to it may create: see
+// firstOn).
 func oldest(ctx context.Context, st jetstream.Stream, id string) (Frame, error) {
-	// The first message at or after sequence 1 on the camera's subject.
-	m, err := st.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(wire.FramesSubject(id)))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Frame{}, noFrames(id)
-	}
+	m, err := firstOn(ctx, st, wire.FramesSubject(id))
 	if err != nil {
 		return Frame{}, fmt.Errorf("camera %q: reading its oldest frame: %w", id, err)
 	}
-	f, err := rawFrame(m)
+	if m == nil {
+		return Frame{}, noFrames(id)
+	}
+	f, _, err := consumedFrame(m)
 	if err != nil {
 		return Frame{}, fmt.Errorf("camera %q: oldest frame: %w", id, err)
 	}

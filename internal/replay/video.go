@@ -113,14 +113,14 @@ func videoEnds(ctx context.Context, st jetstream.Stream, id string) (first, last
 	if d, err := lastVideo(ctx, st, id, wire.VideoSubject(id, false)); err == nil && d.StreamSeq > last.StreamSeq {
 		last = d
 	}
-	m, err := st.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(wire.VideoFilter(id)))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return first, last, noFrames(id)
-	}
+	m, err := firstOn(ctx, st, wire.VideoFilter(id))
 	if err != nil {
 		return first, last, fmt.Errorf("camera %q: reading its oldest access unit: %w", id, err)
 	}
-	if first, err = rawAU(m); err != nil {
+	if m == nil {
+		return first, last, noFrames(id)
+	}
+	if first, err = consumedAU(m); err != nil {
 		return first, last, fmt.Errorf("camera %q: oldest access unit: %w", id, err)
 	}
 	return first, last, nil
@@ -390,15 +390,21 @@ func lastGoodKey(ctx context.Context, js jetstream.JetStream, id string) (AU, er
 	if key.StreamSeq == 0 {
 		return AU{}, noFrames(id)
 	}
-	st, err := framesStream(ctx, js)
+	// its payload, through a consumer filtered to the keyframes (not a
+	// get by sequence: see firstOn)
+	kc, err := OpenVideoCursor(ctx, js, id, VideoCursorOptions{KeysOnly: true, StartSeq: key.StreamSeq, Pull: 1})
 	if err != nil {
 		return AU{}, err
 	}
-	m, err := st.GetMsg(ctx, key.StreamSeq)
+	defer kc.Close()
+	a, ok, err := kc.Next(ctx)
+	if err == nil && (!ok || a.StreamSeq != key.StreamSeq) {
+		err = fmt.Errorf("%w: it left the buffer", ErrNoFrames)
+	}
 	if err != nil {
 		return AU{}, fmt.Errorf("camera %q: reading its newest keyframe: %w", id, err)
 	}
-	return rawAU(m)
+	return a, nil
 }
 
 // PlayVideo plays camera id's access units from the buffer, as a Player

@@ -25,6 +25,29 @@ function fmtAge(ms) {
   return Math.round(ms / 3600000) + ' h';
 }
 
+// loggedOut sends the page to the login page if res says the login is
+// over (logged out elsewhere, expired, or the user removed on the hub).
+function loggedOut(res) {
+  if (res.status !== 401) return false;
+  location.href = 'login';
+  return true;
+}
+
+// whoami shows who is logged in, and the logout button, on a server with
+// logins.
+async function whoami() {
+  try {
+    const res = await fetch('api/me', { cache: 'no-store' });
+    if (loggedOut(res) || !res.ok) return;
+    const me = await res.json();
+    if (!me.login) return;
+    const who = document.getElementById('who');
+    who.textContent = me.user;
+    who.hidden = false;
+    document.getElementById('logout-form').hidden = false;
+  } catch (e) { /* poll reports an unreachable server */ }
+}
+
 function say(text, bad) {
   notice.textContent = text || '';
   notice.classList.toggle('bad', !!bad);
@@ -205,6 +228,7 @@ function restart() {
 async function run(ctrl) {
   try {
     const res = await fetch(streamURL(), { signal: ctrl.signal, cache: 'no-store' });
+    if (loggedOut(res)) return;
     if (!res.ok) {
       let msg = res.status + ' ' + res.statusText;
       try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
@@ -231,6 +255,7 @@ async function run(ctrl) {
 async function poll() {
   try {
     const res = await fetch('api/cams', { cache: 'no-store' });
+    if (loggedOut(res)) return;
     if (res.ok) {
       for (const c of await res.json()) {
         const t = tileFor(c.id);
@@ -293,3 +318,4 @@ document.addEventListener('visibilitychange', restart);
 state.solo = undefined; // so that applyHash applies whatever the address says
 applyHash();
 poll();
+whoami();
