@@ -293,7 +293,7 @@ func (c *camera) end(ctx context.Context, end time.Time) {
 func (c *camera) resume(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	ev, err := LastEvent(rctx, c.d.js, c.id)
+	ev, err := replay.LastEvent(rctx, c.d.js, c.id)
 	if err != nil || ev == nil || !ev.Open() {
 		return
 	}

@@ -225,7 +225,7 @@ func (d *Detector) storeClipMsg(ctx context.Context, eid string, m jetstream.Msg
 // clipSoFar reads the headers of what CLIPS holds of event eid.
 func (d *Detector) clipSoFar(ctx context.Context, eid string) (wire.Clip, error) {
 	var c wire.Clip
-	err := ReadClip(ctx, d.js, eid, true, func(m jetstream.Msg, f wire.Frame) error {
+	err := replay.ReadClip(ctx, d.js, eid, true, func(m jetstream.Msg, f wire.Frame) error {
 		if c.Frames == 0 {
 			c.First = f.Time
 		}
@@ -237,59 +237,4 @@ func (d *Detector) clipSoFar(ctx context.Context, eid string) (wire.Clip, error)
 		return nil
 	})
 	return c, err
-}
-
-// ReadClip reads every message of event eid's clip in CLIPS, in order, and
-// hands each with its frame headers to fn (headersOnly: without payload;
-// then the Nats-Msg-Size header says its size). Messages that are not
-// camhub frames are skipped.
-func ReadClip(ctx context.Context, js jetstream.JetStream, eid string, headersOnly bool, fn func(jetstream.Msg, wire.Frame) error) error {
-	if err := wire.ValidateEventID(eid); err != nil {
-		return err
-	}
-	cons, err := js.OrderedConsumer(ctx, wire.ClipsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{wire.ClipFilter(eid)}, HeadersOnly: headersOnly,
-		NamePrefix: replay.ConsumerNamePrefix(), InactiveThreshold: time.Minute,
-	})
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", wire.ClipsStream, err)
-	}
-	defer func() {
-		if info := cons.CachedInfo(); info != nil {
-			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = js.DeleteConsumer(dctx, wire.ClipsStream, info.Name)
-			cancel()
-		}
-	}()
-	info := cons.CachedInfo()
-	if info == nil || info.NumPending == 0 {
-		return nil
-	}
-	pending := info.NumPending
-	it, err := cons.Messages(jetstream.PullMaxMessages(64))
-	if err != nil {
-		return err
-	}
-	defer it.Stop()
-	for pending > 0 {
-		nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		m, err := it.Next(jetstream.NextContext(nctx))
-		cancel()
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", wire.ClipsStream, err)
-		}
-		if meta, err := m.Metadata(); err == nil {
-			pending = meta.NumPending
-		}
-		var f wire.Frame
-		if v, err := wire.ParseVideo(m.Headers()); err == nil {
-			f = v.Frame
-		} else if f, err = wire.ParseFrame(m.Headers()); err != nil {
-			continue
-		}
-		if err := fn(m, f); err != nil {
-			return err
-		}
-	}
-	return nil
 }

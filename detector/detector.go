@@ -18,7 +18,6 @@ package detector
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -266,20 +265,4 @@ func (d *Detector) publishEvent(ctx context.Context, ev *wire.Event, msgID strin
 		return fmt.Errorf("storing event %s in %s: %w", ev.ID, wire.EventsStream, err)
 	}
 	return nil
-}
-
-// LastEvent returns the newest event of camera id in EVENTS (nil if none).
-func LastEvent(ctx context.Context, js jetstream.JetStream, id string) (*wire.Event, error) {
-	st, err := js.Stream(ctx, wire.EventsStream)
-	if err != nil {
-		return nil, err
-	}
-	m, err := st.GetLastMsgForSubject(ctx, wire.EventsSubject(id))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return wire.ParseEvent(m.Subject, m.Data)
 }

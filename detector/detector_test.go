@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,8 +18,11 @@ import (
 	"camhub/detector"
 	"camhub/hub"
 	"camhub/hub/hubtest"
+	"camhub/internal/avcodec"
+	"camhub/internal/export"
 	"camhub/internal/motion"
 	"camhub/internal/motion/motiontest"
+	"camhub/internal/replay"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
@@ -133,7 +137,7 @@ func ended(t testing.TB, js jetstream.JetStream) wire.Event {
 	testenv.Eventually(t, 60*time.Second, "the event stored with its clip", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		e, err := detector.LastEvent(ctx, js, cam)
+		e, err := replay.LastEvent(ctx, js, cam)
 		if err != nil || e == nil || e.Open() {
 			return false
 		}
@@ -194,7 +198,7 @@ func checkClip(t *testing.T, js jetstream.JetStream, c *camera, ev wire.Event) {
 	var seqs []uint64
 	var first, last time.Time
 	var firstKey bool
-	err := detector.ReadClip(testenv.Context(t, 30*time.Second), js, ev.ID, false, func(m jetstream.Msg, f wire.Frame) error {
+	err := replay.ReadClip(testenv.Context(t, 30*time.Second), js, ev.ID, false, func(m jetstream.Msg, f wire.Frame) error {
 		if len(seqs) == 0 {
 			first = f.Time
 			firstKey = m.Headers().Get(wire.HeaderKey) == "1"
@@ -251,9 +255,10 @@ func TestEvent(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			h, js := hubtest.StartJS(t, nil)
-			d := startDetector(t, testenv.Conn(t, h.ClientURL()))
 			mm := recordMotion(t, h.ClientURL())
 			c := newCamera(t, h.ClientURL(), video, motiontest.Walk(t, width, height))
+			check, decoders := matLeaks(t), avcodec.Live()
+			d := startDetector(t, testenv.Conn(t, h.ClientURL()))
 			c.publish(len(c.data))
 			ev := ended(t, js)
 			checkClip(t, js, c, ev)
@@ -264,8 +269,22 @@ func TestEvent(t *testing.T) {
 			if m := mm.get(); m[0].State != wire.MotionOn || m[1].State != wire.MotionOff || m[0].Event != ev.ID || m[1].Event != ev.ID {
 				t.Errorf("motion messages %+v", m)
 			}
+			// the clip exported as the viewer does: every frame, H.264 as it is
+			out := filepath.Join(t.TempDir(), "event.mp4")
+			res, err := export.Event(testenv.Context(t, time.Minute), js, ev.ID, out, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Frames != ev.Clip.Frames || res.First != ev.Clip.First || res.Last != ev.Clip.Last || (video && res.Codec != "avc1") {
+				t.Errorf("exported %+v, the clip is %+v", res, ev.Clip)
+			}
 			st := d.Stats()
 			t.Logf("stats %+v", st)
+			d.Close()
+			check("after the detector closed")
+			if n := avcodec.Live(); n != decoders {
+				t.Errorf("%d H.264 decoders open, %d before: %s", n, decoders, avcodec.LiveString())
+			}
 			if st.Events != 1 || st.Bad != 0 {
 				t.Errorf("stats %+v", st)
 			}

@@ -1,0 +1,35 @@
+//go:build cgo
+
+package main
+
+import (
+	"log/slog"
+
+	"camhub/detector"
+	"camhub/hub"
+)
+
+// detectorBuilt: this hub has the motion detector (cgo: OpenCV, libavcodec).
+const detectorBuilt = true
+
+// startMotion starts the motion detector on the hub's own connection,
+// unless --motion=false, and returns what stops it.
+func startMotion(o *options, h *hub.Server, log *slog.Logger) (stop func(), err error) {
+	if !o.motion.Enabled {
+		log.Info("motion detection off (--motion=false)")
+		return func() {}, nil
+	}
+	cam, err := o.motion.Camera()
+	if err != nil {
+		return nil, err
+	}
+	d, err := detector.New(h.Conn(), detector.Config{Defaults: cam, Cameras: o.motion.Cameras}, log.With("component", "motion"))
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Start(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d.Close, nil
+}
