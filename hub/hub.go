@@ -219,6 +219,9 @@ func (s *Server) start(ctx context.Context) error {
 		"replay", s.cfg.Replay, "replay_bytes", s.cfg.ReplayBytes, "max_frame", b.MaxMsgSize, "replicas", b.Replicas)
 	s.log.Info("events and clips ready", "events", wire.EventsStream, "events_age", EventsMaxAge, "events_bytes", int64(EventsMaxBytes),
 		"clips", wire.ClipsStream, "clips_age", s.cfg.ClipsAge, "clips_bytes", s.cfg.ClipsBytes, "storage", StorageFile)
+	if s.tmp != "" {
+		s.log.Warn("events and clips are kept in a temporary directory and lost when the hub stops: give --store-dir to keep them")
+	}
 
 	if _, err := s.nc.Subscribe(wire.AllStatus, s.cams.handle); err != nil {
 		return err
