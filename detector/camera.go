@@ -254,7 +254,7 @@ func (c *camera) start(ctx context.Context, r motion.Result, video bool) {
 	}
 	c.ev = &wire.Event{
 		ID: eid, Camera: c.id, Start: r.Start, Score: r.Score, Boxes: r.Boxes, Source: "motion",
-		Clip: wire.Clip{Stream: wire.ClipsStream, Subject: wire.ClipFilter(eid), From: r.Start.Add(-c.set.PreRoll), Codec: codec},
+		Clip: wire.Clip{Stream: wire.ClipsStream, Subject: wire.ClipFilter(eid, c.id), From: r.Start.Add(-c.set.PreRoll), Codec: codec},
 	}
 	if c.ev.Boxes == nil {
 		c.ev.Boxes = []wire.Box{}

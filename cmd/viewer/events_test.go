@@ -24,7 +24,7 @@ func storeEvent(t *testing.T, js jetstream.JetStream, start time.Time, n int) st
 	eid := wire.EventID("front", start)
 	jpeg := cvtest.JPEG(t, cvtest.Green, 320, 240)
 	ev := wire.Event{ID: eid, Camera: "front", Start: start, Score: 0.05, Boxes: []wire.Box{{X: 0.1, Y: 0.1, W: 0.2, H: 0.3}},
-		Clip: wire.Clip{Stream: wire.ClipsStream, Subject: wire.ClipFilter(eid), From: start.Add(-time.Second), Codec: wire.CodecJPEG}}
+		Clip: wire.Clip{Stream: wire.ClipsStream, Subject: wire.ClipFilter(eid, "front"), From: start.Add(-time.Second), Codec: wire.CodecJPEG}}
 	pub := func(e wire.Event, id string) {
 		b, _ := json.Marshal(e)
 		m := &nats.Msg{Subject: wire.EventsSubject("front"), Data: b, Header: nats.Header{wire.HeaderMsgID: {id}}}

@@ -101,7 +101,11 @@ func ReadClip(ctx context.Context, js jetstream.JetStream, eid string, headersOn
 	if err := wire.ValidateEventID(eid); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{wire.ClipFilter(eid)}, HeadersOnly: headersOnly,
+	filter := wire.ClipsPrefix + "." + eid + ".>"
+	if id, ok := wire.EventCamera(eid); ok {
+		filter = wire.ClipFilter(eid, id)
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, HeadersOnly: headersOnly,
 		NamePrefix: ConsumerNamePrefix(), InactiveThreshold: consumerInactivity}
 	return readAll(ctx, js, wire.ClipsStream, cfg, func(m jetstream.Msg) error {
 		var f wire.Frame

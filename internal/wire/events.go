@@ -53,8 +53,18 @@ func MotionSubject(id string) string { return SubjectPrefix + "." + id + "." + K
 // EventsSubject is the subject camera id's events go on.
 func EventsSubject(id string) string { return SubjectPrefix + "." + id + "." + KindEvents }
 
-// ClipFilter matches every message of event eid's clip.
-func ClipFilter(eid string) string { return ClipsPrefix + "." + eid + ".>" }
+// ClipFilter matches every message of event eid's clip of camera id (so
+// that NATS permissions can grant a camera's clips: clips.*.<id>.>).
+func ClipFilter(eid, id string) string { return ClipsPrefix + "." + eid + "." + id + ".>" }
+
+// EventCamera returns the camera of an event id made by EventID.
+func EventCamera(eid string) (string, bool) {
+	const stamp = len("20060102T150405000Z")
+	if len(eid) <= stamp+1 || eid[stamp] != '-' || eid[stamp-1] != 'Z' || ValidateID(eid[stamp+1:]) != nil {
+		return "", false
+	}
+	return eid[stamp+1:], true
+}
 
 // ClipSubject is where a clip keeps a message copied from subject (a
 // camera's cams.<id>.frames or cams.<id>.video.key|delta): the same subject
@@ -94,7 +104,7 @@ type Box struct {
 // Clip says where an event's clip is and what it holds.
 type Clip struct {
 	Stream  string    `json:"stream"`            // ClipsStream
-	Subject string    `json:"subject"`           // ClipFilter of the event
+	Subject string    `json:"subject"`           // ClipFilter of the event and camera
 	From    time.Time `json:"from"`              // capture time of the first frame asked for (start - pre-roll)
 	To      time.Time `json:"to"`                // of the last (end + post-roll)
 	First   time.Time `json:"first,omitzero"`    // capture time of the first frame copied
@@ -173,8 +183,8 @@ func ParseEvent(subject string, data []byte) (*Event, error) {
 	if !(e.Score >= 0 && e.Score <= 1) || e.Frames < 0 || e.Clip.Frames < 0 || e.Clip.Bytes < 0 {
 		return nil, fmt.Errorf("%w on %s: a score outside 0-1 or a negative count", ErrBadEvent, subject)
 	}
-	if e.Clip.Subject != "" && e.Clip.Subject != ClipFilter(e.ID) {
-		return nil, fmt.Errorf("%w on %s: clip subject %q is not %q", ErrBadEvent, subject, e.Clip.Subject, ClipFilter(e.ID))
+	if e.Clip.Subject != "" && e.Clip.Subject != ClipFilter(e.ID, id) {
+		return nil, fmt.Errorf("%w on %s: clip subject %q is not %q", ErrBadEvent, subject, e.Clip.Subject, ClipFilter(e.ID, id))
 	}
 	for _, b := range e.Boxes {
 		if !b.valid() {

@@ -11,7 +11,7 @@ func FuzzParseEvent(f *testing.F) {
 	start := time.Date(2026, 12, 1, 6, 0, 31, 123e6, time.UTC)
 	eid := EventID("front", start)
 	good, _ := json.Marshal(Event{ID: eid, Camera: "front", Start: start, Score: 0.1, Boxes: []Box{{0.1, 0.2, 0.3, 0.4}},
-		Clip: Clip{Stream: ClipsStream, Subject: ClipFilter(eid), From: start.Add(-5 * time.Second)}})
+		Clip: Clip{Stream: ClipsStream, Subject: ClipFilter(eid, "front"), From: start.Add(-5 * time.Second)}})
 	ended, _ := json.Marshal(Event{ID: eid, Camera: "front", Start: start, End: start.Add(9 * time.Second), Boxes: []Box{}})
 	for _, s := range []string{string(good), string(ended), `{}`, `{"id":"x","camera":"front","start":"2026-12-01T06:00:00Z","score":2}`,
 		`{"id":"a.b","camera":"front","start":"2026-12-01T06:00:00Z"}`, `{"id":"x","camera":"back","start":"2026-12-01T06:00:00Z"}`,
@@ -78,6 +78,12 @@ func TestEventSubjects(t *testing.T) {
 	s := ClipSubject(eid, VideoSubject("front", true))
 	if s != "clips."+eid+".front.video.key" || CamsSubject(eid, s) != "cams.front.video.key" {
 		t.Errorf("ClipSubject %q, CamsSubject %q", s, CamsSubject(eid, s))
+	}
+	if id, ok := EventCamera(eid); !ok || id != "front" {
+		t.Errorf("EventCamera(%q) = %q, %v", eid, id, ok)
+	}
+	if _, ok := EventCamera("front"); ok {
+		t.Error("EventCamera of a camera id")
 	}
 	if CamsSubject("other", s) != "" {
 		t.Error("CamsSubject of another event")
