@@ -1,7 +1,7 @@
 // Command detector runs camhub's motion detector as a process of its own,
 // next to a hub that has none (one built without cgo, or run with
 // --motion=false), or to spread the cameras over several machines with
-// --cams.
+// --motion-cams.
 package main
 
 import (
@@ -28,14 +28,14 @@ hub built with cgo does in its own process (see the hub's --motion flags):
 motion ON/OFF on cams.<id>.motion, events on cams.<id>.events (stream
 EVENTS) and each event's clip in the stream CLIPS. Run one detector per
 camera: a camera analysed by two detectors has every event twice. To share
-cameras between several detectors, give each its own --cams.
+cameras between several detectors, give each its own --motion-cams.
 
 Usage:
   detector [flags]
 
 Examples:
   detector --nats nats://hub.lan:4222
-  detector --cams front,garden --motion-threshold 30
+  detector --motion-cams front,garden --motion-threshold 30
 
 Every flag can also be set as a key in the --config YAML file or as an
 environment variable CAMHUB_<FLAG>; flags override the environment, which
@@ -54,7 +54,6 @@ func main() {
 type options struct {
 	nats     string
 	auth     natsconn.Auth
-	cams     []string
 	motion   motion.Flags
 	logLevel string
 	version  bool
@@ -68,7 +67,6 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.String(config.FileFlag, "", "YAML configuration `file`")
 	fs.StringVar(&o.nats, "nats", natsconn.DefaultNATS, "NATS server or cluster of the hub (comma-separated `URLs`)")
 	o.auth.AddFlags(fs)
-	fs.StringSliceVar(&o.cams, "cams", nil, "analyse only these cameras (comma-separated `ids`; default: every camera)")
 	o.motion.Add(fs, true)
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -78,7 +76,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	o.cams = cli.SplitList(o.cams)
+	o.motion.Cams = cli.SplitList(o.motion.Cams)
 	if _, err := o.motion.Camera(); err != nil {
 		return nil, err
 	}
@@ -108,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cli.ExitFailure
 	}
 	defer nc.Close()
-	d, err := detector.New(nc, detector.Config{Defaults: cam, Cameras: o.motion.Cameras, Only: o.cams}, log)
+	d, err := detector.New(nc, detector.Config{Defaults: cam, Cameras: o.motion.Cameras, Only: o.motion.Cams}, log)
 	if err != nil {
 		return cli.UsageError(stderr, "detector", err)
 	}

@@ -121,6 +121,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 		return nil, errors.New("max-payload: at most 64MiB")
 	}
 	cfg.ReplayBytes, cfg.MaxPayload, cfg.ClipsBytes = int64(replayBytes), int32(maxPayload), int64(clipsBytes)
+	o.motion.Cams = cli.SplitList(o.motion.Cams)
 	if _, err := o.motion.Camera(); err != nil {
 		return nil, err
 	}

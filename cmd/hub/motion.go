@@ -23,7 +23,11 @@ func startMotion(o *options, h *hub.Server, log *slog.Logger) (stop func(), err 
 	if err != nil {
 		return nil, err
 	}
-	d, err := detector.New(h.Conn(), detector.Config{Defaults: cam, Cameras: o.motion.Cameras}, log.With("component", "motion"))
+	if (o.hub.Cluster != "" || o.hub.LeafListen != "" || o.hub.Leaf != "") && len(o.motion.Cams) == 0 {
+		log.Warn("every hub of a cluster, and every site, that runs the motion detector analyses every camera it receives, and each keeps its own events of them: " +
+			"give each hub its share with --motion-cams, or run it on one hub only (--motion=false on the others)")
+	}
+	d, err := detector.New(h.Conn(), detector.Config{Defaults: cam, Cameras: o.motion.Cameras, Only: o.motion.Cams}, log.With("component", "motion"))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"camhub/internal/wire"
 )
 
 // Flags are the motion detector's settings as command-line flags (and so,
@@ -21,6 +23,8 @@ type Flags struct {
 	PostRoll  time.Duration
 	Mask      string
 	Cameras   CameraSettings
+	// Cams, if not empty, are the only cameras analysed.
+	Cams []string
 }
 
 // Add defines the flags on fs; enabled is --motion's default.
@@ -34,6 +38,7 @@ func (f *Flags) Add(fs *pflag.FlagSet, enabled bool) {
 	fs.DurationVar(&f.PreRoll, "pre-roll", DefaultPreRoll, "an event's clip starts this long before the motion")
 	fs.DurationVar(&f.PostRoll, "post-roll", DefaultPostRoll, "and ends this long after it")
 	fs.StringVar(&f.Mask, "motion-mask", "", "areas where motion is ignored, on every camera: polygons of x,y points in fractions of the picture, e.g. '0,0 1,0 1,0.1 0,0.1' (the top tenth); ';' between polygons")
+	fs.StringSliceVar(&f.Cams, "motion-cams", nil, "analyse only these cameras (comma-separated `ids`; default: every camera): to share the cameras between hubs of a cluster or several detectors")
 	fs.Var(&f.Cameras, "motion-cameras", `per-camera settings as JSON (a map in YAML): {"garden":{"mask":"0,0.9 1,0.9 1,1 0,1","threshold":35,"off-delay":"10s"},"door":{"enabled":false}}; keys enabled, fps, threshold, min-area, on-frames, off-delay, pre-roll, post-roll, mask`)
 }
 
@@ -49,6 +54,11 @@ func (f *Flags) Camera() (Camera, error) {
 	c.Motion.Masks = m
 	if err := c.Validate(); err != nil {
 		return c, err
+	}
+	for _, id := range f.Cams {
+		if err := wire.ValidateID(id); err != nil {
+			return c, fmt.Errorf("motion-cams: %w", err)
+		}
 	}
 	for id, s := range f.Cameras {
 		if _, err := s.Apply(c); err != nil {
