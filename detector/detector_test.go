@@ -339,3 +339,35 @@ func TestRestart(t *testing.T) {
 		})
 	}
 }
+
+// Sensor noise on a still picture (JPEG) and a sudden brightness step
+// (H.264) raise no event.
+func TestNoEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		video  bool
+		frames func(testing.TB, int, int) [][]byte
+		min    uint64 // analysed pictures that cover the fixture's point
+	}{
+		{"jpeg noise", false, motiontest.Noise, 60},
+		{"h264 brightness", true, motiontest.Brightness, 90},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, js := hubtest.StartJS(t, nil)
+			mm := recordMotion(t, h.ClientURL())
+			c := newCamera(t, h.ClientURL(), tc.video, tc.frames(t, width, height))
+			d := startDetector(t, testenv.Conn(t, h.ClientURL()))
+			c.publish(len(c.data))
+			testenv.Eventually(t, 60*time.Second, "the fixture analysed", func() bool { return d.Stats().Analysed >= tc.min })
+			if st := d.Stats(); st.Events != 0 || st.Bad != 0 {
+				t.Errorf("stats %+v", st)
+			}
+			if evs := events(t, js); len(evs) != 0 {
+				t.Errorf("events %+v", evs)
+			}
+			if m := mm.get(); len(m) != 0 {
+				t.Errorf("motion %+v", m)
+			}
+		})
+	}
+}
