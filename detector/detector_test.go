@@ -309,17 +309,12 @@ func TestRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			d1 := startDetector(t, h1.Conn())
-			js1, err := jetstream.New(h1.Conn())
-			if err != nil {
-				t.Fatal(err)
-			}
 			c := newCamera(t, h1.ClientURL(), video, motiontest.Walk(t, width, height))
 			// into the motion: the event started, part of its clip stored
 			c.publish(int((motiontest.MotionStart + 4*time.Second) / motiontest.Interval))
 			testenv.Eventually(t, 30*time.Second, "the event started and its clip being stored", func() bool {
 				return d1.Stats().Events == 1 && d1.Stats().Copied > 50
 			})
-			_ = js1
 			d1.Close()
 			h1.Close()
 

@@ -106,7 +106,7 @@ type Clip struct {
 	Stream  string    `json:"stream"`            // ClipsStream
 	Subject string    `json:"subject"`           // ClipFilter of the event and camera
 	From    time.Time `json:"from"`              // capture time of the first frame asked for (start - pre-roll)
-	To      time.Time `json:"to"`                // of the last (end + post-roll)
+	To      time.Time `json:"to,omitzero"`       // of the last (end + post-roll); zero while the event lasts
 	First   time.Time `json:"first,omitzero"`    // capture time of the first frame copied
 	Last    time.Time `json:"last,omitzero"`     // and of the last
 	Frames  int       `json:"frames"`            // frames (access units) copied
