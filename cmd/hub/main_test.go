@@ -148,6 +148,12 @@ func TestBinaryStartsAndStops(t *testing.T) {
 	if !strings.Contains(strings.Join(seen, "\n"), "camhub hub stopped") {
 		t.Fatalf("no clean stop in the log:\n%s", strings.Join(seen, "\n"))
 	}
+	// a plain hub detects motion, and sizes its file store for events and clips
+	for _, want := range []string{"msg=\"events and clips ready\"", "msg=\"motion detector running\"", "file_store="} {
+		if !strings.Contains(strings.Join(seen, "\n"), want) {
+			t.Errorf("no %s in the log:\n%s", want, strings.Join(seen, "\n"))
+		}
+	}
 }
 
 func TestHelpAndBadArgs(t *testing.T) {
