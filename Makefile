@@ -5,7 +5,7 @@
 all: build
 
 build:
-	go build -o bin/ ./cmd/hub ./cmd/agent ./cmd/viewer
+	go build -o bin/ ./cmd/hub ./cmd/agent ./cmd/viewer ./cmd/detector
 
 test:
 	./scripts/test.sh

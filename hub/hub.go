@@ -79,6 +79,11 @@ type Config struct {
 	// Domain is the embedded server's JetStream domain: a leaf hub's own
 	// name, so its replay buffer stays local.
 	Domain string
+
+	// ClipsAge and ClipsBytes bound the CLIPS stream of event clips
+	// (0: DefaultClipsAge, DefaultClipsBytes).
+	ClipsAge   time.Duration
+	ClipsBytes int64
 }
 
 // ErrConfig is wrapped by every error Config.Validate returns.
@@ -110,6 +115,15 @@ func (c *Config) validate() error {
 	if c.MaxPayload == 0 {
 		c.MaxPayload = DefaultMaxPayload
 	}
+	if c.ClipsAge == 0 {
+		c.ClipsAge = DefaultClipsAge
+	}
+	if c.ClipsBytes == 0 {
+		c.ClipsBytes = DefaultClipsBytes
+	}
+	if c.ClipsAge < time.Minute || c.ClipsBytes < 1<<20 {
+		return fmt.Errorf("clips-age %v, clips-bytes %d: at least 1m and 1MiB", c.ClipsAge, c.ClipsBytes)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("tls-cert and tls-key go together")
 	}
@@ -137,7 +151,8 @@ func (c *Config) buffer() BufferConfig {
 	if c.Storage == StorageFile {
 		st = jetstream.FileStorage
 	}
-	return BufferConfig{Storage: st, Replay: c.Replay, ReplayBytes: c.ReplayBytes, Replicas: c.Replicas}
+	return BufferConfig{Storage: st, Replay: c.Replay, ReplayBytes: c.ReplayBytes, Replicas: c.Replicas,
+		ClipsAge: c.ClipsAge, ClipsBytes: c.ClipsBytes}
 }
 
 // Server is a running hub.
@@ -202,6 +217,11 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	s.log.Info("replay buffer ready", "stream", wire.FramesStream, "storage", s.cfg.Storage,
 		"replay", s.cfg.Replay, "replay_bytes", s.cfg.ReplayBytes, "max_frame", b.MaxMsgSize, "replicas", b.Replicas)
+	s.log.Info("events and clips ready", "events", wire.EventsStream, "events_age", EventsMaxAge, "events_bytes", int64(EventsMaxBytes),
+		"clips", wire.ClipsStream, "clips_age", s.cfg.ClipsAge, "clips_bytes", s.cfg.ClipsBytes, "storage", StorageFile)
+	if s.tmp != "" {
+		s.log.Warn("events and clips are kept in a temporary directory and lost when the hub stops: give --store-dir to keep them")
+	}
 
 	if _, err := s.nc.Subscribe(wire.AllStatus, s.cams.handle); err != nil {
 		return err
@@ -250,9 +270,10 @@ func (s *Server) startEmbedded() error {
 		h, _ := os.Hostname()
 		name = "camhub-" + h
 	}
-	// Reserve what the buffers need, and no more, from the machine.
+	// Reserve what the buffers need, and no more, from the machine:
+	// events and clips are always on file storage.
 	const margin = 64 << 20
-	maxMem, maxStore := int64(margin), int64(margin)
+	maxMem, maxStore := int64(margin), int64(margin)+EventsMaxBytes+s.cfg.ClipsBytes
 	if s.cfg.Storage == StorageFile {
 		maxStore += s.cfg.ReplayBytes
 	} else {
@@ -330,7 +351,8 @@ func (s *Server) startEmbedded() error {
 			return err
 		}
 	}
-	attrs := []any{"url", ns.ClientURL(), "name", name, "store_dir", dir, "auth", s.cfg.Auth != "", "tls", s.cfg.TLSCert != ""}
+	attrs := []any{"url", ns.ClientURL(), "name", name, "store_dir", dir, "auth", s.cfg.Auth != "", "tls", s.cfg.TLSCert != "",
+		"file_store", maxStore, "memory_store", maxMem}
 	if a := ns.ClusterAddr(); a != nil {
 		attrs = append(attrs, "cluster", s.cfg.ClusterName, "routes_listen", a.String())
 	}
@@ -369,6 +391,11 @@ func (s *Server) MonitorAddr() *net.TCPAddr {
 	}
 	return s.ns.MonitorAddr()
 }
+
+// Conn is the hub's own connection, in-process with an embedded server,
+// with every permission: for components that run inside the hub's process
+// (the motion detector). It is closed by Close.
+func (s *Server) Conn() *nats.Conn { return s.nc }
 
 // Online lists the ids of the cameras the hub sees reporting now.
 func (s *Server) Online() []string { return s.cams.online() }

@@ -21,6 +21,14 @@ const (
 	StatusMaxAge = 7 * 24 * time.Hour
 	// statusMaxBytes bounds the status stream: one small report a camera.
 	statusMaxBytes = 16 << 20
+
+	// DefaultClipsAge and DefaultClipsBytes bound the CLIPS stream.
+	DefaultClipsAge   = 7 * 24 * time.Hour
+	DefaultClipsBytes = 1 << 30
+	// EventsMaxAge and EventsMaxBytes bound the EVENTS stream: a month of
+	// events, about 100 000 of them.
+	EventsMaxAge   = 30 * 24 * time.Hour
+	EventsMaxBytes = 64 << 20
 )
 
 // BufferConfig says how the replay buffer is kept.
@@ -30,6 +38,10 @@ type BufferConfig struct {
 	ReplayBytes int64                 // the most bytes kept
 	MaxMsgSize  int32                 // the largest frame accepted; 0: the server's maximum payload
 	Replicas    int                   // copies in a cluster; 0 means 1
+	// ClipsAge and ClipsBytes bound the CLIPS stream (0: the defaults).
+	// EVENTS and CLIPS are always on file storage: they outlive a restart.
+	ClipsAge   time.Duration
+	ClipsBytes int64
 }
 
 // FramesStreamConfig is the configuration of the CAMS stream: every
@@ -78,10 +90,64 @@ func StatusStreamConfig(b BufferConfig) jetstream.StreamConfig {
 	}
 }
 
-// Provision creates the CAMS and CAMS_STATUS streams, or updates them to
-// b's limits if they exist. It works on any NATS server with JetStream.
+// EventsStreamConfig is the configuration of the EVENTS stream: every
+// camera's events (cams.<id>.events), a month of them, on file storage.
+// An event is published twice, with message ids <event-id>.start and
+// <event-id>.end, so a restarted detector never doubles one.
+func EventsStreamConfig(b BufferConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        wire.EventsStream,
+		Description: "camhub events: motion detected on the cameras",
+		Subjects:    []string{wire.AllEvents},
+		AllowDirect: true,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      EventsMaxAge,
+		MaxBytes:    EventsMaxBytes,
+		MaxMsgs:     -1,
+		MaxMsgSize:  256 << 10,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(b.Replicas, 1),
+		Duplicates:  10 * time.Minute,
+	}
+}
+
+// ClipsStreamConfig is the configuration of the CLIPS stream: the frames
+// of every event's clip (clips.<event-id>.<id>.frames|video.*), copied
+// from CAMS with their headers, bounded by age and bytes, discarding the
+// oldest, on file storage. Each copy carries the message id
+// <event-id>.<kind>.<Frame-Time>.<Frame-Seq>, so copying again after a
+// restart adds nothing.
+func ClipsStreamConfig(b BufferConfig) jetstream.StreamConfig {
+	age, bytes := b.ClipsAge, b.ClipsBytes
+	if age <= 0 {
+		age = DefaultClipsAge
+	}
+	if bytes <= 0 {
+		bytes = DefaultClipsBytes
+	}
+	return jetstream.StreamConfig{
+		Name:        wire.ClipsStream,
+		Description: "camhub clips: the frames of each event, with pre- and post-roll",
+		Subjects:    []string{wire.AllClips},
+		AllowDirect: true,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      age,
+		MaxBytes:    bytes,
+		MaxMsgs:     -1,
+		MaxMsgSize:  b.MaxMsgSize,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(b.Replicas, 1),
+		Duplicates:  10 * time.Minute,
+	}
+}
+
+// Provision creates the CAMS, CAMS_STATUS, EVENTS and CLIPS streams, or
+// updates them to b's limits if they exist. It works on any NATS server
+// with JetStream.
 func Provision(ctx context.Context, js jetstream.JetStream, b BufferConfig) error {
-	for _, cfg := range []jetstream.StreamConfig{FramesStreamConfig(b), StatusStreamConfig(b)} {
+	for _, cfg := range []jetstream.StreamConfig{FramesStreamConfig(b), StatusStreamConfig(b), EventsStreamConfig(b), ClipsStreamConfig(b)} {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) ||
 				errors.Is(err, nats.ErrNoResponders) {

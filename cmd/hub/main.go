@@ -15,6 +15,7 @@ import (
 	"camhub/hub"
 	"camhub/internal/cli"
 	"camhub/internal/config"
+	"camhub/internal/motion"
 	"camhub/internal/version"
 )
 
@@ -23,6 +24,11 @@ const usage = `hub - the camhub broker
 Runs a NATS server with JetStream inside this process, keeping a bounded
 replay buffer (the stream CAMS) of every camera's frames and the camera list
 (the stream CAMS_STATUS). Agents publish to it; viewers read from it.
+It detects motion on every camera (--motion, on by default in the normal
+cgo build): events on cams.<id>.motion and cams.<id>.events (stream
+EVENTS, 30 days) and a clip of each event, with --pre-roll and
+--post-roll, in the stream CLIPS (--clips-age, --clips-bytes); both are
+on file storage under --store-dir.
 With --nats it starts no server and provisions the same streams on an
 existing NATS server or cluster (JetStream enabled) instead.
 
@@ -32,6 +38,8 @@ Usage:
 Examples:
   hub                                    # listen on :4222, monitoring on 127.0.0.1:8222
   hub --storage file --store-dir /var/lib/camhub --replay 2m
+  hub --motion-cameras '{"garden":{"mask":"0,0.9 1,0.9 1,1 0,1"},"door":{"enabled":false}}'
+  hub --motion=false                     # no motion detection
   hub --nats nats://nats1:4222,nats://nats2:4222 --replicas 3
 
   # one node of a three-hub cluster keeping 3 copies of the buffer (on a, b and c)
@@ -60,6 +68,7 @@ func main() {
 // options is everything the command line, environment and file said.
 type options struct {
 	hub      hub.Config
+	motion   motion.Flags
 	logLevel string
 	version  bool
 }
@@ -74,6 +83,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	cfg := &o.hub
 	replayBytes := config.Bytes(hub.DefaultReplayBytes)
 	maxPayload := config.Bytes(hub.DefaultMaxPayload)
+	clipsBytes := config.Bytes(hub.DefaultClipsBytes)
 	fs.String(config.FileFlag, "", "YAML configuration `file`")
 	fs.StringVar(&cfg.Listen, "listen", "0.0.0.0:4222", "`host:port` for NATS clients (agents, viewers)")
 	fs.StringVar(&cfg.Monitor, "monitor", "127.0.0.1:8222", "`host:port` of the NATS monitoring endpoint, plain HTTP without users: it shows every connection, user and consumer (loopback by default; empty: off)")
@@ -95,6 +105,9 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&cfg.LeafListen, "leaf-listen", "", "accept site hubs (leaf nodes) on this `host:port`, e.g. 0.0.0.0:7422 (default: off)")
 	fs.StringVar(&cfg.Leaf, "leaf", "", "run as a site hub: a leaf node of the central hub at these `URLs` (nats://central:7422; needs --domain)")
 	fs.StringVar(&cfg.Domain, "domain", "", "JetStream `domain` of this hub's buffer; a site hub's own name (e.g. garden)")
+	fs.DurationVar(&cfg.ClipsAge, "clips-age", hub.DefaultClipsAge, "keep event clips (stream CLIPS, on file storage) for this long")
+	fs.Var(&clipsBytes, "clips-bytes", "keep at most this many bytes of event clips, the oldest dropped first (e.g. 1GiB, 20GiB)")
+	o.motion.Add(fs, detectorBuilt)
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 
@@ -107,7 +120,11 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	if maxPayload > 64<<20 {
 		return nil, errors.New("max-payload: at most 64MiB")
 	}
-	cfg.ReplayBytes, cfg.MaxPayload = int64(replayBytes), int32(maxPayload)
+	cfg.ReplayBytes, cfg.MaxPayload, cfg.ClipsBytes = int64(replayBytes), int32(maxPayload), int64(clipsBytes)
+	o.motion.Cams = cli.SplitList(o.motion.Cams)
+	if _, err := o.motion.Camera(); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -138,7 +155,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("hub failed to start", "error", err)
 		return cli.ExitFailure
 	}
-	if err := h.Run(ctx); err != nil {
+	stopMotion, err := startMotion(o, h, log)
+	if err != nil {
+		h.Close()
+		log.Error("motion detector failed to start", "error", err)
+		return cli.ExitFailure
+	}
+	// The detector stops before the hub, whose connection it uses.
+	hctx, hcancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+		}
+		stopMotion()
+		hcancel()
+	}()
+	err = h.Run(hctx)
+	close(done)
+	stopMotion()
+	hcancel()
+	if err != nil {
 		log.Error("hub failed", "error", err)
 		return cli.ExitFailure
 	}

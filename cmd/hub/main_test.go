@@ -148,6 +148,12 @@ func TestBinaryStartsAndStops(t *testing.T) {
 	if !strings.Contains(strings.Join(seen, "\n"), "camhub hub stopped") {
 		t.Fatalf("no clean stop in the log:\n%s", strings.Join(seen, "\n"))
 	}
+	// a plain hub detects motion, and sizes its file store for events and clips
+	for _, want := range []string{"msg=\"events and clips ready\"", "msg=\"motion detector running\"", "file_store="} {
+		if !strings.Contains(strings.Join(seen, "\n"), want) {
+			t.Errorf("no %s in the log:\n%s", want, strings.Join(seen, "\n"))
+		}
+	}
 }
 
 func TestHelpAndBadArgs(t *testing.T) {
@@ -194,5 +200,50 @@ func TestClusterFlagErrors(t *testing.T) {
 		if code := run(t.Context(), tc.args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("hub %v: exit %d, %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
 		}
+	}
+}
+
+// Motion settings come from flags and YAML; per-camera settings are a YAML
+// map (or JSON), checked at start.
+func TestMotionSettings(t *testing.T) {
+	o, err := parse([]string{"--config", writeFile(t, `motion-threshold: 30
+motion-mask: "0,0 1,0 1,0.1 0,0.1"
+pre-roll: 2s
+motion-cameras:
+  garden:
+    mask: "0,0.9 1,0.9 1,1 0,1"
+    off-delay: 10s
+  door:
+    enabled: false
+`)}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam, err := o.motion.Camera()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cam.Enabled || cam.Motion.Threshold != 30 || len(cam.Motion.Masks) != 1 || cam.PreRoll != 2*time.Second {
+		t.Errorf("global settings %+v", cam)
+	}
+	garden, err := o.motion.Cameras["garden"].Apply(cam)
+	if err != nil || garden.Motion.OffDelay != 10*time.Second || garden.Motion.Masks[0][0].Y != 0.9 || garden.Motion.Threshold != 30 {
+		t.Errorf("garden: %+v, %v", garden, err)
+	}
+	if door, _ := o.motion.Cameras["door"].Apply(cam); door.Enabled {
+		t.Error("door: enabled")
+	}
+	for _, args := range [][]string{
+		{"--motion-cameras", `{"garden":{"mask":"0,0 2,0 1,1"}}`},
+		{"--motion-cameras", `{"garden":{"sensitivity":3}}`},
+		{"--motion-mask", "0,0 1,0"},
+		{"--motion-fps", "0"},
+	} {
+		if _, err := parse(args, io.Discard); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+	if o, err := parse([]string{"--motion=false"}, io.Discard); err != nil || o.motion.Enabled {
+		t.Errorf("--motion=false: %v", err)
 	}
 }

@@ -20,7 +20,7 @@ import (
 // runFlags are the flags that say what to do this once, not how the
 // viewer is set up: they are not read from the file or the environment,
 // where they would, say, rewind every grid started.
-var runFlags = []string{"cam", "since", "at", "speed", "from", "to", "out"}
+var runFlags = []string{"cam", "since", "at", "speed", "from", "to", "out", "event"}
 
 // options is everything the command line, environment and file said.
 type options struct {
@@ -46,6 +46,7 @@ type options struct {
 	out      string
 	outDir   string
 	format   clipFormat
+	event    string // export: the event whose clip to write
 }
 
 // command is one of viewer's commands; the one without a name is the default.
@@ -68,7 +69,8 @@ var commands = []*command{
 	{"list", "print the cameras the hub knows, with their state (--json for JSON)", runList, []string{"json"}},
 	{"snapshot", "write the newest frame of cameras in the replay buffer as JPEGs", runSnapshot, []string{"cam", "cams", "out", "out-dir"}},
 	{"export", "write a video clip of cameras from the replay buffer", runExport,
-		[]string{"cam", "cams", "since", "from", "to", "out", "out-dir", "format"}},
+		[]string{"cam", "cams", "since", "from", "to", "out", "out-dir", "format", "event"}},
+	{"events", "list the motion events the hub keeps, newest last (--cam, --since, --json)", runEvents, []string{"cam", "since", "json"}},
 }
 
 // label is how help and errors name a command.
@@ -140,6 +142,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&o.out, "out", "", "export, snapshot: the `file` to write (.mp4 or .avi; .jpg)")
 	fs.StringVar(&o.outDir, "out-dir", "", "export, snapshot: write a file per camera into this `directory`, named <id>.mp4 (--format) or <id>.jpg")
 	fs.Var(&o.format, "format", "export with --out-dir: clip format, mp4 or avi")
+	fs.StringVar(&o.event, "event", "", "export: write the clip of this event (`id`, from `viewer events`) to --out")
 
 	if err := config.Load(fs, args, append([]string{"version"}, runFlags...)...); err != nil {
 		return nil, err
@@ -178,11 +181,15 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	case "":
 		err = o.checkRewind(fs)
 	case "export":
-		if err = o.checkTargets(fs, "export"); err == nil {
+		if o.event != "" {
+			err = o.checkEvent(fs)
+		} else if err = o.checkTargets(fs, "export"); err == nil {
 			err = o.checkRange()
 		}
 	case "snapshot":
 		err = o.checkTargets(fs, "snapshot")
+	case "events":
+		err = o.checkEvents()
 	}
 	if err != nil {
 		return nil, err

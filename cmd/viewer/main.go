@@ -64,6 +64,8 @@ Examples:
   viewer export --cam front --since 60s --out front.mp4
   viewer export --cam front --from 2026-11-24T08:00:00Z --to 2026-11-24T08:00:20Z --out front.avi
   viewer export --cams front,back --out-dir clips          # the whole buffer: clips/front.mp4 ...
+  viewer events --cam front --since 24h                    # motion events, with their clips
+  viewer export --event 20261124T080005123Z-front --out event.mp4
 
 export writes one video frame per frame captured, at the rate they were
 captured: .mp4 is H.264 (MPEG-4 Part 2 where OpenCV has no H.264 encoder),

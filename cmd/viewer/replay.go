@@ -158,6 +158,9 @@ func runSnapshot(ctx context.Context, o *options, stdout, stderr io.Writer, log 
 
 // runExport writes a clip of each camera.
 func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *slog.Logger) int {
+	if o.event != "" {
+		return runExportEvent(ctx, o, stdout, stderr, log)
+	}
 	nc, js, err := dialOnce(o, stderr, log)
 	if err == nil {
 		defer nc.Close()

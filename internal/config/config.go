@@ -10,6 +10,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -62,6 +63,12 @@ func Load(fs *pflag.FlagSet, args []string, skip ...string) error {
 		}
 		var unknown []string
 		for _, k := range v.AllKeys() {
+			if head, _, ok := strings.Cut(k, "."); ok {
+				// a YAML map under a flag that reads JSON
+				if f := fs.Lookup(head); f != nil && f.Value.Type() == "json" {
+					k = head
+				}
+			}
 			if f := fs.Lookup(k); f == nil || skipped[k] {
 				unknown = append(unknown, k)
 			}
@@ -112,9 +119,16 @@ func knownKeys(fs *pflag.FlagSet, skipped map[string]bool) []string {
 }
 
 // valueString turns a value from YAML or the environment into the text a
-// flag parses. YAML lists become comma-separated lists.
+// flag parses. YAML lists become comma-separated lists, YAML maps JSON (for
+// flags of type "json"; viper lower-cases their keys).
 func valueString(x any) string {
 	switch x := x.(type) {
+	case map[string]any:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return fmt.Sprint(x)
+		}
+		return string(b)
 	case []any:
 		parts := make([]string, len(x))
 		for i, e := range x {

@@ -1,0 +1,120 @@
+// Command detector runs camhub's motion detector as a process of its own,
+// next to a hub that has none (one built without cgo, or run with
+// --motion=false), or to spread the cameras over several machines with
+// --motion-cams.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"camhub/detector"
+	"camhub/internal/cli"
+	"camhub/internal/config"
+	"camhub/internal/motion"
+	"camhub/internal/natsconn"
+	"camhub/internal/version"
+)
+
+const usage = `detector - camhub's motion detector
+
+Analyses the cameras of a hub for motion and keeps events and clips, as a
+hub built with cgo does in its own process (see the hub's --motion flags):
+motion ON/OFF on cams.<id>.motion, events on cams.<id>.events (stream
+EVENTS) and each event's clip in the stream CLIPS. Run one detector per
+camera: a camera analysed by two detectors has every event twice. To share
+cameras between several detectors, give each its own --motion-cams.
+
+Usage:
+  detector [flags]
+
+Examples:
+  detector --nats nats://hub.lan:4222
+  detector --motion-cams front,garden --motion-threshold 30
+
+Every flag can also be set as a key in the --config YAML file or as an
+environment variable CAMHUB_<FLAG>; flags override the environment, which
+overrides the file.
+
+Flags:
+`
+
+func main() {
+	ctx, stop := cli.SignalContext()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type options struct {
+	nats     string
+	auth     natsconn.Auth
+	motion   motion.Flags
+	logLevel string
+	version  bool
+}
+
+func parse(args []string, stdout io.Writer) (*options, error) {
+	fs := pflag.NewFlagSet("detector", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() { fmt.Fprint(stdout, usage, fs.FlagUsages()) }
+	var o options
+	fs.String(config.FileFlag, "", "YAML configuration `file`")
+	fs.StringVar(&o.nats, "nats", natsconn.DefaultNATS, "NATS server or cluster of the hub (comma-separated `URLs`)")
+	o.auth.AddFlags(fs)
+	o.motion.Add(fs, true)
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	if err := config.Load(fs, args, "version"); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.motion.Cams = cli.SplitList(o.motion.Cams)
+	if _, err := o.motion.Camera(); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stdout)
+	if errors.Is(err, pflag.ErrHelp) {
+		return cli.ExitOK
+	}
+	if err != nil {
+		return cli.UsageError(stderr, "detector", err)
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "camhub detector", version.String())
+		return cli.ExitOK
+	}
+	log, err := cli.NewLogger(stderr, o.logLevel)
+	if err != nil {
+		return cli.UsageError(stderr, "detector", err)
+	}
+	cam, _ := o.motion.Camera() // checked in parse
+	nc, err := natsconn.Dial(o.nats, natsconn.DialOptions{Name: "camhub-detector", Retry: true, Auth: o.auth}, log)
+	if err != nil {
+		log.Error("connecting to the hub", "error", err)
+		return cli.ExitFailure
+	}
+	defer nc.Close()
+	d, err := detector.New(nc, detector.Config{Defaults: cam, Cameras: o.motion.Cameras, Only: o.motion.Cams}, log)
+	if err != nil {
+		return cli.UsageError(stderr, "detector", err)
+	}
+	log.Info("camhub detector starting", "version", version.String(), "nats", natsconn.RedactURL(o.nats))
+	if err := d.Run(ctx); err != nil {
+		log.Error("detector failed", "error", err)
+		return cli.ExitFailure
+	}
+	log.Info("camhub detector stopped")
+	return cli.ExitOK
+}
