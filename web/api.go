@@ -37,6 +37,7 @@ func (s *Server) routes() (http.Handler, error) {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(ui)))
 	mux.HandleFunc("GET /api/cams", s.handleCams)
 	mux.HandleFunc("GET /api/stream", s.handleStream)
+	mux.HandleFunc("GET /api/media", s.handleMedia) // mse.go
 	mux.HandleFunc("GET /cams/{id}/snapshot.jpg", s.handleSnapshot)
 	mux.HandleFunc("GET /cams/{id}/stream.mjpg", s.handleMJPEG)
 	mux.HandleFunc("GET /healthz", s.handleHealth)

@@ -1,0 +1,309 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"image/jpeg"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/replay"
+	"camhub/internal/testenv"
+	"camhub/internal/wire"
+)
+
+// videoCamera publishes an H.264 clip live, looped, as an agent does: an
+// access unit every interval captured now, Frame-Seq from 1.
+type videoCamera struct {
+	t    testing.TB
+	nc   *nats.Conn
+	id   string
+	w, h int
+	aus  [][]byte // the clip; its length a multiple of its GOP
+
+	mu  sync.Mutex
+	seq uint64
+}
+
+func newVideoCamera(t testing.TB, nc *nats.Conn, id string, w, h, frames, gop int) *videoCamera {
+	return &videoCamera{t: t, nc: nc, id: id, w: w, h: h, aus: testenv.H264Clip(t, w, h, frames, gop)}
+}
+
+// next publishes the next access unit and returns its Frame-Seq.
+func (c *videoCamera) next() uint64 {
+	c.mu.Lock()
+	c.seq++
+	seq := c.seq
+	c.mu.Unlock()
+	au := c.aus[int(seq-1)%len(c.aus)]
+	if err := c.nc.PublishMsg(testenv.VideoMsg(c.t, c.id, seq, time.Now(), au, c.w, c.h)); err != nil {
+		c.t.Error(err)
+	}
+	return seq
+}
+
+// run publishes an access unit every interval until the test ends.
+func (c *videoCamera) run(interval time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	c.t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				c.next()
+			}
+		}
+	}()
+}
+
+// mediaReader reads GET /api/media.
+type mediaReader struct {
+	r   *bufio.Reader
+	buf []byte
+}
+
+func openMedia(t *testing.T, ctx context.Context, url string) *mediaReader {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != MediaContentType {
+		body, _ := io.ReadAll(res.Body)
+		t.Fatalf("GET %s: %s %s: %s", url, res.Status, res.Header.Get("Content-Type"), body)
+	}
+	return &mediaReader{r: bufio.NewReader(res.Body)}
+}
+
+// next returns the next record, its payload copied.
+func (m *mediaReader) next() (MediaRecord, error) {
+	rec, buf, err := ReadMediaRecord(m.r, m.buf)
+	m.buf = buf
+	rec.Payload = bytes.Clone(rec.Payload)
+	return rec, err
+}
+
+// until returns the next record of camera id.
+func (m *mediaReader) until(t *testing.T, id string) MediaRecord {
+	t.Helper()
+	for {
+		rec, err := m.next()
+		if err != nil {
+			t.Fatalf("waiting for a record of %s: %v", id, err)
+		}
+		if rec.ID == id {
+			return rec
+		}
+	}
+}
+
+// fragmentSeqs returns the decode order of the samples of an MP4 fragment
+// as their count and whether the first is a keyframe.
+func fragmentSamples(t *testing.T, frag []byte) (n int, key bool) {
+	t.Helper()
+	var parts fmp4.Parts
+	if err := parts.Unmarshal(frag); err != nil {
+		t.Fatalf("fragment: %v", err)
+	}
+	if len(parts) != 1 || len(parts[0].Tracks) != 1 {
+		t.Fatalf("fragment: %d parts, want one of one track", len(parts))
+	}
+	s := parts[0].Tracks[0].Samples
+	return len(s), len(s) > 0 && !s[0].IsNonSyncSample
+}
+
+// GET /api/media without a decoder on the server: an H.264 camera starts
+// with its init segment and a fragment from its newest keyframe in the
+// buffer to the access unit that came live, then a fragment per access
+// unit; a JPEG camera's frames come as JPEG; a camera that joins appears.
+func TestMediaStream(t *testing.T) {
+	_, nc := startHub(t)
+	_, ts := startWeb(t, Config{}, nc)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam := newVideoCamera(t, nc, "cam", 320, 240, 30, 10) // keyframes: 1, 11, 21
+	times := make([]time.Time, 13)
+	for i := range times {
+		times[i] = time.Now().Add(time.Duration(i-13) * time.Second / 15)
+	}
+	testenv.PublishVideo(t, js, "cam", cam.aus[:13], times, 320, 240)
+	cam.seq = 13
+	pic := newCamera(t, nc, "pic", 160, 120, 5, 0)
+	pic.run(50 * time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m := openMedia(t, ctx, ts.URL+"/api/media")
+	if seq := cam.next(); seq != 14 {
+		t.Fatalf("published %d", seq)
+	}
+	init := m.until(t, "cam")
+	if init.Kind != RecordInit || init.Type != `video/mp4; codecs="avc1.42C01E"` && !strings.HasPrefix(init.Type, `video/mp4; codecs="avc1.`) ||
+		init.Width != 320 || init.Height != 240 || len(init.Payload) == 0 {
+		t.Fatalf("first record of cam: kind %d %q %dx%d, want an init segment of 320x240", init.Kind, init.Type, init.Width, init.Height)
+	}
+	first := m.until(t, "cam")
+	if first.Kind != RecordFragment || first.Seq != 14 {
+		t.Fatalf("second record of cam: kind %d seq %d, want a fragment up to 14", first.Kind, first.Seq)
+	}
+	if n, key := fragmentSamples(t, first.Payload); n != 4 || !key {
+		t.Errorf("first fragment: %d samples (keyframe first: %v), want 4 from the keyframe 11", n, key)
+	}
+	if age := time.Since(first.Time); age < 0 || age > 10*time.Second {
+		t.Errorf("first fragment captured %v ago", age)
+	}
+	for want := uint64(15); want <= 40; want++ {
+		if seq := cam.next(); seq != want {
+			t.Fatalf("published %d", seq)
+		}
+		rec := m.until(t, "cam")
+		if rec.Kind != RecordFragment || rec.Seq != want {
+			t.Fatalf("record of cam: kind %d seq %d, want fragment %d", rec.Kind, rec.Seq, want)
+		}
+		n, key := fragmentSamples(t, rec.Payload)
+		if n != 1 || key != ((want-1)%10 == 0) {
+			t.Fatalf("fragment %d: %d samples, keyframe %v", want, n, key)
+		}
+		if rec.MediaTime <= first.MediaTime {
+			t.Fatalf("fragment %d: media time %v after %v", want, rec.MediaTime, first.MediaTime)
+		}
+	}
+	// the JPEG camera
+	p := m.until(t, "pic")
+	if p.Kind != RecordJPEG || p.Type != wire.ContentTypeJPEG || p.Width != 160 {
+		t.Errorf("record of pic: kind %d %q %d wide, want JPEG 160 wide", p.Kind, p.Type, p.Width)
+	}
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(p.Payload)); err != nil || cfg.Width != 160 {
+		t.Errorf("pic's JPEG: %+v %v", cfg, err)
+	}
+	// a camera that joins appears, from its first keyframe
+	late := newVideoCamera(t, nc, "late", 160, 120, 10, 5)
+	late.next()
+	if rec := m.until(t, "late"); rec.Kind != RecordInit {
+		t.Errorf("first record of late: kind %d, want an init", rec.Kind)
+	}
+	if rec := m.until(t, "late"); rec.Kind != RecordFragment || rec.Seq != 1 {
+		t.Errorf("second record of late: kind %d seq %d, want fragment 1", rec.Kind, rec.Seq)
+	}
+	// asked for one camera, it gets that one
+	one := openMedia(t, ctx, ts.URL+"/api/media?cams=late")
+	late.next()
+	late.next()
+	for {
+		rec, err := one.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.ID != "late" {
+			t.Fatalf("a stream of late has a record of %s", rec.ID)
+		}
+		if rec.Kind == RecordFragment && rec.Seq == 3 {
+			break
+		}
+	}
+	res, err := http.Get(ts.URL + "/api/media?since=10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("a rewind of /api/media: %s, want 400", res.Status)
+	}
+}
+
+// A client that takes nothing while two GOPs come gets the newer one
+// whole; the older is skipped, counted, and nothing of it is sent.
+func TestMediaNewestGOPWins(t *testing.T) {
+	_, nc := startHub(t)
+	s, _ := startWeb(t, Config{}, nc)
+	aus := testenv.H264Clip(t, 160, 120, 20, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mc := &mediaClient{ctx: ctx, wake: make(chan struct{}, 1), cams: make(map[string]*mediaCam)}
+	s.media.mu.Lock()
+	s.media.clients[mc] = struct{}{}
+	s.media.mu.Unlock()
+	t0 := time.Now()
+	for i, au := range aus[:15] {
+		msg := testenv.VideoMsg(t, "cam", uint64(i+1), t0.Add(time.Duration(i)*time.Second/15), au, 160, 120)
+		v, err := wire.ParseVideo(msg.Header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.pushMedia("cam", replay.AU{Video: v, Data: au, Stored: time.Now()})
+	}
+	rec := httptest.NewRecorder()
+	c := &client{s: s, w: rec, rc: http.NewResponseController(rec), ctx: ctx}
+	if _, err := s.sendVideo(c, mc.cams["cam"]); err != nil {
+		t.Fatal(err)
+	}
+	r := bytes.NewReader(rec.Body.Bytes())
+	init, _, err := ReadMediaRecord(r, nil)
+	if err != nil || init.Kind != RecordInit {
+		t.Fatalf("first record: kind %d, %v; want an init", init.Kind, err)
+	}
+	frag, _, err := ReadMediaRecord(r, nil)
+	if err != nil || frag.Kind != RecordFragment || frag.Seq != 15 {
+		t.Fatalf("second record: kind %d seq %d, %v; want a fragment up to 15", frag.Kind, frag.Seq, err)
+	}
+	if n, key := fragmentSamples(t, frag.Payload); n != 5 || !key {
+		t.Errorf("fragment: %d samples (keyframe first: %v), want 11 to 15", n, key)
+	}
+	if st := s.mediaStats(); st.Skipped != 10 || st.Fragments != 1 || st.Inits != 1 {
+		t.Errorf("stats %+v, want 10 skipped, 1 fragment, 1 init", st)
+	}
+}
+
+// FuzzReadMediaRecord: any bytes give a record or an error, never a
+// panic, and a record read writes back the same.
+func FuzzReadMediaRecord(f *testing.F) {
+	for _, r := range []MediaRecord{
+		{Kind: RecordInit, ID: "cam", Sent: time.UnixMicro(1), Seq: 1, Width: 320, Height: 240, Type: `video/mp4; codecs="avc1.42C01E"`, Payload: []byte("ftypmoov")},
+		{Kind: RecordFragment, ID: "a-b_c", Time: time.UnixMicro(1764547200000000), MediaTime: time.Second, Sent: time.UnixMicro(1764547200000100), Seq: 99, Payload: []byte("moofmdat")},
+		{Kind: RecordJPEG, ID: "x", Time: time.UnixMicro(5), Sent: time.UnixMicro(6), Type: "image/jpeg", Payload: []byte{0xff, 0xd8, 0xff, 0xd9}},
+	} {
+		b := appendRecordHead(nil, &r, len(r.Payload))
+		f.Add(append(b, r.Payload...))
+	}
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bytes.NewReader(data)
+		rec, _, err := ReadMediaRecord(r, nil)
+		if err != nil {
+			return
+		}
+		used := len(data) - r.Len()
+		out := appendRecordHead(nil, &rec, len(rec.Payload))
+		out = append(out, rec.Payload...)
+		if !bytes.Equal(out, data[:used]) {
+			t.Fatalf("read %x, wrote back %x", data[:used], out)
+		}
+	})
+}
