@@ -4,16 +4,22 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"image"
 	"image/jpeg"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/chromedp/chromedp"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -306,4 +312,121 @@ func FuzzReadMediaRecord(f *testing.F) {
 			t.Fatalf("read %x, wrote back %x", data[:used], out)
 		}
 	})
+}
+
+// videoPicture takes a screenshot of camera id's video element.
+func videoPicture(t *testing.T, ctx context.Context, id string) image.Image {
+	t.Helper()
+	data := run(t, ctx, "screenshot of "+id, chromedp.Screenshot(chromedp.CSS(fmt.Sprintf(`.tile[data-id="%s"] video`, id)), chromedp.NodeVisible))
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("screenshot of %s: %v", id, err)
+	}
+	return img
+}
+
+// videoFrames is how many frames camera id's video element has decoded.
+func videoFrames(t *testing.T, ctx context.Context, id string) int {
+	t.Helper()
+	return run(t, ctx, "frames decoded", chromedp.Evaluate[int](fmt.Sprintf(
+		`%s?.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0`, tileJS(id))))
+}
+
+// percentile returns the p-th percentile (0-100) of sorted.
+func percentile(sorted []int, p float64) int {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p/100))]
+}
+
+// The page plays H.264 cameras itself, with no decoder on the server:
+// their video elements decode (frame counts advance, the picture
+// changes), beside a JPEG camera's tile; a camera that joins appears; the
+// age of the picture shown stays bounded; nothing goes to the console.
+// CAMHUB_MEDIA_RUN (a duration, 20s unless set) is how long the age is
+// measured.
+func TestMediaPage(t *testing.T) {
+	measure := 20 * time.Second
+	if v := os.Getenv("CAMHUB_MEDIA_RUN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("CAMHUB_MEDIA_RUN: %v", err)
+		}
+		measure = d
+	}
+	_, nc := startHub(t)
+	s, ts := startWeb(t, Config{}, nc)
+	pic := newCamera(t, nc, "pic", 160, 120, 20, 0)
+	pic.run(100 * time.Millisecond)
+	cam := newVideoCamera(t, nc, "cam", 320, 240, 45, 15)
+	cam.run(time.Second / 15)
+
+	ctx, problems := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL)); err != nil {
+		t.Fatal(err)
+	}
+	if mode := run(t, ctx, "player", chromedp.Evaluate[string](`camhubMedia.mode()`)); mode != "mse" {
+		t.Fatalf("the page plays H.264 with %q, want mse (Chromium plays avc1 through MSE)", mode)
+	}
+	poll(t, ctx, "cam's video decoding", tileJS("cam")+`?.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames > 0`)
+	waitShown(t, ctx, "pic", 0)
+	first := videoPicture(t, ctx, "cam")
+	n := videoFrames(t, ctx, "cam")
+	poll(t, ctx, "cam's video advancing", fmt.Sprintf(`%s.querySelector('video').getVideoPlaybackQuality().totalVideoFrames > %d`, tileJS("cam"), n+15))
+	second := videoPicture(t, ctx, "cam")
+	if d := difference(first, second); d < 0.5 {
+		t.Errorf("cam's picture did not change between two screenshots (mean difference %.2f)", d)
+	} else {
+		t.Logf("cam's picture changed by %.2f between two screenshots", d)
+	}
+	if b := tilePicture(t, ctx, "pic"); difference(second, b) < 5 {
+		t.Error("cam's and pic's tiles show the same picture")
+	}
+	if run(t, ctx, "pic is JPEG", chromedp.Evaluate[bool](tileJS("pic")+`.querySelector('video') !== null`)) {
+		t.Error("the JPEG camera's tile has a video element")
+	}
+	poll(t, ctx, "cam's fps and age", tileJS("cam")+`.querySelector('.fps').textContent.endsWith(' fps') && `+
+		tileJS("cam")+`.querySelector('.age').textContent.endsWith(' s')`)
+
+	// a camera that joins appears
+	late := newVideoCamera(t, nc, "late", 240, 180, 30, 10)
+	late.run(time.Second / 10)
+	poll(t, ctx, "late's video decoding", tileJS("late")+`?.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames > 0`)
+	saveShot(t, ctx, "h264")
+
+	// the age of what the page shows, over the run
+	from := run(t, ctx, "age samples", chromedp.Evaluate[int](`camhubMedia.ages('cam').length`))
+	frames := videoFrames(t, ctx, "cam")
+	wait := time.NewTimer(measure)
+	select {
+	case <-wait.C:
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	ages := run(t, ctx, "age samples", chromedp.Evaluate[[]int](fmt.Sprintf(`camhubMedia.ages('cam', %d)`, from)))
+	type stats struct {
+		Frames, Dropped, Jumps, Waits int
+	}
+	st := run(t, ctx, "player stats", chromedp.Evaluate[stats](`camhubMedia.stats().cam`))
+	if len(ages) == 0 {
+		t.Fatal("the page measured no ages")
+	}
+	half := len(ages) / 2
+	early, lately := slices.Sorted(slices.Values(ages[:half])), slices.Sorted(slices.Values(ages[half:]))
+	all := slices.Sorted(slices.Values(ages))
+	t.Logf("age of cam's picture over %v (%d samples, %d frames decoded, %d dropped, %d jumps to live, %d stalls): p50 %d ms, p99 %d ms, max %d ms; first half p99 %d ms, second half p99 %d ms",
+		measure, len(ages), st.Frames-frames, st.Dropped, st.Jumps, st.Waits, percentile(all, 50), percentile(all, 99), all[len(all)-1],
+		percentile(early, 99), percentile(lately, 99))
+	// bounded: the player keeps near live (not a speed figure: an MSE
+	// player left alone drifts by seconds)
+	if p := percentile(lately, 99); p > 3000 {
+		t.Errorf("p99 of the age shown in the second half of the run: %d ms", p)
+	}
+	if st := s.mediaStats(); st.Fragments == 0 || st.Clients != 1 {
+		t.Errorf("server: %+v", st)
+	}
+	for _, p := range problems() {
+		t.Errorf("browser console: %s", p)
+	}
 }

@@ -17,8 +17,9 @@ const camhubMedia = (() => {
   const KIND_INIT = 1;
   const KIND_FRAGMENT = 2;
   const KIND_JPEG = 3;
-  const JUMP_S = 0.5; // behind the newest buffered picture by more: jump to it
-  const NUDGE_S = 0.2; // behind by more: play 5% faster
+  const JUMP_S = 1; // behind the newest buffered picture by more: jump near it
+  const TARGET_S = 0.2; // where a jump lands: the player needs a few frames ahead
+  const NUDGE_S = 0.4; // behind by more: play 5% faster
   const KEEP_S = 10; // played video kept in the SourceBuffer
   const TICK_MS = 100;
   const MAX_SAMPLES = 20000; // age samples kept per tile
@@ -48,6 +49,7 @@ const camhubMedia = (() => {
       this.times = []; // [media time s, capture time ms] of fragments, in order
       this.ages = []; // measured ages, ms
       this.jumps = 0;
+      this.waits = 0; // stalls: the playhead reached the newest picture
       this.sb = null;
       this.failed = '';
       this.video = document.createElement('video');
@@ -58,6 +60,7 @@ const camhubMedia = (() => {
       this.ms = new MediaSource();
       this.url = URL.createObjectURL(this.ms);
       this.ms.addEventListener('sourceopen', () => this.open(), { once: true });
+      this.video.addEventListener('waiting', () => { this.waits++; });
       this.video.addEventListener('error', () => this.fail('the browser cannot play it'));
       this.video.src = this.url;
       const pic = t.el.querySelector('.pic');
@@ -129,7 +132,7 @@ const camhubMedia = (() => {
       const end = b.end(b.length - 1);
       const behind = end - v.currentTime;
       if (behind > JUMP_S || v.currentTime < b.start(b.length - 1)) {
-        v.currentTime = Math.max(b.start(b.length - 1), end - 0.05);
+        v.currentTime = Math.max(b.start(b.length - 1), end - TARGET_S);
         this.jumps++;
       } else {
         const rate = behind > NUDGE_S ? 1.05 : 1;
@@ -207,7 +210,7 @@ const camhubMedia = (() => {
     const p = players.get(id);
     if (!p) return; // a fragment without its init: cannot happen
     t.el.dataset.seq = String(seq);
-    p.push(payload, media / 1e6, capture / 1000);
+    p.push(payload, media / 1e6, capture);
   }
 
   function tickAll() {
@@ -281,7 +284,7 @@ const camhubMedia = (() => {
       const q = p.video.getVideoPlaybackQuality();
       out[id] = {
         mime: p.mime, failed: p.failed, frames: q.totalVideoFrames, dropped: q.droppedVideoFrames,
-        jumps: p.jumps, queued: p.queue.length, age: p.ages.length ? p.ages[p.ages.length - 1] : null,
+        jumps: p.jumps, waits: p.waits, queued: p.queue.length, age: p.ages.length ? p.ages[p.ages.length - 1] : null,
         samples: p.ages.length,
         behind: p.video.buffered.length ? p.video.buffered.end(p.video.buffered.length - 1) - p.video.currentTime : null,
       };
