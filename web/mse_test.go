@@ -430,3 +430,29 @@ func TestMediaPage(t *testing.T) {
 		t.Errorf("browser console: %s", p)
 	}
 }
+
+// With ?player=jpeg the page reads /api/stream as before: JPEG cameras
+// show, and H.264 cameras only through the server's decoder (none here).
+func TestMediaPageFallback(t *testing.T) {
+	_, nc := startHub(t)
+	s, ts := startWeb(t, Config{}, nc)
+	newCamera(t, nc, "pic", 160, 120, 5, 0).run(100 * time.Millisecond)
+	newVideoCamera(t, nc, "cam", 160, 120, 10, 5).run(time.Second / 10)
+	ctx, problems := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/?player=jpeg")); err != nil {
+		t.Fatal(err)
+	}
+	if mode := run(t, ctx, "player", chromedp.Evaluate[string](`camhubMedia.mode()`)); mode != "jpeg" {
+		t.Errorf("?player=jpeg: the page plays H.264 with %q", mode)
+	}
+	waitShown(t, ctx, "pic", 2)
+	if n := run(t, ctx, "video elements", chromedp.Evaluate[int](`document.querySelectorAll('video').length`)); n != 0 {
+		t.Errorf("%d video elements", n)
+	}
+	if st := s.mediaStats(); st.Clients != 0 || st.Fragments != 0 {
+		t.Errorf("the page used /api/media: %+v", st)
+	}
+	for _, p := range problems() {
+		t.Errorf("browser console: %s", p)
+	}
+}

@@ -122,6 +122,7 @@ function label(t) {
       }
     }
   }
+  if (!note && t.player && t.player.failed) note = 'H.264: ' + t.player.failed; // mse.js
   if (!note && t.shown === 0) note = 'waiting for a picture\u2026';
   if (!note && state.since && !t.rewound) note = 'rewinding\u2026';
   t.note.textContent = note;

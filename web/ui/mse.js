@@ -116,9 +116,16 @@ const camhubMedia = (() => {
         return;
       }
       if (!this.queue.length) return;
+      const data = this.queue.shift();
       try {
-        sb.appendBuffer(this.queue.shift());
+        sb.appendBuffer(data);
       } catch (e) {
+        if (e.name === 'QuotaExceededError' && b.length && v.currentTime - b.start(0) > 1) {
+          // full: drop what was played, then append it
+          this.queue.unshift(data);
+          sb.remove(0, v.currentTime - 1);
+          return;
+        }
         this.fail(e.message);
       }
     }
