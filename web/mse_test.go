@@ -456,3 +456,62 @@ func TestMediaPageFallback(t *testing.T) {
 		t.Errorf("browser console: %s", p)
 	}
 }
+
+// discard is a ResponseWriter that keeps nothing and counts the bytes.
+type discard struct {
+	h http.Header
+	n int64
+}
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(p []byte) (int, error) { d.n += int64(len(p)); return len(p), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// BenchmarkMediaSend: the server's cost of one access unit to one page of
+// GET /api/media, live (a fragment per access unit): queueing it (the
+// receiving goroutine's share) and putting it into MP4 and a record (the
+// page's handler's). 640x480 footage, a keyframe a second at 15 fps.
+// bytes/AU is what goes to the page, against the access unit's own.
+func BenchmarkMediaSend(b *testing.B) {
+	_, nc := startHub(b)
+	s, _ := startWeb(b, Config{}, nc)
+	aus := testenv.H264Clip(b, 640, 480, 45, 15)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mc := &mediaClient{ctx: ctx, wake: make(chan struct{}, 1), cams: make(map[string]*mediaCam)}
+	s.media.mu.Lock()
+	s.media.clients[mc] = struct{}{}
+	s.media.mu.Unlock()
+	w := &discard{h: make(http.Header)}
+	c := &client{s: s, w: w, rc: http.NewResponseController(w), ctx: ctx}
+	vids := make([]replay.AU, len(aus))
+	var auBytes int64
+	for i, au := range aus {
+		msg := testenv.VideoMsg(b, "cam", uint64(i+1), time.Unix(0, 0), au, 640, 480)
+		v, err := wire.ParseVideo(msg.Header)
+		if err != nil {
+			b.Fatal(err)
+		}
+		vids[i] = replay.AU{Video: v, Data: au}
+	}
+	t0 := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a := vids[i%len(vids)]
+		a.Seq = uint64(i + 1)
+		a.Time = t0.Add(time.Duration(i) * time.Second / 15)
+		a.PTS = int64(i) * wire.VideoClockRate / 15
+		a.DTS = a.PTS
+		s.pushMedia("cam", a)
+		if _, err := s.sendVideo(c, mc.cams["cam"]); err != nil {
+			b.Fatal(err)
+		}
+		auBytes += int64(len(a.Data))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(w.n)/float64(b.N), "bytes/AU")
+	b.ReportMetric(float64(w.n)/float64(auBytes), "bytes/AU-bytes")
+	if st := s.mediaStats(); st.Broken != 0 || st.Skipped != 0 || st.Fragments != uint64(b.N) {
+		b.Errorf("stats %+v after %d access units", st, b.N)
+	}
+}
