@@ -363,7 +363,7 @@ func TestMediaPage(t *testing.T) {
 	cam.run(time.Second / 15)
 
 	ctx, problems := browser(t)
-	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/?player=mse")); err != nil {
 		t.Fatal(err)
 	}
 	if mode := run(t, ctx, "player", chromedp.Evaluate[string](`camhubMedia.mode()`)); mode != "mse" {
@@ -513,5 +513,70 @@ func BenchmarkMediaSend(b *testing.B) {
 	b.ReportMetric(float64(w.n)/float64(auBytes), "bytes/AU-bytes")
 	if st := s.mediaStats(); st.Broken != 0 || st.Skipped != 0 || st.Fragments != uint64(b.N) {
 		b.Errorf("stats %+v after %d access units", st, b.N)
+	}
+}
+
+// With ?player=webcodecs (the choice of browsers without MSE, in a secure
+// context: loopback is one) the page decodes H.264 with WebCodecs onto a
+// canvas: frames are drawn, the picture changes, the age shown stays
+// bounded, nothing goes to the console.
+func TestMediaPageWebCodecs(t *testing.T) {
+	_, nc := startHub(t)
+	_, ts := startWeb(t, Config{}, nc)
+	newCamera(t, nc, "pic", 160, 120, 5, 0).run(100 * time.Millisecond)
+	cam := newVideoCamera(t, nc, "cam", 320, 240, 45, 15)
+	cam.run(time.Second / 15)
+	ctx, problems := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/?player=webcodecs")); err != nil {
+		t.Fatal(err)
+	}
+	if mode := run(t, ctx, "player", chromedp.Evaluate[string](`camhubMedia.mode()`)); mode != "webcodecs" {
+		t.Fatalf("?player=webcodecs: the page plays H.264 with %q", mode)
+	}
+	frames := func() int {
+		return run(t, ctx, "frames drawn", chromedp.Evaluate[int](`camhubMedia.stats().cam?.frames ?? 0`))
+	}
+	poll(t, ctx, "cam's frames drawn", `camhubMedia.stats().cam?.frames > 0`)
+	shot := func() image.Image {
+		data := run(t, ctx, "screenshot of cam", chromedp.Screenshot(chromedp.CSS(`.tile[data-id="cam"] canvas`), chromedp.NodeVisible))
+		img, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	waitShown(t, ctx, "pic", 0)
+	first := shot()
+	poll(t, ctx, "cam's frames advancing", fmt.Sprintf(`camhubMedia.stats().cam.frames > %d`, frames()+15))
+	if d := difference(first, shot()); d < 0.5 {
+		t.Errorf("cam's picture did not change between two screenshots (mean difference %.2f)", d)
+	}
+	from := run(t, ctx, "age samples", chromedp.Evaluate[int](`camhubMedia.ages('cam').length`))
+	n := frames()
+	wait := time.NewTimer(10 * time.Second)
+	select {
+	case <-wait.C:
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	ages := slices.Sorted(slices.Values(run(t, ctx, "age samples", chromedp.Evaluate[[]int](fmt.Sprintf(`camhubMedia.ages('cam', %d)`, from)))))
+	if len(ages) == 0 {
+		t.Fatal("the page measured no ages")
+	}
+	type stats struct {
+		Player                 string
+		Frames, Dropped, Jumps int
+	}
+	st := run(t, ctx, "player stats", chromedp.Evaluate[stats](`camhubMedia.stats().cam`))
+	t.Logf("WebCodecs: age of cam's picture over 10s (%d samples, %d frames drawn, %d skipped, %d skips to a keyframe): p50 %d ms, p99 %d ms, max %d ms",
+		len(ages), st.Frames-n, st.Dropped, st.Jumps, percentile(ages, 50), percentile(ages, 99), ages[len(ages)-1])
+	if st.Player != "webcodecs" {
+		t.Errorf("cam's player: %q", st.Player)
+	}
+	if p := percentile(ages, 99); p > 3000 {
+		t.Errorf("p99 of the age shown: %d ms", p)
+	}
+	for _, p := range problems() {
+		t.Errorf("browser console: %s", p)
 	}
 }

@@ -191,7 +191,7 @@ function streamURL() {
   if (state.since) p.set('since', state.since + 's');
   const q = p.toString();
   // live, where the browser plays H.264 itself: api/media (mse.js)
-  const path = !state.since && camhubMedia.mode() === 'mse' ? 'api/media' : 'api/stream';
+  const path = !state.since && camhubMedia.mode() !== 'jpeg' ? 'api/media' : 'api/stream';
   return path + (q ? '?' + q : '');
 }
 
