@@ -10,8 +10,9 @@
 // asks for one.
 //
 // MSE players drift behind live; each one keeps its playhead near the
-// newest picture (a jump when it is further behind than JUMP_S, a slightly
-// faster rate when a little behind) and trims what it has played. A
+// newest picture: it aims at AHEAD frames behind it (Chromium's player
+// stalls with fewer decoded ahead), plays 5% faster when NUDGE_S further
+// behind, and jumps back to its aim when JUMP_S further behind and trims what it has played. A
 // WebCodecs tile draws each picture as it is decoded and, when its decoder
 // falls behind, skips to the next keyframe. Each tile measures the age of
 // the picture it shows (its capture time against the server's clock) and
@@ -22,9 +23,9 @@ const camhubMedia = (() => {
   const KIND_INIT = 1;
   const KIND_FRAGMENT = 2;
   const KIND_JPEG = 3;
-  const JUMP_S = 1; // behind the newest buffered picture by more: jump near it
-  const TARGET_S = 0.2; // where a jump lands: the player needs a few frames ahead
-  const NUDGE_S = 0.4; // behind by more: play 5% faster
+  const AHEAD = 5; // frames the playhead aims to stay behind the newest
+  const NUDGE_S = 0.2; // behind the aim by more: play 5% faster
+  const JUMP_S = 0.8; // behind the aim by more: jump to it
   const KEEP_S = 10; // played video kept in the SourceBuffer
   const TICK_MS = 100;
   const MAX_SAMPLES = 20000; // age samples kept per tile
@@ -63,6 +64,7 @@ const camhubMedia = (() => {
       this.times = []; // [media time s, capture time ms] of fragments, in order
       this.ages = []; // measured ages, ms
       this.jumps = 0;
+      this.interval = 1 / 15; // s, measured from the fragments
       this.waits = 0; // stalls: the playhead reached the newest picture
       this.sb = null;
       this.failed = '';
@@ -114,6 +116,11 @@ const camhubMedia = (() => {
       }
       this.queue.push(data);
       if (media !== null) {
+        const last = this.times[this.times.length - 1];
+        if (last && media > last[0]) {
+          // the camera's frame interval, smoothed
+          this.interval += (Math.min(media - last[0], 1) - this.interval) / 8;
+        }
         this.times.push([media, capture]);
         if (this.times.length > 600) this.times.splice(0, 300);
       }
@@ -152,11 +159,12 @@ const camhubMedia = (() => {
       if (this.failed || !b.length) return;
       const end = b.end(b.length - 1);
       const behind = end - v.currentTime;
-      if (behind > JUMP_S || v.currentTime < b.start(b.length - 1)) {
-        v.currentTime = Math.max(b.start(b.length - 1), end - TARGET_S);
+      const aim = Math.min(Math.max(AHEAD * this.interval, 0.1), 0.6);
+      if (behind > aim + JUMP_S || v.currentTime < b.start(b.length - 1)) {
+        v.currentTime = Math.max(b.start(b.length - 1), end - aim);
         this.jumps++;
       } else {
-        const rate = behind > NUDGE_S ? 1.05 : 1;
+        const rate = behind > aim + NUDGE_S ? 1.05 : 1;
         if (v.playbackRate !== rate) v.playbackRate = rate;
       }
       if (v.paused) v.play().catch(() => { /* played at the next tick */ });
