@@ -72,9 +72,11 @@ type mediaCam struct {
 
 	// used by the client's handler alone
 	mux       *mp4.Muxer
-	originPTS int64 // ticks: the track's first presentation time
-	interval  time.Duration
-	skipped   uint64 // the queue's count when last read
+	originPTS int64         // ticks: the track's first presentation time
+	interval  time.Duration // between the camera's last two access units
+	lastDTS   time.Duration // of the last access unit sent
+	samples   []mp4.Sample  // reused
+	skipped   uint64        // the queue's count when last read
 }
 
 // push gives access unit a of camera id to every client that shows it.
@@ -277,16 +279,23 @@ func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
 		}
 		wrote = true
 	}
-	samples := make([]mp4.Sample, len(aus))
-	for i, a := range aus {
-		samples[i] = mp4.Sample{AU: a.Data, PTS: tickDuration(a.PTS), DTS: tickDuration(a.DTS)}
+	v.samples = v.samples[:0]
+	for _, a := range aus {
+		v.samples = append(v.samples, mp4.Sample{AU: a.Data, PTS: tickDuration(a.PTS), DTS: tickDuration(a.DTS)})
 	}
-	if len(aus) > 1 {
-		if d := samples[len(samples)-1].DTS - samples[len(samples)-2].DTS; d > 0 && d < time.Second {
-			v.interval = d
-		}
+	samples := v.samples
+	defer clear(samples) // keep no access unit once sent
+	// the last sample lasts the camera's last frame interval: the next
+	// fragment then starts where it ends, leaving the player no gap
+	prev, last := v.lastDTS, samples[len(samples)-1].DTS
+	if len(samples) > 1 {
+		prev = samples[len(samples)-2].DTS
 	}
-	frag, err := v.mux.Fragment(samples, samples[len(samples)-1].DTS+v.interval)
+	if d := last - prev; d > 0 && d < time.Second {
+		v.interval = d
+	}
+	v.lastDTS = last
+	frag, err := v.mux.Fragment(samples, last+v.interval)
 	if err != nil && aus[0].Key {
 		// a new SPS or a clock that went back (the agent restarted):
 		// a new track from this keyframe
@@ -297,7 +306,7 @@ func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
 			return wrote, nil
 		}
 		wrote = true
-		frag, err = v.mux.Fragment(samples, samples[len(samples)-1].DTS+v.interval)
+		frag, err = v.mux.Fragment(samples, last+v.interval)
 	}
 	if err != nil {
 		// a damaged access unit or a timestamp out of order: start over
@@ -308,9 +317,9 @@ func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
 		v.q.Restart()
 		return wrote, nil
 	}
-	last := aus[len(aus)-1]
-	rec := MediaRecord{Kind: RecordFragment, ID: v.id, Time: last.Time, Sent: time.Now(), Seq: last.Seq,
-		MediaTime: tickDuration(last.PTS - v.originPTS), Width: last.Width, Height: last.Height}
+	newest := aus[len(aus)-1]
+	rec := MediaRecord{Kind: RecordFragment, ID: v.id, Time: newest.Time, Sent: time.Now(), Seq: newest.Seq,
+		MediaTime: tickDuration(newest.PTS - v.originPTS), Width: newest.Width, Height: newest.Height}
 	if err := c.writeRecord(&rec, frag); err != nil {
 		return wrote, err
 	}
