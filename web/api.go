@@ -63,6 +63,7 @@ func (s *Server) routeTable() ([]route, error) {
 		{"GET /api/me", routeLogin, http.HandlerFunc(s.handleMe)},
 		{"GET /api/cams", routeLogin, http.HandlerFunc(s.handleCams)},
 		{"GET /api/stream", routeLogin, http.HandlerFunc(s.handleStream)},
+		{"GET /api/media", routeLogin, http.HandlerFunc(s.handleMedia)}, // mse.go
 		{"GET /cams/{id}/snapshot.jpg", routeLogin, http.HandlerFunc(s.handleSnapshot)},
 		{"GET /cams/{id}/stream.mjpg", routeLogin, http.HandlerFunc(s.handleMJPEG)},
 		{"GET /healthz", routePublic, http.HandlerFunc(s.handleHealth)},

@@ -157,6 +157,7 @@ func (s *Server) metricsHandler() (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collector{s: s},
+		mediaCollector{s}, // mse.go
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

@@ -101,6 +101,7 @@ func (s *Server) onVideo(m *nats.Msg) {
 		s.warn.Warn("too many cameras: ignoring access units", "camera", id, "max", MaxCameras)
 		return
 	}
+	s.pushMedia(id, replay.AU{Video: v, Data: m.Data, Stored: time.Now()}) // mse.go: the pages that decode H.264
 	if c.q.Push(replay.AU{Video: v, Data: m.Data, Stored: time.Now()}) {
 		if s.watched(id) && s.cfg.Video != nil {
 			s.spawn(func() { s.catchUp(c) })

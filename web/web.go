@@ -171,6 +171,7 @@ type Server struct {
 	dir     *directory
 	vmu     sync.Mutex
 	vids    videos
+	media   media // GET /api/media's clients (mse.go)
 	subs    []*nats.Subscription
 	handler http.Handler
 	table   []route // the routes handler serves
@@ -230,7 +231,8 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		cfg: cfg, nc: nc, js: js, log: log, tls: tlsConfig, warn: ratelog.New(log, time.Minute),
 		live: newBoard(MaxCameras), dir: newDirectory(MaxCameras),
-		vids: videos{cams: make(map[string]*videoCam), watch: make(map[string]int)},
+		vids:  videos{cams: make(map[string]*videoCam), watch: make(map[string]int)},
+		media: media{clients: make(map[*mediaClient]struct{})},
 	}
 	s.live.known = func(id string) bool { _, ok := s.dir.get(id); return ok }
 	if len(cfg.Cams) > 0 {

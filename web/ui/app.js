@@ -132,8 +132,8 @@ function label(t) {
     const name = c.site ? c.id + ' @ ' + c.site : c.id;
     const nameEl = t.el.querySelector('.name');
     if (nameEl.textContent !== name) nameEl.textContent = name;
-    t.fps.textContent = c.rx_fps > 0 ? c.rx_fps.toFixed(1) + ' fps' : '';
-    if (!state.since) t.age.textContent = c.frame_age_ms == null ? '' : fmtAge(c.frame_age_ms);
+    if (!t.player) t.fps.textContent = c.rx_fps > 0 ? c.rx_fps.toFixed(1) + ' fps' : '';
+    if (!state.since && !t.player) t.age.textContent = c.frame_age_ms == null ? '' : fmtAge(c.frame_age_ms);
     if (!state.since) {
       if (c.state === 'offline') {
         note = 'offline';
@@ -145,6 +145,7 @@ function label(t) {
       }
     }
   }
+  if (!note && t.player && t.player.failed) note = 'H.264: ' + t.player.failed; // mse.js
   if (!note && t.shown === 0) note = 'waiting for a picture\u2026';
   if (!note && state.since && !t.rewound) note = 'rewinding\u2026';
   t.note.textContent = note;
@@ -212,13 +213,16 @@ function streamURL() {
   if (state.solo) p.set('cams', state.solo);
   if (state.since) p.set('since', state.since + 's');
   const q = p.toString();
-  return 'api/stream' + (q ? '?' + q : '');
+  // live, where the browser plays H.264 itself: api/media (mse.js)
+  const path = !state.since && camhubMedia.mode() !== 'jpeg' ? 'api/media' : 'api/stream';
+  return path + (q ? '?' + q : '');
 }
 
 // restart (re)opens the stream for what is to be shown.
 function restart() {
   if (state.ctrl) state.ctrl.abort();
   state.ctrl = null;
+  camhubMedia.reset(); // mse.js
   if (document.hidden) return; // reopened when the page is shown again
   const ctrl = new AbortController();
   state.ctrl = ctrl;
@@ -241,7 +245,11 @@ async function run(ctrl) {
       throw new Error(msg);
     }
     state.retries = 0;
-    await read(res.body.getReader());
+    if (res.headers.get('Content-Type') === 'application/x-camhub-media') {
+      await camhubMedia.read(res.body.getReader()); // mse.js
+    } else {
+      await read(res.body.getReader());
+    }
   } catch (e) {
     if (ctrl.signal.aborted) return;
     say('connection lost: ' + e.message + '; retrying', true);

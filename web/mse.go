@@ -1,0 +1,433 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"camhub/internal/gopqueue"
+	"camhub/internal/mp4"
+	"camhub/internal/replay"
+	"camhub/internal/wire"
+)
+
+// H.264 played by the browser. GET /api/media carries every camera the
+// page shows on one connection: H.264 cameras as fragmented MP4 (an init
+// segment, then a fragment per run of access units) that the page feeds
+// to Media Source Extensions, JPEG cameras as JPEG as in /api/stream.
+// Nothing is decoded on the server, so it costs what copying bytes costs.
+//
+// Each client has, per H.264 camera, a gopqueue: the receiving goroutine
+// pushes every access unit into the queue of every client that shows the
+// camera (the payload is shared, not copied) and wakes it; the client's
+// handler takes what is queued and writes it as one fragment. A client
+// that falls behind loses whole GOPs (a new keyframe supersedes what was
+// not yet sent; a queue past its limits waits for the next keyframe),
+// counted in camhub_web_video_aus_skipped_total, never a frame whose
+// dependants are sent. A client's first access unit of a camera that is
+// not a keyframe fetches the camera's newest GOP from the hub's buffer
+// (replay.NewestGOP), so a tile shows a picture at once.
+
+// Limits of a client's queue of one H.264 camera: how far it may fall
+// behind before it waits for the next keyframe.
+const (
+	mediaQueueAUs   = 300
+	mediaQueueBytes = 16 << 20
+)
+
+// defaultFrameInterval is how long the last access unit of a fragment
+// lasts until the camera's rate is known.
+const defaultFrameInterval = time.Second / 15
+
+// media is the server's clients of GET /api/media.
+type media struct {
+	mu      sync.Mutex
+	clients map[*mediaClient]struct{}
+
+	inits     atomic.Uint64 // init segments sent
+	fragments atomic.Uint64 // fragments sent
+	skipped   atomic.Uint64 // access units not sent to slow clients (whole GOPs)
+	broken    atomic.Uint64 // access units the muxer refused (bad timestamps or bitstream)
+}
+
+// mediaClient is one GET /api/media stream.
+type mediaClient struct {
+	ctx  context.Context
+	want func(string) bool   // nil: every camera
+	wake chan struct{}       // signalled (not closed) when an access unit is queued
+	js   jetstream.JetStream // reads the buffer: the user's own connection with logins
+
+	mu   sync.Mutex
+	cams map[string]*mediaCam
+}
+
+// mediaCam is one H.264 camera of one client.
+type mediaCam struct {
+	id string
+	q  *gopqueue.Queue
+
+	// used by the client's handler alone
+	mux       *mp4.Muxer
+	originPTS int64         // ticks: the track's first presentation time
+	interval  time.Duration // between the camera's last two access units
+	lastDTS   time.Duration // of the last access unit sent
+	samples   []mp4.Sample  // reused
+	skipped   uint64        // the queue's count when last read
+}
+
+// push gives access unit a of camera id to every client that shows it.
+func (s *Server) pushMedia(id string, a replay.AU) {
+	s.media.mu.Lock()
+	defer s.media.mu.Unlock()
+	for c := range s.media.clients {
+		if c.want != nil && !c.want(id) {
+			continue
+		}
+		c.mu.Lock()
+		mc := c.cams[id]
+		if mc == nil {
+			if len(c.cams) >= MaxCameras {
+				c.mu.Unlock()
+				continue
+			}
+			mc = &mediaCam{id: id, q: gopqueue.New(mediaQueueAUs, mediaQueueBytes), interval: defaultFrameInterval}
+			c.cams[id] = mc
+		}
+		c.mu.Unlock()
+		if mc.q.Push(a) {
+			q := mc.q
+			if !s.spawn(func() { s.mediaCatchUp(c.ctx, c.js, id, q, c.wake) }) {
+				q.CaughtUp(nil)
+			}
+		}
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// mediaCatchUp reads camera id's newest GOP from the buffer into q.
+func (s *Server) mediaCatchUp(ctx context.Context, js jetstream.JetStream, id string, q *gopqueue.Queue, wake chan struct{}) {
+	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
+	gop, err := replay.NewestGOP(ctx, js, id)
+	if err != nil && ctx.Err() == nil {
+		s.warn.Warn("cannot start an H.264 camera from the replay buffer; waiting for its next keyframe", "camera", id, "error", err)
+	}
+	q.CaughtUp(gop)
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
+}
+
+// handleMedia answers GET /api/media[?cams=a,b]: the live pictures of
+// every camera (or cams) in MediaContentType. Cameras that join appear in
+// it. It has no rewind: the page rewinds through /api/stream.
+func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r.URL.RawQuery, MaxCameras)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if q.Since > 0 || q.FPS > 0 {
+		writeError(w, http.StatusBadRequest, "/api/media is live and every frame: rewind or limit the rate with /api/stream")
+		return
+	}
+	who := viewerOf(r) // nil without logins
+	var want func(string) bool
+	if who != nil {
+		want = who.allows
+	}
+	if q.Cams != nil {
+		set := make(map[string]bool, len(q.Cams))
+		for _, id := range q.Cams {
+			if !s.known(id) || !who.allows(id) {
+				unknownCamera(w, id)
+				return
+			}
+			set[id] = true
+		}
+		want = func(id string) bool { return set[id] }
+	}
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", MediaContentType)
+		noCache(w.Header())
+		return
+	}
+	if s.ctx.Err() != nil {
+		writeError(w, http.StatusServiceUnavailable, "the server is shutting down")
+		return
+	}
+	if s.clients.Add(1) > int64(s.cfg.MaxClients) {
+		s.clients.Add(-1)
+		s.refused.Add(1)
+		writeError(w, http.StatusServiceUnavailable, "too many streams: %d are being served", s.cfg.MaxClients)
+		return
+	}
+	defer s.clients.Add(-1)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
+	if who != nil {
+		// The user's sessions end (revoked): so does the stream.
+		defer context.AfterFunc(who.ctx, cancel)()
+	}
+
+	mc := &mediaClient{ctx: ctx, want: want, js: s.jsOf(who), wake: make(chan struct{}, 1), cams: make(map[string]*mediaCam)}
+	s.media.mu.Lock()
+	s.media.clients[mc] = struct{}{}
+	s.media.mu.Unlock()
+	defer func() {
+		s.media.mu.Lock()
+		delete(s.media.clients, mc)
+		s.media.mu.Unlock()
+	}()
+
+	h := w.Header()
+	h.Set("Content-Type", MediaContentType)
+	noCache(h)
+	w.WriteHeader(http.StatusOK)
+	c := &client{s: s, w: w, rc: http.NewResponseController(w), ctx: ctx, src: s.live,
+		sent: make(map[string]uint64), buf: make([]byte, 0, 256)}
+	if c.rc.Flush() != nil {
+		return
+	}
+	// JPEG cameras come from the live board; H.264 cameras' tiles on
+	// the board (pictures decoded for /api/stream) are left out.
+	wantJPEG := func(id string) bool {
+		if want != nil && !want(id) {
+			return false
+		}
+		mc.mu.Lock()
+		defer mc.mu.Unlock()
+		return mc.cams[id] == nil
+	}
+	var (
+		fresh []*frame
+		cams  []*mediaCam
+	)
+	for {
+		var wake <-chan struct{}
+		fresh, wake = c.src.newer(c.sent, wantJPEG, fresh[:0])
+		wrote := false
+		now := time.Now()
+		for i, f := range fresh {
+			fresh[i] = nil
+			if s.isVideo(f.id) {
+				c.sent[f.id] = f.n // a decoded picture of an H.264 camera
+				continue
+			}
+			rec := MediaRecord{Kind: RecordJPEG, ID: f.id, Time: f.Time, Sent: now, Seq: f.Seq,
+				Width: f.Width, Height: f.Height, Type: wire.ContentTypeJPEG}
+			c.buf = appendRecordHead(c.buf[:0], &rec, len(f.jpeg))
+			if c.write(f, c.buf, nil) != nil {
+				return
+			}
+			wrote = true
+		}
+		mc.mu.Lock()
+		cams = cams[:0]
+		for _, v := range mc.cams {
+			cams = append(cams, v)
+		}
+		mc.mu.Unlock()
+		for _, v := range cams {
+			ok, err := s.sendVideo(c, v)
+			if err != nil {
+				return
+			}
+			wrote = wrote || ok
+		}
+		if wrote {
+			if c.flush() != nil {
+				return
+			}
+			continue
+		}
+		select {
+		case <-wake:
+		case <-mc.wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// sendVideo writes what camera v's queue holds as a fragment, preceded by
+// an init segment when the track starts or changes. It reports whether it
+// wrote anything; an error is the client's connection failing.
+func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
+	aus, skipped := v.q.Take()
+	if d := skipped - v.skipped; d > 0 {
+		s.media.skipped.Add(d)
+	}
+	v.skipped = skipped
+	if len(aus) == 0 {
+		return false, nil
+	}
+	wrote := false
+	if v.mux == nil && !aus[0].Key {
+		// cannot happen: a queue hands out runs from a keyframe
+		s.media.broken.Add(uint64(len(aus)))
+		v.q.Restart()
+		return false, nil
+	}
+	if v.mux == nil {
+		if err := s.startTrack(c, v, aus[0]); err != nil {
+			if errors.Is(err, errClient) {
+				return wrote, err
+			}
+			return wrote, nil
+		}
+		wrote = true
+	}
+	v.samples = v.samples[:0]
+	for _, a := range aus {
+		v.samples = append(v.samples, mp4.Sample{AU: a.Data, PTS: tickDuration(a.PTS), DTS: tickDuration(a.DTS)})
+	}
+	samples := v.samples
+	defer clear(samples) // keep no access unit once sent
+	// the last sample lasts the camera's last frame interval: the next
+	// fragment then starts where it ends, leaving the player no gap
+	prev, last := v.lastDTS, samples[len(samples)-1].DTS
+	if len(samples) > 1 {
+		prev = samples[len(samples)-2].DTS
+	}
+	if d := last - prev; d > 0 && d < time.Second {
+		v.interval = d
+	}
+	v.lastDTS = last
+	frag, err := v.mux.Fragment(samples, last+v.interval)
+	if err != nil && aus[0].Key {
+		// a new SPS or a clock that went back (the agent restarted):
+		// a new track from this keyframe
+		if err = s.startTrack(c, v, aus[0]); err != nil {
+			if errors.Is(err, errClient) {
+				return wrote, err
+			}
+			return wrote, nil
+		}
+		wrote = true
+		frag, err = v.mux.Fragment(samples, last+v.interval)
+	}
+	if err != nil {
+		// a damaged access unit or a timestamp out of order: start over
+		// at the next keyframe, with a new track
+		s.media.broken.Add(uint64(len(aus)))
+		s.warn.Warn("cannot put H.264 into MP4 for the page; waiting for the next keyframe", "camera", v.id, "error", err)
+		v.mux = nil
+		v.q.Restart()
+		return wrote, nil
+	}
+	newest := aus[len(aus)-1]
+	rec := MediaRecord{Kind: RecordFragment, ID: v.id, Time: newest.Time, Sent: time.Now(), Seq: newest.Seq,
+		MediaTime: tickDuration(newest.PTS - v.originPTS), Width: newest.Width, Height: newest.Height}
+	if err := c.writeRecord(&rec, frag); err != nil {
+		return wrote, err
+	}
+	s.media.fragments.Add(1)
+	s.sent.Add(uint64(len(aus)))
+	return true, nil
+}
+
+// errClient marks a failure to write to the client.
+var errClient = errors.New("web: writing to the client")
+
+// startTrack makes camera v a new track from keyframe key and writes its
+// init segment.
+func (s *Server) startTrack(c *client, v *mediaCam, key replay.AU) error {
+	m, err := mp4.NewMuxer(key.Data)
+	if err != nil {
+		s.media.broken.Add(1)
+		s.warn.Warn("an H.264 keyframe the page cannot be given; waiting for the next", "camera", v.id, "error", err)
+		v.mux = nil
+		v.q.Restart()
+		return err
+	}
+	v.mux, v.originPTS = m, key.PTS
+	sps := m.SPS()
+	rec := MediaRecord{Kind: RecordInit, ID: v.id, Sent: time.Now(), Seq: key.Seq,
+		Width: sps.Width, Height: sps.Height, Type: m.MIME()}
+	if err := c.writeRecord(&rec, m.Init()); err != nil {
+		return errors.Join(errClient, err)
+	}
+	s.media.inits.Add(1)
+	return nil
+}
+
+// writeRecord writes a record of rec's fields and payload under the write
+// deadline.
+func (c *client) writeRecord(rec *MediaRecord, payload []byte) error {
+	c.lastWrite = time.Now()
+	c.rc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	c.buf = appendRecordHead(c.buf[:0], rec, len(payload))
+	_, err := c.w.Write(c.buf)
+	if err == nil {
+		_, err = c.w.Write(payload)
+	}
+	if err != nil {
+		return c.failed(err)
+	}
+	return nil
+}
+
+// tickDuration converts a time in 90 kHz ticks to a Duration without
+// overflowing for any tick count a Duration can hold.
+func tickDuration(t int64) time.Duration {
+	return time.Duration(t/wire.VideoClockRate)*time.Second +
+		time.Duration(t%wire.VideoClockRate)*time.Second/wire.VideoClockRate
+}
+
+// mediaStats is what GET /api/media did, for the metrics.
+type mediaStats struct {
+	Clients                           int
+	Inits, Fragments, Skipped, Broken uint64
+}
+
+func (s *Server) mediaStats() mediaStats {
+	s.media.mu.Lock()
+	n := len(s.media.clients)
+	s.media.mu.Unlock()
+	return mediaStats{Clients: n, Inits: s.media.inits.Load(), Fragments: s.media.fragments.Load(),
+		Skipped: s.media.skipped.Load(), Broken: s.media.broken.Load()}
+}
+
+// Metrics of GET /api/media.
+var (
+	mMediaClients = prometheus.NewDesc("camhub_web_media_clients",
+		"Streams of GET /api/media (the page playing H.264 itself) being served.", nil, nil)
+	mMediaInits = prometheus.NewDesc("camhub_web_video_inits_total",
+		"MP4 init segments sent to pages: an H.264 camera's track starting or changing.", nil, nil)
+	mMediaFragments = prometheus.NewDesc("camhub_web_video_fragments_total",
+		"MP4 fragments of H.264 access units sent to pages.", nil, nil)
+	mMediaSkipped = prometheus.NewDesc("camhub_web_video_aus_skipped_total",
+		"H.264 access units not sent to pages that fell behind: whole GOPs, the newest kept.", nil, nil)
+	mMediaBroken = prometheus.NewDesc("camhub_web_video_aus_unmuxable_total",
+		"H.264 access units that could not be put into MP4 (damaged, or timestamps out of order); the page waits for the next keyframe.", nil, nil)
+)
+
+// mediaCollector reads GET /api/media's counts at scrape time.
+type mediaCollector struct{ s *Server }
+
+func (mediaCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{mMediaClients, mMediaInits, mMediaFragments, mMediaSkipped, mMediaBroken} {
+		ch <- d
+	}
+}
+
+func (c mediaCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.mediaStats()
+	ch <- prometheus.MustNewConstMetric(mMediaClients, prometheus.GaugeValue, float64(st.Clients))
+	ch <- prometheus.MustNewConstMetric(mMediaInits, prometheus.CounterValue, float64(st.Inits))
+	ch <- prometheus.MustNewConstMetric(mMediaFragments, prometheus.CounterValue, float64(st.Fragments))
+	ch <- prometheus.MustNewConstMetric(mMediaSkipped, prometheus.CounterValue, float64(st.Skipped))
+	ch <- prometheus.MustNewConstMetric(mMediaBroken, prometheus.CounterValue, float64(st.Broken))
+}
