@@ -81,6 +81,9 @@ func (c *Config) validateCluster() error {
 			return errors.New("leaf needs --domain, this site's JetStream domain (e.g. its site name), so the site keeps its own replay buffer")
 		}
 	}
+	if err := c.validateSites(); err != nil {
+		return err
+	}
 	if c.Domain != "" && strings.ContainsAny(c.Domain, " \t.*>") {
 		return fmt.Errorf("domain %q: no spaces, dots, * or >", c.Domain)
 	}

@@ -78,6 +78,13 @@ type Config struct {
 	// Domain is the embedded server's JetStream domain: a leaf hub's own
 	// name, so its replay buffer stays local.
 	Domain string
+	// Sites, if set, are the domains of this central hub's site hubs
+	// (comma-separated): its CAMS then sources each site's CAMS (see
+	// backfill.go) instead of capturing cameras' subjects itself.
+	Sites string
+	// UplinkRate limits, on a site hub, how fast the central hub's
+	// buffer is fed from the site's (bits a second; 0: no limit).
+	UplinkRate uint64
 }
 
 // ErrConfig is wrapped by every error Config.Validate returns.
@@ -136,7 +143,8 @@ func (c *Config) buffer() BufferConfig {
 	if c.Storage == StorageFile {
 		st = jetstream.FileStorage
 	}
-	return BufferConfig{Storage: st, Replay: c.Replay, ReplayBytes: c.ReplayBytes, Replicas: c.Replicas}
+	sites, _ := ParseSites(c.Sites) // checked by Validate
+	return BufferConfig{Storage: st, Replay: c.Replay, ReplayBytes: c.ReplayBytes, Replicas: c.Replicas, Sites: sites}
 }
 
 // Server is a running hub.
@@ -151,7 +159,9 @@ type Server struct {
 	guard *guard
 	tmp   string // temporary store directory to remove
 
-	leafAddr string // the leaf node listener, if any
+	leafAddr string    // the leaf node listener, if any
+	sites    []string  // the site domains a central hub sources
+	bf       *backfill // nil unless a site or a central hub with sites
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -197,6 +207,9 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	s.log.Info("replay buffer ready", "stream", wire.FramesStream, "storage", s.cfg.Storage,
 		"replay", s.cfg.Replay, "replay_bytes", s.cfg.ReplayBytes, "max_frame", b.MaxMsgSize, "replicas", b.Replicas)
+	if err := s.startBackfill(pctx, js, b); err != nil {
+		return err
+	}
 
 	if _, err := s.nc.Subscribe(wire.AllStatus, s.cams.handle); err != nil {
 		return err
@@ -216,6 +229,7 @@ func (s *Server) start(ctx context.Context) error {
 			case <-t.C:
 				s.cams.sweep()
 				s.logLinks(&leaves)
+				s.followBackfill(rctx)
 			}
 		}
 	}()

@@ -74,7 +74,8 @@ func (s *Server) Collector() prometheus.Collector { return collector{s} }
 type collector struct{ s *Server }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mCamUp, mCamFPS, mCamSent, mCamDropped, mBufFrames, mBufBytes, mBufLimit, mConnected, mGuardDeleted, mStatusInvalid} {
+	for _, d := range []*prometheus.Desc{mCamUp, mCamFPS, mCamSent, mCamDropped, mBufFrames, mBufBytes, mBufLimit, mConnected, mGuardDeleted, mStatusInvalid,
+		mSiteBehind, mSiteActive, mUplinkLost} {
 		ch <- d
 	}
 }
@@ -104,6 +105,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(mGuardDeleted, prometheus.CounterValue, float64(n), reason)
 		}
 	}
+	s.collectBackfill(ch)
 	ch <- prometheus.MustNewConstMetric(mBufLimit, prometheus.GaugeValue, float64(s.cfg.ReplayBytes))
 	if info, err := s.bufferInfo(context.Background()); err == nil {
 		ch <- prometheus.MustNewConstMetric(mBufFrames, prometheus.GaugeValue, float64(info.State.Msgs))

@@ -30,6 +30,9 @@ type BufferConfig struct {
 	ReplayBytes int64                 // the most bytes kept
 	MaxMsgSize  int32                 // the largest frame accepted; 0: the server's maximum payload
 	Replicas    int                   // copies in a cluster; 0 means 1
+	// Sites, if set, are site hubs' JetStream domains: CAMS then captures
+	// no subjects itself and sources each site's CAMS (SiteSource).
+	Sites []string
 }
 
 // FramesStreamConfig is the configuration of the CAMS stream: every
@@ -39,7 +42,7 @@ type BufferConfig struct {
 // newest JPEG is one request, which NATS permissions can grant per camera
 // ($JS.API.DIRECT.GET.CAMS.<subject>).
 func FramesStreamConfig(b BufferConfig) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name:        wire.FramesStream,
 		Description: "camhub replay buffer: the newest frames of every camera",
 		Subjects:    []string{wire.AllFrames, wire.AllVideo},
@@ -56,6 +59,13 @@ func FramesStreamConfig(b BufferConfig) jetstream.StreamConfig {
 		// de-duplication index small should a client send some.
 		Duplicates: min(time.Second, b.Replay),
 	}
+	if len(b.Sites) > 0 {
+		cfg.Subjects = nil
+		for _, d := range b.Sites {
+			cfg.Sources = append(cfg.Sources, SiteSource(d))
+		}
+	}
+	return cfg
 }
 
 // StatusStreamConfig is the configuration of the CAMS_STATUS stream: the

@@ -1,0 +1,169 @@
+package hub_test
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/hub"
+	"camhub/internal/testenv"
+	"camhub/internal/wire"
+)
+
+// centralFrames reads every frame of camera id in the central buffer, in
+// stream order, and returns their Frame-Seq.
+func centralFrames(t *testing.T, js jetstream.JetStream, id string) []uint64 {
+	t.Helper()
+	ctx := testenv.Context(t, 30*time.Second)
+	c, err := js.OrderedConsumer(ctx, wire.FramesStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{wire.FramesSubject(id)}, HeadersOnly: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for {
+		batch, err := c.FetchNoWait(256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			f, err := wire.ParseFrame(m.Headers())
+			if err != nil {
+				t.Fatal(err)
+			}
+			seqs = append(seqs, f.Seq)
+		}
+		if n == 0 {
+			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+				t.Fatal(err)
+			}
+			return seqs
+		}
+	}
+}
+
+// checkSeqs fails unless seqs is want's Frame-Seqs, in order.
+func checkSeqs(t *testing.T, seqs []uint64, want []uint64) {
+	t.Helper()
+	if fmt.Sprint(seqs) != fmt.Sprint(want) {
+		t.Fatalf("central buffer Frame-Seq:\n got %v\nwant %v", seqs, want)
+	}
+}
+
+func seqRange(from, to uint64) []uint64 {
+	var out []uint64
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// logTo is a text logger into b, which tests read while the hub writes.
+func logTo(b *testenv.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+
+// A central hub that knows its site sources the site's buffer: every frame
+// of the site's camera enters the central buffer once, in order, while the
+// link is up, and, after an outage, the outage's frames come first; a live
+// subscriber at the central hub gets the site's frames at once, as before.
+// When the outage outlasts the site's buffer, the central buffer gets what
+// the site still held and the site hub says how many frames were lost.
+func TestSiteBackfill(t *testing.T) {
+	ports := testenv.FreePorts(t, 1)
+	ccfg := config()
+	ccfg.Storage, ccfg.StoreDir = hub.StorageFile, t.TempDir()
+	ccfg.LeafListen = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	ccfg.Sites = "garden"
+	var clog, slog_ testenv.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("central hub's log:\n%s\nsite hub's log:\n%s", clog.String(), slog_.String())
+		}
+	})
+	central := start(t, ccfg, logTo(&clog))
+
+	scfg := config()
+	scfg.ReplayBytes = 1 << 20 // small, for the outage that outlasts it
+	scfg.Leaf = "nats://" + ccfg.LeafListen
+	scfg.Domain = "garden"
+	site := start(t, scfg, logTo(&slog_))
+	testenv.Eventually(t, 10*time.Second, "the leaf link", func() bool { return central.NumLeafNodes() == 1 })
+
+	cjs, _ := jetstream.New(testenv.Conn(t, central.ClientURL()))
+	sjs, _ := jetstream.New(testenv.Conn(t, site.ClientURL()))
+	live := testenv.Conn(t, central.ClientURL())
+	got := make(chan uint64, 1024)
+	if _, err := live.Subscribe(wire.FramesSubject("gate"), func(m *nats.Msg) {
+		if f, err := wire.ParseFrame(m.Header); err == nil {
+			got <- f.Seq
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the live interest at the site", func() bool {
+		publishFrames(t, sjs, "probe", 1, 1)
+		return len(centralFrames(t, cjs, "probe")) > 0
+	})
+
+	// link up: once each, in order
+	publishFrames(t, sjs, "gate", 1, 100)
+	testenv.Eventually(t, 10*time.Second, "100 frames in the central buffer", func() bool {
+		return len(centralFrames(t, cjs, "gate")) >= 100
+	})
+	checkSeqs(t, centralFrames(t, cjs, "gate"), seqRange(1, 100))
+	testenv.Eventually(t, 10*time.Second, "100 frames live", func() bool { return len(got) == 100 })
+
+	// an outage: the central hub goes; the site keeps its frames
+	central.Close()
+	testenv.Eventually(t, 10*time.Second, "the link to drop", func() bool { return site.NumLeafNodes() == 0 })
+	publishFrames(t, sjs, "gate", 101, 50)
+	central = start(t, ccfg, logTo(&clog))
+	cjs, _ = jetstream.New(testenv.Conn(t, central.ClientURL()))
+	testenv.Eventually(t, 20*time.Second, "the outage's frames in the central buffer", func() bool {
+		return len(centralFrames(t, cjs, "gate")) >= 150
+	})
+	publishFrames(t, sjs, "gate", 151, 10)
+	testenv.Eventually(t, 10*time.Second, "live frames after the outage", func() bool {
+		return len(centralFrames(t, cjs, "gate")) >= 160
+	})
+	checkSeqs(t, centralFrames(t, cjs, "gate"), seqRange(1, 160))
+
+	// an outage longer than the site's buffer (1 MiB): the site discards
+	// frames the central hub never had
+	central.Close()
+	testenv.Eventually(t, 10*time.Second, "the link to drop", func() bool { return site.NumLeafNodes() == 0 })
+	big := make([]byte, 100<<10)
+	for i := 161; i <= 180; i++ {
+		m := &nats.Msg{Subject: wire.FramesSubject("gate"), Data: big,
+			Header: wire.Frame{Seq: uint64(i), Time: time.Now(), Width: 8, Height: 8}.Header()}
+		if _, err := sjs.PublishMsg(testenv.Context(t, 5*time.Second), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := centralFrames(t, sjs, "gate") // the site's buffer
+	if len(held) == 0 || held[0] <= 161 || held[len(held)-1] != 180 {
+		t.Fatalf("the site's buffer holds Frame-Seq %v: want the newest of 161-180 only", held)
+	}
+	lost := 20 - len(held)
+	testenv.Eventually(t, 10*time.Second, "the site to say what was lost", func() bool {
+		return strings.Contains(slog_.String(), fmt.Sprintf("lost=%d ", lost))
+	})
+	central = start(t, ccfg, logTo(&clog))
+	cjs, _ = jetstream.New(testenv.Conn(t, central.ClientURL()))
+	testenv.Eventually(t, 20*time.Second, "what the site still held", func() bool {
+		return len(centralFrames(t, cjs, "gate")) >= 160+len(held)
+	})
+	checkSeqs(t, centralFrames(t, cjs, "gate"), append(seqRange(1, 160), held...))
+	t.Logf("the site lost %d frames of the outage, the central buffer has the %d it held", lost, len(held))
+}
