@@ -115,18 +115,18 @@ func validDomain(d string) error {
 var ErrRate = errors.New("bad rate")
 
 // ParseRate parses a bit rate: a number with an optional unit, bit/s,
-// kbit, Mbit or Gbit (decimal, as network links are sold), e.g. "20Mbit",
+// kbit, Mbit or Gbit (or bps, kbps…; decimal, as links are sold), e.g. "20Mbit",
 // "500kbit", "0" (no limit).
 func ParseRate(s string) (uint64, error) {
 	t := strings.TrimSpace(s)
 	low := strings.ToLower(t)
 	low = strings.TrimSuffix(low, "/s")
-	low = strings.TrimSuffix(low, "ps")
 	mult := 1.0
 	for _, u := range []struct {
 		suffix string
 		mult   float64
-	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1}, {"g", 1e9}, {"m", 1e6}, {"k", 1e3}} {
+	}{{"gbit", 1e9}, {"gbps", 1e9}, {"mbit", 1e6}, {"mbps", 1e6}, {"kbit", 1e3}, {"kbps", 1e3}, {"bit", 1}, {"bps", 1},
+		{"g", 1e9}, {"m", 1e6}, {"k", 1e3}} {
 		if strings.HasSuffix(low, u.suffix) {
 			low, mult = strings.TrimSpace(strings.TrimSuffix(low, u.suffix)), u.mult
 			break

@@ -167,3 +167,64 @@ func TestSiteBackfill(t *testing.T) {
 	checkSeqs(t, centralFrames(t, cjs, "gate"), append(seqRange(1, 160), held...))
 	t.Logf("the site lost %d frames of the outage, the central buffer has the %d it held", lost, len(held))
 }
+
+func TestSitesConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*hub.Config)
+		want string // "" : valid
+	}{
+		{"sites", func(c *hub.Config) { c.Sites = "garden, shed"; c.LeafListen = "127.0.0.1:0" }, ""},
+		{"sites on an existing server", func(c *hub.Config) { c.Sites = "garden"; c.NATS = "nats://x:4222" }, ""},
+		{"sites without leaf listen", func(c *hub.Config) { c.Sites = "garden" }, "needs --leaf-listen"},
+		{"bad site", func(c *hub.Config) { c.Sites = "gar.den"; c.LeafListen = ":7422" }, "only A-Z"},
+		{"bad site with nats", func(c *hub.Config) { c.Sites = "g*"; c.NATS = "nats://x:4222" }, "only A-Z"},
+		{"site twice", func(c *hub.Config) { c.Sites = "a,b,a"; c.LeafListen = ":7422" }, "twice"},
+		{"own domain", func(c *hub.Config) { c.Sites = "a"; c.Domain = "a"; c.LeafListen = ":7422" }, "own domain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config()
+			tc.mod(&c)
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("Validate() = %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]uint64{
+		"0": 0, "20Mbit": 20e6, "20mbit/s": 20e6, "20Mbps": 20e6, "500kbit": 500e3, "1.5M": 1.5e6, "1Gbit": 1e9, "64000": 64000, " 8 Mbit ": 8e6,
+	} {
+		if got, err := hub.ParseRate(in); err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "fast", "-1Mbit", "NaN", "Inf", "1e400", "2000Gbit", "20MiB", "1 2"} {
+		if got, err := hub.ParseRate(in); !errors.Is(err, hub.ErrRate) {
+			t.Errorf("ParseRate(%q) = %d, %v; want an error", in, got, err)
+		}
+	}
+}
+
+func FuzzParseRate(f *testing.F) {
+	for _, s := range []string{"0", "20Mbit", "500kbit/s", "1.5M", "1e3", "-1", "NaN", "0x10", "9999999999999999999", "Mbit", "1_000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := hub.ParseRate(s)
+		if err != nil {
+			if !errors.Is(err, hub.ErrRate) {
+				t.Fatalf("ParseRate(%q): %v does not wrap ErrRate", s, err)
+			}
+			return
+		}
+		if v > 1e12 {
+			t.Fatalf("ParseRate(%q) = %d: above the limit", s, v)
+		}
+	})
+}

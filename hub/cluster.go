@@ -32,6 +32,9 @@ const (
 
 // validateCluster checks the cluster and leaf settings of c.
 func (c *Config) validateCluster() error {
+	if err := c.validateSites(); err != nil {
+		return err
+	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
@@ -80,9 +83,6 @@ func (c *Config) validateCluster() error {
 		if c.Domain == "" {
 			return errors.New("leaf needs --domain, this site's JetStream domain (e.g. its site name), so the site keeps its own replay buffer")
 		}
-	}
-	if err := c.validateSites(); err != nil {
-		return err
 	}
 	if c.Domain != "" && strings.ContainsAny(c.Domain, " \t.*>") {
 		return fmt.Errorf("domain %q: no spaces, dots, * or >", c.Domain)

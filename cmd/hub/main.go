@@ -40,6 +40,9 @@ Examples:
   # a central hub that sites connect to, and a site hub (e.g. on a Pi)
   hub --leaf-listen 0.0.0.0:7422
   hub --leaf nats://central:7422 --domain garden
+  # the same, the central buffer getting the site's frames of an outage too
+  hub --leaf-listen 0.0.0.0:7422 --sites garden,shed
+  hub --leaf nats://central:7422 --domain garden --uplink-rate 20Mbit
 
 See docs/SCALING.md for clusters and sites.
 
@@ -95,6 +98,8 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&cfg.LeafListen, "leaf-listen", "", "accept site hubs (leaf nodes) on this `host:port`, e.g. 0.0.0.0:7422 (default: off)")
 	fs.StringVar(&cfg.Leaf, "leaf", "", "run as a site hub: a leaf node of the central hub at these `URLs` (nats://central:7422; needs --domain)")
 	fs.StringVar(&cfg.Domain, "domain", "", "JetStream `domain` of this hub's buffer; a site hub's own name (e.g. garden)")
+	fs.StringVar(&cfg.Sites, "sites", "", "central hub: source these site hubs' buffers (their --domain, comma-separated `names`), outages included; needs --leaf-listen (see docs/SCALING.md)")
+	uplinkRate := fs.String("uplink-rate", "0", "site hub: feed the central buffer at most this `rate` (e.g. 20Mbit; 0: no limit), backfill after an outage included")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 
@@ -108,6 +113,11 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 		return nil, errors.New("max-payload: at most 64MiB")
 	}
 	cfg.ReplayBytes, cfg.MaxPayload = int64(replayBytes), int32(maxPayload)
+	rate, err := hub.ParseRate(*uplinkRate)
+	if err != nil {
+		return nil, fmt.Errorf("uplink-rate: %w", err)
+	}
+	cfg.UplinkRate = rate
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
