@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -163,8 +164,8 @@ func (s *Server) setupUplink(ctx context.Context, js jetstream.JetStream) error 
 type siteState struct {
 	lag      uint64 // central: frames the site holds that the central buffer has not
 	active   bool   // central: the source is delivering
-	lost     uint64 // site: frames discarded before the central hub had them, this outage
-	lostDone uint64 // site: the same, outages before this one
+	lost     uint64 // site: frames discarded before the central hub had them, this outage so far
+	lostDone uint64 // site: the same, outages the central hub has resumed from
 	catching bool   // central: a backfill is in progress
 	since    time.Time
 	peakLag  uint64
@@ -190,27 +191,32 @@ func (b *backfill) snapshot() map[string]siteState {
 
 // followBackfill runs on the hub's tick.
 func (s *Server) followBackfill(ctx context.Context) {
-	if s.bf == nil || time.Now().Before(s.bf.next) {
+	if s.bf == nil {
 		return
 	}
-	s.bf.next = time.Now().Add(lagReportEvery)
 	js, err := jetstream.New(s.nc)
 	if err != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if s.cfg.Leaf != "" {
-		s.followUplink(ctx, js)
+	if s.cfg.Leaf != "" && s.NumLeafNodes() == 0 {
+		s.uplinkMissed(ctx, js, false)
 	}
-	if len(s.sites) > 0 {
+	if len(s.sites) > 0 && !time.Now().Before(s.bf.next) {
+		s.bf.next = time.Now().Add(lagReportEvery)
 		s.followSources(ctx, js)
 	}
 }
 
-// followUplink notes frames the site discarded (its buffer full or too old)
-// before its central hub had them: a longer outage than the site's buffer.
-func (s *Server) followUplink(ctx context.Context, js jetstream.JetStream) {
+// uplinkMissed counts the frames the site discarded (its buffer full or
+// too old) before its central hub had them: an outage longer than the
+// site's buffer. The uplink consumer's ack floor stays where the central
+// hub left it while the link is down, and the stream's first sequence
+// moves past it as frames expire. It runs every second while the link is
+// down, and when the central hub resumes (resumed: it asked the consumer
+// to reset to its ack floor, so nothing more can be lost to this outage).
+func (s *Server) uplinkMissed(ctx context.Context, js jetstream.JetStream, resumed bool) {
 	st, err := js.Stream(ctx, wire.FramesStream)
 	if err != nil {
 		return
@@ -219,10 +225,9 @@ func (s *Server) followUplink(ctx context.Context, js jetstream.JetStream) {
 	if err != nil {
 		return
 	}
-	info := c.CachedInfo()
-	first := st.CachedInfo().State.FirstSeq
+	acked, first := c.CachedInfo().AckFloor.Stream, st.CachedInfo().State.FirstSeq
 	var missed uint64
-	if acked := info.AckFloor.Stream; first > acked+1 && acked > 0 {
+	if first > acked+1 && acked > 0 {
 		missed = first - acked - 1
 	}
 	b := s.bf
@@ -233,15 +238,38 @@ func (s *Server) followUplink(ctx context.Context, js jetstream.JetStream) {
 		b.sites[s.cfg.Domain] = ss
 	}
 	prev := ss.lost
-	if missed < prev { // the central hub moved past them: that outage is over
-		ss.lostDone += prev
-	}
+	missed = max(missed, prev)
 	ss.lost = missed
-	b.mu.Unlock()
-	if missed > prev {
-		s.log.Warn("uplink: frames older than this site's buffer are gone before the central hub had them",
-			"lost", missed, "acked_seq", info.AckFloor.Stream, "first_seq", first)
+	if resumed {
+		ss.lostDone += missed
+		ss.lost = 0
 	}
+	b.mu.Unlock()
+	switch {
+	case resumed && missed > 0:
+		s.log.Warn("uplink resumed: the outage outlasted this site's buffer; its oldest frames were gone before the central hub had them",
+			"lost", missed, "acked_seq", acked, "first_seq", first)
+	case !resumed && prev == 0 && missed > 0:
+		s.log.Warn("uplink down longer than this site's buffer: frames are being lost to the central buffer",
+			"lost_so_far", missed, "acked_seq", acked, "first_seq", first)
+	}
+}
+
+// watchUplinkResets calls uplinkMissed when the central hub's source asks
+// the uplink consumer to reset (the API request crosses the leaf link,
+// its domain prefix mapped to this server's $JS.API).
+func (s *Server) watchUplinkResets() error {
+	subj := "$JS.API.CONSUMER.RESET." + wire.FramesStream + "." + UplinkConsumer
+	_, err := s.nc.Subscribe(subj, func(*nats.Msg) {
+		js, err := jetstream.New(s.nc)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		s.uplinkMissed(ctx, js, true)
+	})
+	return err
 }
 
 // followSources logs each site's backfill: when its source falls behind
@@ -321,7 +349,10 @@ func (s *Server) startBackfill(ctx context.Context, js jetstream.JetStream, b Bu
 			"sites", strings.Join(b.Sites, ","))
 	}
 	if s.cfg.Leaf != "" {
-		return s.setupUplink(ctx, js)
+		if err := s.setupUplink(ctx, js); err != nil {
+			return err
+		}
+		return s.watchUplinkResets()
 	}
 	return nil
 }

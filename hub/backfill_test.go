@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -156,11 +157,13 @@ func TestSiteBackfill(t *testing.T) {
 		t.Fatalf("the site's buffer holds Frame-Seq %v: want the newest of 161-180 only", held)
 	}
 	lost := 20 - len(held)
-	testenv.Eventually(t, 10*time.Second, "the site to say what was lost", func() bool {
-		return strings.Contains(slog_.String(), fmt.Sprintf("lost=%d ", lost))
+	testenv.Eventually(t, 10*time.Second, "the site to say frames are being lost", func() bool {
+		return strings.Contains(slog_.String(), "frames are being lost")
 	})
 	central = start(t, ccfg, logTo(&clog))
 	cjs, _ = jetstream.New(testenv.Conn(t, central.ClientURL()))
+	resumed := regexp.MustCompile(fmt.Sprintf(`uplink resumed.* lost=%d `, lost))
+	testenv.Eventually(t, 20*time.Second, "the site to say what was lost", func() bool { return resumed.MatchString(slog_.String()) })
 	testenv.Eventually(t, 20*time.Second, "what the site still held", func() bool {
 		return len(centralFrames(t, cjs, "gate")) >= 160+len(held)
 	})
