@@ -1,0 +1,308 @@
+package test
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"camhub/internal/testenv"
+	"camhub/internal/wire"
+)
+
+// siteCam is one of the site's cameras: its id and the subject filter of
+// its frames in a buffer.
+type siteCam struct {
+	id, filter string
+}
+
+var siteCams = []siteCam{
+	{"garden-gate", wire.FramesSubject("garden-gate")},                            // JPEG
+	{"garden-shed", wire.SubjectPrefix + ".garden-shed." + wire.KindVideo + ".*"}, // H.264
+}
+
+// siteRig is a central hub on the host and, in a network namespace behind
+// a veth pair (the site's WAN link), a site hub with its cameras: the
+// central hub sources the site's buffer (--sites garden).
+type siteRig struct {
+	ns             *netns
+	central, site  *proc
+	centralURL     string
+	centralJS      jetstream.JetStream
+	live           map[string]*frameLog // at the central hub, per camera
+	centralArgs    []string
+	siteLeafListen string
+}
+
+// startSiteRig starts the rig; siteReplay is the site's --replay.
+func startSiteRig(t *testing.T, siteReplay string) *siteRig {
+	t.Helper()
+	r := &siteRig{ns: newNetns(t), live: map[string]*frameLog{}}
+	ports := testenv.FreePorts(t, 2)
+	r.siteLeafListen = fmt.Sprintf("%s:%d", r.ns.hostIP, ports[1])
+	// explicit and open: no users, no TLS, on the test's own addresses
+	r.centralArgs = []string{"--name", "central", "--listen", fmt.Sprintf("%s:%d", r.ns.hostIP, ports[0]), "--monitor", "",
+		"--leaf-listen", r.siteLeafListen, "--sites", "garden", "--storage", "file", "--store-dir", t.TempDir(), "--replay", "10m"}
+	r.central = start(t, nil, "hub", r.centralArgs...)
+	r.centralURL = r.central.waitLog(`msg="NATS server ready" url=(nats://[0-9.:]+)`)
+	r.central.waitLog(`msg="sourcing the sites' buffers`)
+	r.site = r.ns.start(t, "hub", "--name", "site", "--listen", "127.0.0.1:4222", "--monitor", "",
+		"--leaf", "nats://"+r.siteLeafListen, "--domain", "garden", "--replay", siteReplay)
+	r.site.waitLog(`msg="uplink ready`)
+	r.site.waitLog(`msg="leaf link up"`)
+	for _, c := range siteCams {
+		args := []string{"--id", c.id, "--site", "garden", "--source", "testpattern", "--fps", "10", "--size", "320x240",
+			"--nats", "nats://127.0.0.1:4222"}
+		if strings.Contains(c.filter, wire.KindVideo) {
+			args = append(args, "--codec", "h264")
+		}
+		r.ns.start(t, "agent", args...)
+		r.live[c.id] = subscribeLive(t, r.centralURL, c)
+	}
+	js, err := jetstream.New(testenv.Conn(t, r.centralURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.centralJS = js
+	testenv.Eventually(t, 60*time.Second, "frames of every site camera in the central buffer", func() bool {
+		for _, c := range siteCams {
+			if len(bufferSeqs(t, js, c.filter)) < 20 {
+				return false
+			}
+		}
+		return true
+	})
+	return r
+}
+
+// subscribeLive records the frames (JPEG or H.264) and status reports of
+// camera c that a plain NATS subscriber at url receives.
+func subscribeLive(t *testing.T, url string, c siteCam) *frameLog {
+	t.Helper()
+	l := &frameLog{}
+	nc := testenv.Conn(t, url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	for _, subj := range []string{c.filter, wire.StatusSubject(c.id)} {
+		sub, err := nc.Subscribe(subj, func(m *nats.Msg) {
+			now := time.Now()
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if m.Subject == wire.StatusSubject(c.id) {
+				if st, err := wire.ParseStatus(m.Subject, m.Data); err == nil {
+					l.status = st
+				}
+				return
+			}
+			seq, err1 := strconv.ParseUint(m.Header.Get(wire.HeaderSeq), 10, 64)
+			at, err2 := time.Parse(time.RFC3339Nano, m.Header.Get(wire.HeaderTime))
+			if err1 != nil || err2 != nil {
+				l.bad++
+				return
+			}
+			l.frames = append(l.frames, arrival{seq: seq, captured: at, at: now})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sub.SetPendingLimits(-1, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// bufferSeqs reads the Frame-Seq of every message matching filter in the
+// CAMS stream of js, in stream order.
+func bufferSeqs(t *testing.T, js jetstream.JetStream, filter string) []uint64 {
+	t.Helper()
+	ctx := testenv.Context(t, 60*time.Second)
+	c, err := js.OrderedConsumer(ctx, wire.FramesStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter}, HeadersOnly: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for {
+		batch, err := c.FetchNoWait(1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			seq, err := strconv.ParseUint(m.Headers().Get(wire.HeaderSeq), 10, 64)
+			if err != nil {
+				t.Fatalf("a frame in the buffer with Frame-Seq %q", m.Headers().Get(wire.HeaderSeq))
+			}
+			seqs = append(seqs, seq)
+		}
+		if n == 0 {
+			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+				t.Fatal(err)
+			}
+			return seqs
+		}
+	}
+}
+
+// seqHoles returns the duplicates (or steps back) and the holes (first
+// missing, count) in seqs.
+func seqHoles(seqs []uint64) (dups int, holes [][2]uint64) {
+	for i := 1; i < len(seqs); i++ {
+		switch d := seqs[i]; {
+		case d <= seqs[i-1]:
+			dups++
+		case d > seqs[i-1]+1:
+			holes = append(holes, [2]uint64{seqs[i-1] + 1, d - seqs[i-1] - 1})
+		}
+	}
+	return dups, holes
+}
+
+// latencies returns the p50 and p99 capture-to-arrival latency of the
+// frames captured in [from, to) at the central hub's live subscriber.
+func latencies(l *frameLog, from, to time.Time) (p50, p99 time.Duration, n int) {
+	frames, _ := l.snapshot()
+	var ds []time.Duration
+	for _, f := range frames {
+		if !f.captured.Before(from) && f.captured.Before(to) {
+			ds = append(ds, f.at.Sub(f.captured))
+		}
+	}
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)], len(ds)
+}
+
+// cut takes the site's link down for d (the fault is a duration) and
+// brings it back; it returns when the cut began and ended.
+func (r *siteRig) cut(t *testing.T, d time.Duration) (cut, restored time.Time) {
+	t.Helper()
+	ip(t, "link", "set", r.ns.hostIf, "down")
+	cut = time.Now()
+	time.Sleep(d)
+	ip(t, "link", "set", r.ns.hostIf, "up")
+	return cut, time.Now()
+}
+
+// catchUp waits until the central buffer holds, for every camera, a frame
+// captured after at, and logs how long that took and the live latency
+// meanwhile.
+func (r *siteRig) catchUp(t *testing.T, restored time.Time) {
+	t.Helper()
+	took := testenv.Eventually(t, 120*time.Second, "the central buffer to catch up with the site", func() bool {
+		for _, c := range siteCams {
+			st, err := r.centralJS.Stream(testenv.Context(t, 5*time.Second), wire.FramesStream)
+			if err != nil {
+				return false
+			}
+			m, err := st.GetLastMsgForSubject(testenv.Context(t, 5*time.Second), c.filter)
+			if err != nil {
+				return false
+			}
+			at, err := time.Parse(time.RFC3339Nano, m.Header.Get(wire.HeaderTime))
+			if err != nil || !at.After(restored) {
+				return false
+			}
+		}
+		return true
+	})
+	caught := time.Now()
+	t.Logf("the central buffer caught up with the site %v after the link came back", took.Round(100*time.Millisecond))
+	// a few seconds of live frames after the catch-up, as a baseline
+	testenv.Eventually(t, 30*time.Second, "5 s after the catch-up", func() bool { return time.Since(caught) > 5*time.Second })
+	for _, c := range siteCams {
+		first := time.Time{}
+		frames, _ := r.live[c.id].snapshot()
+		for _, f := range frames {
+			if f.at.After(restored) {
+				first = f.at
+				break
+			}
+		}
+		p50, p99, n := latencies(r.live[c.id], restored, caught)
+		b50, b99, bn := latencies(r.live[c.id], caught, time.Now())
+		t.Logf("%s live at the central hub: first frame %v after the link came back; during the catch-up p50 %v p99 %v (%d frames); after it p50 %v p99 %v (%d frames)",
+			c.id, first.Sub(restored).Round(time.Millisecond), p50.Round(time.Millisecond), p99.Round(time.Millisecond), n,
+			b50.Round(time.Millisecond), b99.Round(time.Millisecond), bn)
+	}
+}
+
+// A site's WAN link is cut for 30 s, less than the site's buffer (2 min):
+// once it is back, the central buffer holds every frame of each site
+// camera, outage included, once and in order (Frame-Seq without a hole or
+// a repeat), and live frames reach the central hub at once.
+func TestSiteBackfillLinkCut(t *testing.T) {
+	r := startSiteRig(t, "2m")
+	before := map[string]int{}
+	for _, c := range siteCams {
+		before[c.id] = len(bufferSeqs(t, r.centralJS, c.filter))
+	}
+	cut, restored := r.cut(t, 30*time.Second)
+	t.Logf("link down for %v", restored.Sub(cut).Round(time.Millisecond))
+	r.catchUp(t, restored)
+	for _, c := range siteCams {
+		seqs := bufferSeqs(t, r.centralJS, c.filter)
+		dups, holes := seqHoles(seqs)
+		t.Logf("%s in the central buffer: Frame-Seq %d to %d, %d frames (%d before the cut), %d repeated, holes %v",
+			c.id, seqs[0], seqs[len(seqs)-1], len(seqs), before[c.id], dups, holes)
+		if dups != 0 || len(holes) != 0 {
+			t.Errorf("%s: the central buffer has %d repeated frames and holes %v", c.id, dups, holes)
+		}
+	}
+	centralLog, _ := r.central.logText()
+	for _, l := range strings.Split(centralLog, "\n") {
+		if strings.Contains(l, "site backfill") {
+			t.Log(l)
+		}
+	}
+}
+
+// The link is cut for longer than the site's buffer (--replay 10s): the
+// central buffer gets what the site still held, and the site hub says how
+// many frames were lost; the holes in the central buffer's Frame-Seq are
+// exactly those frames (plus any the agents dropped, which they count).
+func TestSiteBackfillLongOutage(t *testing.T) {
+	r := startSiteRig(t, "10s")
+	_, restored := r.cut(t, 25*time.Second)
+	resumed := regexp.MustCompile(`msg="uplink resumed.* lost=([0-9]+) `)
+	lost, err := strconv.Atoi(r.site.waitLog(resumed.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.catchUp(t, restored)
+	holesTotal := uint64(0)
+	for _, c := range siteCams {
+		seqs := bufferSeqs(t, r.centralJS, c.filter)
+		dups, holes := seqHoles(seqs)
+		t.Logf("%s in the central buffer: Frame-Seq %d to %d, %d frames, %d repeated, holes %v", c.id, seqs[0], seqs[len(seqs)-1], len(seqs), dups, holes)
+		if dups != 0 {
+			t.Errorf("%s: %d repeated frames in the central buffer", c.id, dups)
+		}
+		for _, h := range holes {
+			holesTotal += h[1]
+		}
+	}
+	var dropped uint64
+	for _, c := range siteCams {
+		if st := r.live[c.id].lastStatus(); st != nil {
+			dropped += st.FramesDropped
+		}
+	}
+	t.Logf("the site hub said %d frames were lost; the central buffer's Frame-Seq holes total %d; the agents dropped %d", lost, holesTotal, dropped)
+	if holesTotal != uint64(lost)+dropped && holesTotal != uint64(lost) {
+		t.Errorf("the central buffer misses %d frames, the site said %d lost (agents dropped %d)", holesTotal, lost, dropped)
+	}
+}
