@@ -19,8 +19,10 @@ package hub
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -174,9 +176,10 @@ type siteState struct {
 // backfill follows the uplink (on a site) or the site sources (on a central
 // hub), logging backfills and losses and keeping their figures for /metrics.
 type backfill struct {
-	mu    sync.Mutex
-	sites map[string]*siteState // by site domain; on a site hub, its own
-	next  time.Time
+	mu      sync.Mutex
+	sites   map[string]*siteState // by site domain; on a site hub, its own
+	next    time.Time
+	sourced *sourcedSeqs // central: nil on a site
 }
 
 func (b *backfill) snapshot() map[string]siteState {
@@ -345,6 +348,9 @@ func (s *Server) startBackfill(ctx context.Context, js jetstream.JetStream, b Bu
 	s.bf = &backfill{sites: map[string]*siteState{}}
 	s.sites = b.Sites
 	if len(b.Sites) > 0 {
+		if err := s.watchSourced(ctx, js); err != nil {
+			return err
+		}
 		s.log.Info("sourcing the sites' buffers: each site's frames enter this buffer once, in order, outages included",
 			"sites", strings.Join(b.Sites, ","))
 	}
@@ -362,6 +368,8 @@ var (
 		"Frames a site's buffer holds that this central hub's buffer does not have yet (its source's lag).", []string{"site"}, nil)
 	mSiteActive = prometheus.NewDesc("camhub_hub_site_source_active",
 		"1 while a site's buffer is being sourced into this central hub's buffer, else 0.", []string{"site"}, nil)
+	mSiteLost = prometheus.NewDesc("camhub_hub_site_lost_frames_total",
+		"Frames of a site this central hub's buffer will never have: the site no longer held them when its link came back.", []string{"site"}, nil)
 	mUplinkLost = prometheus.NewDesc("camhub_hub_uplink_lost_frames_total",
 		"Frames this site hub discarded (its buffer full or too old) before its central hub had them.", []string{"site"}, nil)
 )
@@ -369,6 +377,12 @@ var (
 func (s *Server) collectBackfill(ch chan<- prometheus.Metric) {
 	if s.bf == nil {
 		return
+	}
+	if s.bf.sourced != nil {
+		lost, _ := s.bf.sourced.snapshot()
+		for _, d := range s.sites {
+			ch <- prometheus.MustNewConstMetric(mSiteLost, prometheus.CounterValue, float64(lost[d]), d)
+		}
 	}
 	for d, ss := range s.bf.snapshot() {
 		if d == s.cfg.Domain && s.cfg.Leaf != "" {
@@ -381,5 +395,101 @@ func (s *Server) collectBackfill(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(mSiteBehind, prometheus.GaugeValue, float64(ss.lag), d)
 		ch <- prometheus.MustNewConstMetric(mSiteActive, prometheus.GaugeValue, active, d)
+	}
+}
+
+// natsHash is nats-server's short hash of a name (its getHash), which it
+// uses to name a stream's sources in the Nats-Stream-Source header of
+// every sourced message: "CAMS:<hash of the API prefix>:C=<hash of the
+// consumer> <site sequence> …". TestSiteBackfill checks it against the
+// server (the central hub names the site whose frames were lost).
+func natsHash(name string) string {
+	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	sum := sha256.Sum256([]byte(name))
+	b := make([]byte, 8)
+	for i := range b {
+		b[i] = digits[int(sum[i]%byte(len(digits)))]
+	}
+	return string(b)
+}
+
+// sourceName is how the Nats-Stream-Source header of a central CAMS names
+// site domain's source (its first token, up to the consumer part).
+func sourceName(domain string) string {
+	return wire.FramesStream + ":" + natsHash("$JS."+domain+".API") + ":"
+}
+
+// sourcedSeqs follows the site sequence of every message sourced into a
+// central CAMS: a jump is frames the site no longer had when its source
+// resumed (an outage longer than the site's buffer), counted exactly.
+type sourcedSeqs struct {
+	mu    sync.Mutex
+	names map[string]string // sourceName → domain
+	last  map[string]uint64 // domain → the last site sequence stored
+	lost  map[string]uint64 // domain → frames lost
+	bad   uint64            // headers that did not parse
+	stop  func()
+}
+
+// watchSourced starts following the central CAMS's sourced messages
+// (headers only, from the newest stored).
+func (s *Server) watchSourced(ctx context.Context, js jetstream.JetStream) error {
+	w := &sourcedSeqs{names: map[string]string{}, last: map[string]uint64{}, lost: map[string]uint64{}}
+	for _, d := range s.sites {
+		w.names[sourceName(d)] = d
+	}
+	c, err := js.OrderedConsumer(ctx, wire.FramesStream, jetstream.OrderedConsumerConfig{
+		HeadersOnly: true, DeliverPolicy: jetstream.DeliverLastPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("following the sites' frames in %s: %w", wire.FramesStream, err)
+	}
+	cc, err := c.Consume(func(m jetstream.Msg) { s.noteSourced(w, m.Headers().Get("Nats-Stream-Source")) })
+	if err != nil {
+		return fmt.Errorf("following the sites' frames in %s: %w", wire.FramesStream, err)
+	}
+	w.stop = cc.Stop
+	s.bf.sourced = w
+	return nil
+}
+
+// noteSourced notes one sourced message's Nats-Stream-Source header.
+func (s *Server) noteSourced(w *sourcedSeqs, hdr string) {
+	name, rest, _ := strings.Cut(hdr, " ")
+	seqText, _, _ := strings.Cut(rest, " ")
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	domain := ""
+	if i := strings.Index(name, ":C="); i >= 0 {
+		domain = w.names[name[:i+1]]
+	}
+	if err != nil || seq == 0 || domain == "" {
+		w.bad++
+		return
+	}
+	last := w.last[domain]
+	w.last[domain] = seq
+	switch {
+	case last == 0: // the first since this hub started
+	case seq > last+1:
+		w.lost[domain] += seq - last - 1
+		s.log.Warn("site frames lost: the outage outlasted the site's buffer, which no longer had them when the link came back",
+			"site", domain, "lost", seq-last-1, "site_seq_from", last+1, "site_seq_to", seq-1, "lost_total", w.lost[domain])
+	case seq <= last:
+		s.log.Info("site buffer restarted: its sequence began again", "site", domain, "site_seq", seq, "before", last)
+	}
+}
+
+func (w *sourcedSeqs) snapshot() (lost map[string]uint64, bad uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.lost), w.bad
+}
+
+// close stops following.
+func (b *backfill) close() {
+	if b != nil && b.sourced != nil {
+		b.sourced.stop()
 	}
 }

@@ -168,6 +168,8 @@ func TestSiteBackfill(t *testing.T) {
 		return len(centralFrames(t, cjs, "gate")) >= 160+len(held)
 	})
 	checkSeqs(t, centralFrames(t, cjs, "gate"), append(seqRange(1, 160), held...))
+	centralSays := regexp.MustCompile(fmt.Sprintf(`msg="site frames lost.* site=garden lost=%d `, lost))
+	testenv.Eventually(t, 10*time.Second, "the central hub to say what was lost", func() bool { return centralSays.MatchString(clog.String()) })
 	t.Logf("the site lost %d frames of the outage, the central buffer has the %d it held", lost, len(held))
 }
 

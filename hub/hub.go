@@ -396,6 +396,7 @@ func (s *Server) Close() {
 			s.cancel()
 		}
 		s.wg.Wait()
+		s.bf.close()
 		if s.nc != nil {
 			s.nc.Close()
 		}

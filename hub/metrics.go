@@ -75,7 +75,7 @@ type collector struct{ s *Server }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mCamUp, mCamFPS, mCamSent, mCamDropped, mBufFrames, mBufBytes, mBufLimit, mConnected, mGuardDeleted, mStatusInvalid,
-		mSiteBehind, mSiteActive, mUplinkLost} {
+		mSiteBehind, mSiteActive, mSiteLost, mUplinkLost} {
 		ch <- d
 	}
 }
