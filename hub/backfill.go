@@ -251,7 +251,7 @@ func (s *Server) uplinkMissed(ctx context.Context, js jetstream.JetStream, resum
 	switch {
 	case resumed && missed > 0:
 		s.log.Warn("uplink resumed: the outage outlasted this site's buffer; its oldest frames were gone before the central hub had them",
-			"lost", missed, "acked_seq", acked, "first_seq", first)
+			"lost_at_least", missed, "acked_seq", acked, "first_seq", first)
 	case !resumed && prev == 0 && missed > 0:
 		s.log.Warn("uplink down longer than this site's buffer: frames are being lost to the central buffer",
 			"lost_so_far", missed, "acked_seq", acked, "first_seq", first)
@@ -371,7 +371,7 @@ var (
 	mSiteLost = prometheus.NewDesc("camhub_hub_site_lost_frames_total",
 		"Frames of a site this central hub's buffer will never have: the site no longer held them when its link came back.", []string{"site"}, nil)
 	mUplinkLost = prometheus.NewDesc("camhub_hub_uplink_lost_frames_total",
-		"Frames this site hub discarded (its buffer full or too old) before its central hub had them.", []string{"site"}, nil)
+		"Frames this site hub discarded (its buffer full or too old) before its central hub had them, at least (the central hub counts them exactly: camhub_hub_site_lost_frames_total).", []string{"site"}, nil)
 )
 
 func (s *Server) collectBackfill(ch chan<- prometheus.Metric) {

@@ -162,7 +162,7 @@ func TestSiteBackfill(t *testing.T) {
 	})
 	central = start(t, ccfg, logTo(&clog))
 	cjs, _ = jetstream.New(testenv.Conn(t, central.ClientURL()))
-	resumed := regexp.MustCompile(fmt.Sprintf(`uplink resumed.* lost=%d `, lost))
+	resumed := regexp.MustCompile(fmt.Sprintf(`uplink resumed.* lost_at_least=%d `, lost))
 	testenv.Eventually(t, 20*time.Second, "the site to say what was lost", func() bool { return resumed.MatchString(slog_.String()) })
 	testenv.Eventually(t, 20*time.Second, "what the site still held", func() bool {
 		return len(centralFrames(t, cjs, "gate")) >= 160+len(held)

@@ -3,6 +3,9 @@ package test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -41,10 +44,15 @@ type siteRig struct {
 	siteLeafListen string
 }
 
-// startSiteRig starts the rig; siteReplay is the site's --replay.
-func startSiteRig(t *testing.T, siteReplay string) *siteRig {
+// startSiteRig starts the rig; siteReplay is the site's --replay, uplink
+// its --uplink-rate, and shape, if set, the site's uplink's rate (tc
+// netem, as on a thin WAN link).
+func startSiteRig(t *testing.T, siteReplay, uplink, shape string) *siteRig {
 	t.Helper()
 	r := &siteRig{ns: newNetns(t), live: map[string]*frameLog{}}
+	if shape != "" {
+		ip(t, "netns", "exec", r.ns.name, "tc", "qdisc", "add", "dev", r.ns.nsIf, "root", "netem", "rate", shape)
+	}
 	ports := testenv.FreePorts(t, 2)
 	r.siteLeafListen = fmt.Sprintf("%s:%d", r.ns.hostIP, ports[1])
 	// explicit and open: no users, no TLS, on the test's own addresses
@@ -54,7 +62,7 @@ func startSiteRig(t *testing.T, siteReplay string) *siteRig {
 	r.centralURL = r.central.waitLog(`msg="NATS server ready" url=(nats://[0-9.:]+)`)
 	r.central.waitLog(`msg="sourcing the sites' buffers`)
 	r.site = r.ns.start(t, "hub", "--name", "site", "--listen", "0.0.0.0:4222", "--monitor", "",
-		"--leaf", "nats://"+r.siteLeafListen, "--domain", "garden", "--replay", siteReplay)
+		"--leaf", "nats://"+r.siteLeafListen, "--domain", "garden", "--replay", siteReplay, "--uplink-rate", uplink)
 	r.site.waitLog(`msg="uplink ready`)
 	r.site.waitLog(`msg="leaf link up"`)
 	for _, c := range siteCams {
@@ -245,7 +253,7 @@ func (r *siteRig) catchUp(t *testing.T, restored time.Time) {
 // camera, outage included, once and in order (Frame-Seq without a hole or
 // a repeat), and live frames reach the central hub at once.
 func TestSiteBackfillLinkCut(t *testing.T) {
-	r := startSiteRig(t, "2m")
+	r := startSiteRig(t, "2m", "0", "")
 	before := map[string]int{}
 	for _, c := range siteCams {
 		before[c.id] = len(bufferSeqs(t, r.centralJS, c.filter))
@@ -270,12 +278,33 @@ func TestSiteBackfillLinkCut(t *testing.T) {
 	}
 }
 
+// The same on a thin uplink (8 Mbit/s from the site, tc netem) carrying
+// about 1.6 Mbit/s of live frames twice (to central viewers, and to the
+// central buffer): the backfill of a 30 s outage, without and with
+// --uplink-rate, and the live latency meanwhile (logged: the figures are in
+// docs/SCALING.md).
+func TestSiteBackfillThinUplink(t *testing.T) {
+	for _, rate := range []string{"0", "3Mbit"} {
+		t.Run("uplink-rate="+rate, func(t *testing.T) {
+			r := startSiteRig(t, "2m", rate, "8mbit")
+			_, restored := r.cut(t, 30*time.Second)
+			r.catchUp(t, restored)
+			for _, c := range siteCams {
+				dups, holes := seqHoles(bufferSeqs(t, r.centralJS, c.filter))
+				if dups != 0 || len(holes) != 0 {
+					t.Errorf("%s: the central buffer has %d repeated frames and holes %v", c.id, dups, holes)
+				}
+			}
+		})
+	}
+}
+
 // The link is cut for longer than the site's buffer (--replay 10s): the
 // central buffer gets what the site still held, and the site hub says how
 // many frames were lost; the holes in the central buffer's Frame-Seq are
 // exactly those frames (plus any the agents dropped, which they count).
 func TestSiteBackfillLongOutage(t *testing.T) {
-	r := startSiteRig(t, "10s")
+	r := startSiteRig(t, "10s", "0", "")
 	_, restored := r.cut(t, 25*time.Second)
 	// the central hub names the site sequences it will never have
 	centralLost := 0
@@ -286,7 +315,7 @@ func TestSiteBackfillLongOutage(t *testing.T) {
 	}
 	// the site's view: what its buffer had dropped when the central hub
 	// asked to resume (frames can still expire until the first delivery)
-	siteLost, _ := strconv.Atoi(r.site.waitLog(`msg="uplink resumed.* lost=([0-9]+) `))
+	siteLost, _ := strconv.Atoi(r.site.waitLog(`msg="uplink resumed.* lost_at_least=([0-9]+) `))
 	r.catchUp(t, restored)
 	holesTotal := uint64(0)
 	for _, c := range siteCams {
@@ -311,4 +340,91 @@ func TestSiteBackfillLongOutage(t *testing.T) {
 	if holesTotal != uint64(centralLost)+dropped {
 		t.Errorf("the central buffer misses %d frames: the central hub said %d lost and the agents dropped %d", holesTotal, centralLost, dropped)
 	}
+}
+
+// BenchmarkSiteUplink measures what one camera costs a site's uplink and
+// buffer: the real agent (test pattern) publishing to a real hub, for
+// JPEG and H.264 at a few sizes and rates; the stored bytes over 12 s of
+// the buffer give the bitrate, and from it the minutes of buffer a GiB
+// holds. docs/SCALING.md has the figures.
+//
+//	go test -run '^$' -bench SiteUplink -benchtime 1x -v ./test/
+func BenchmarkSiteUplink(b *testing.B) {
+	url := fmt.Sprintf("nats://127.0.0.1:%d", testenv.FreePorts(b, 1)[0])
+	hub := exec.Command(filepath.Join(bin, "hub"), "--listen", strings.TrimPrefix(url, "nats://"), "--monitor", "", "--replay", "12s")
+	if err := hub.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { hub.Process.Kill(); hub.Wait() }()
+	var js jetstream.JetStream
+	testenv.Eventually(b, 30*time.Second, "the hub", func() bool {
+		nc, err := nats.Connect(url)
+		if err != nil {
+			return false
+		}
+		b.Cleanup(nc.Close)
+		js, err = jetstream.New(nc)
+		return err == nil
+	})
+	for _, tc := range []struct {
+		codec, size string
+		fps         int
+	}{
+		{"jpeg", "640x480", 10}, {"h264", "640x480", 10}, {"h264", "640x480", 15},
+		{"jpeg", "1280x720", 10}, {"h264", "1280x720", 10}, {"h264", "1280x720", 15},
+	} {
+		id := fmt.Sprintf("up-%s-%s-%d", tc.codec, strings.Replace(tc.size, "x", "-", 1), tc.fps)
+		agent := exec.Command(filepath.Join(bin, "agent"), "--id", id, "--source", "testpattern", "--codec", tc.codec, "--size", tc.size,
+			"--fps", strconv.Itoa(tc.fps), "--nats", url)
+		if err := agent.Start(); err != nil {
+			b.Fatal(err)
+		}
+		// the measurement window: the buffer's 12 s filled twice over
+		time.Sleep(26 * time.Second)
+		filter := wire.FramesSubject(id)
+		if tc.codec == "h264" {
+			filter = wire.SubjectPrefix + "." + id + "." + wire.KindVideo + ".*"
+		}
+		ctx := testenv.Context(b, 30*time.Second)
+		c, err := js.OrderedConsumer(ctx, wire.FramesStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var bytes, n int
+		var first, last time.Time
+		for {
+			batch, err := c.FetchNoWait(256)
+			if err != nil {
+				b.Fatal(err)
+			}
+			k := 0
+			for m := range batch.Messages() {
+				k++
+				md, err := m.Metadata()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if first.IsZero() {
+					first = md.Timestamp
+				}
+				last = md.Timestamp
+				bytes += len(m.Data())
+				n++
+			}
+			if k == 0 {
+				break
+			}
+		}
+		agent.Process.Kill()
+		agent.Wait()
+		if n < 2 {
+			b.Fatalf("%s: %d frames in the buffer", id, n)
+		}
+		secs := last.Sub(first).Seconds()
+		bps := float64(bytes) / secs
+		b.Logf("%s %s %d fps: %d frames over %.1f s, %.1f KiB a frame, %.2f Mbit/s, %.0f camera-minutes of buffer per GiB",
+			tc.codec, tc.size, tc.fps, n, secs, float64(bytes)/float64(n)/1024, bps*8/1e6, float64(1<<30)/bps/60)
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	b.Logf("load average at the end: %s", strings.TrimSpace(string(load)))
 }
