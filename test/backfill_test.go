@@ -44,14 +44,15 @@ type siteRig struct {
 	siteLeafListen string
 }
 
-// startSiteRig starts the rig; siteReplay is the site's --replay, uplink
-// its --uplink-rate, and shape, if set, the site's uplink's rate (tc
-// netem, as on a thin WAN link).
-func startSiteRig(t *testing.T, siteReplay, uplink, shape string) *siteRig {
+// startSiteRig starts the rig; siteReplay is the site's --replay, siteArgs
+// more of its flags, and shape, if set, the site's uplink's rate (a tc
+// token bucket queueing up to 400 ms, as on a thin WAN link).
+func startSiteRig(t *testing.T, siteReplay, shape string, siteArgs ...string) *siteRig {
 	t.Helper()
 	r := &siteRig{ns: newNetns(t), live: map[string]*frameLog{}}
 	if shape != "" {
-		ip(t, "netns", "exec", r.ns.name, "tc", "qdisc", "add", "dev", r.ns.nsIf, "root", "netem", "rate", shape)
+		ip(t, "netns", "exec", r.ns.name, "tc", "qdisc", "add", "dev", r.ns.nsIf, "root", "tbf", "rate", shape,
+			"burst", "32kbit", "latency", "400ms")
 	}
 	ports := testenv.FreePorts(t, 2)
 	r.siteLeafListen = fmt.Sprintf("%s:%d", r.ns.hostIP, ports[1])
@@ -61,8 +62,8 @@ func startSiteRig(t *testing.T, siteReplay, uplink, shape string) *siteRig {
 	r.central = start(t, nil, "hub", r.centralArgs...)
 	r.centralURL = r.central.waitLog(`msg="NATS server ready" url=(nats://[0-9.:]+)`)
 	r.central.waitLog(`msg="sourcing the sites' buffers`)
-	r.site = r.ns.start(t, "hub", "--name", "site", "--listen", "0.0.0.0:4222", "--monitor", "",
-		"--leaf", "nats://"+r.siteLeafListen, "--domain", "garden", "--replay", siteReplay, "--uplink-rate", uplink)
+	r.site = r.ns.start(t, "hub", append([]string{"--name", "site", "--listen", "0.0.0.0:4222", "--monitor", "",
+		"--leaf", "nats://" + r.siteLeafListen, "--domain", "garden", "--replay", siteReplay}, siteArgs...)...)
 	r.site.waitLog(`msg="uplink ready`)
 	r.site.waitLog(`msg="leaf link up"`)
 	for _, c := range siteCams {
@@ -253,7 +254,7 @@ func (r *siteRig) catchUp(t *testing.T, restored time.Time) {
 // camera, outage included, once and in order (Frame-Seq without a hole or
 // a repeat), and live frames reach the central hub at once.
 func TestSiteBackfillLinkCut(t *testing.T) {
-	r := startSiteRig(t, "2m", "0", "")
+	r := startSiteRig(t, "2m", "")
 	before := map[string]int{}
 	for _, c := range siteCams {
 		before[c.id] = len(bufferSeqs(t, r.centralJS, c.filter))
@@ -278,15 +279,17 @@ func TestSiteBackfillLinkCut(t *testing.T) {
 	}
 }
 
-// The same on a thin uplink (8 Mbit/s from the site, tc netem) carrying
+// The same on a thin uplink (8 Mbit/s from the site, tc tbf) carrying
 // about 1.6 Mbit/s of live frames twice (to central viewers, and to the
 // central buffer): the backfill of a 30 s outage, without and with
 // --uplink-rate, and the live latency meanwhile (logged: the figures are in
 // docs/SCALING.md).
 func TestSiteBackfillThinUplink(t *testing.T) {
-	for _, rate := range []string{"0", "3Mbit"} {
-		t.Run("uplink-rate="+rate, func(t *testing.T) {
-			r := startSiteRig(t, "2m", rate, "8mbit")
+	// the consumer's rate limit lets a burst of the stream's largest
+	// message through first: the site's --max-payload (8 MiB by default)
+	for _, args := range [][]string{{"--uplink-rate", "0"}, {"--uplink-rate", "3Mbit"}, {"--uplink-rate", "3Mbit", "--max-payload", "512KiB"}} {
+		t.Run(strings.Join(args, "="), func(t *testing.T) {
+			r := startSiteRig(t, "2m", "8mbit", args...)
 			_, restored := r.cut(t, 30*time.Second)
 			r.catchUp(t, restored)
 			for _, c := range siteCams {
@@ -304,7 +307,7 @@ func TestSiteBackfillThinUplink(t *testing.T) {
 // many frames were lost; the holes in the central buffer's Frame-Seq are
 // exactly those frames (plus any the agents dropped, which they count).
 func TestSiteBackfillLongOutage(t *testing.T) {
-	r := startSiteRig(t, "10s", "0", "")
+	r := startSiteRig(t, "10s", "")
 	_, restored := r.cut(t, 25*time.Second)
 	// the central hub names the site sequences it will never have
 	centralLost := 0
