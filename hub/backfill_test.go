@@ -21,33 +21,42 @@ import (
 // stream order, and returns their Frame-Seq.
 func centralFrames(t *testing.T, js jetstream.JetStream, id string) []uint64 {
 	t.Helper()
+	seqs, err := readFrames(t, js, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seqs
+}
+
+// readFrames is centralFrames, returning its error.
+func readFrames(t *testing.T, js jetstream.JetStream, id string) ([]uint64, error) {
 	ctx := testenv.Context(t, 30*time.Second)
 	c, err := js.OrderedConsumer(ctx, wire.FramesStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{wire.FramesSubject(id)}, HeadersOnly: true,
 	})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var seqs []uint64
 	for {
 		batch, err := c.FetchNoWait(256)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		n := 0
 		for m := range batch.Messages() {
 			n++
 			f, err := wire.ParseFrame(m.Headers())
 			if err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 			seqs = append(seqs, f.Seq)
 		}
 		if n == 0 {
 			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-				t.Fatal(err)
+				return nil, err
 			}
-			return seqs
+			return seqs, nil
 		}
 	}
 }
