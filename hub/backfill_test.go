@@ -242,3 +242,79 @@ func FuzzParseRate(f *testing.F) {
 		}
 	})
 }
+
+// gateCount is the number of frames of camera gate in the CAMS of js, or
+// -1 while it does not answer (a leader being elected).
+func gateCount(t *testing.T, js jetstream.JetStream) int {
+	ctx := testenv.Context(t, 5*time.Second)
+	st, err := js.Stream(ctx, wire.FramesStream)
+	if err != nil {
+		return -1
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(wire.FramesSubject("gate")))
+	if err != nil {
+		return -1
+	}
+	return int(info.State.Subjects[wire.FramesSubject("gate")])
+}
+
+// A three-node central cluster keeps CAMS at R3 and sources a site; the
+// node leading CAMS stops while the site's backlog is being backfilled: a
+// new leader resumes the source from the last site sequence the cluster
+// stored, and the central buffer ends with every frame once, in order.
+func TestSiteBackfillClusterLeaderLost(t *testing.T) {
+	hubs := startCluster(t, 3, 3, func(c *hub.Config) {
+		c.LeafListen = "127.0.0.1:0"
+		c.Sites = "garden"
+	})
+	var leafs []string
+	for _, h := range hubs {
+		leafs = append(leafs, "nats://"+h.LeafAddr())
+	}
+	scfg := config()
+	scfg.Leaf = strings.Join(leafs, ",")
+	scfg.Domain = "garden"
+	scfg.Replay = 10 * time.Minute
+	// a slow feed whose burst (the largest message) is small: the
+	// backlog takes seconds to send
+	scfg.UplinkRate = 8_000_000
+	scfg.MaxPayload = 64 << 10
+	site := start(t, scfg, quiet())
+	testenv.Eventually(t, 10*time.Second, "the leaf link", func() bool { return site.NumLeafNodes() == 1 })
+	sjs, _ := jetstream.New(testenv.Conn(t, site.ClientURL()))
+	const n = 1000
+	frame := make([]byte, 10<<10)
+	for i := 1; i <= n; i++ {
+		m := &nats.Msg{Subject: wire.FramesSubject("gate"), Data: frame,
+			Header: wire.Frame{Seq: uint64(i), Time: time.Now(), Width: 8, Height: 8}.Header()}
+		if _, err := sjs.PublishMsg(testenv.Context(t, 5*time.Second), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	js := make([]jetstream.JetStream, len(hubs))
+	for i, h := range hubs {
+		js[i], _ = jetstream.New(testenv.Conn(t, h.ClientURL()))
+	}
+	testenv.Eventually(t, 30*time.Second, "the backfill under way", func() bool { return gateCount(t, js[0]) >= 100 })
+	info := framesInfo(t, js[0])
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		t.Fatalf("no CAMS leader: %+v", info.Cluster)
+	}
+	had, survivor := gateCount(t, js[0]), -1
+	for i, h := range hubs {
+		if fmt.Sprintf("hub%d", i+1) == info.Cluster.Leader {
+			h.Close()
+		} else {
+			survivor = i
+		}
+	}
+	if had >= n {
+		t.Fatalf("the backlog was in before the leader stopped (%d frames): nothing tested", had)
+	}
+	t.Logf("stopped the CAMS leader %s with %d of %d frames backfilled", info.Cluster.Leader, had, n)
+	took := testenv.Eventually(t, 90*time.Second, "the whole backlog in the central buffer", func() bool {
+		return gateCount(t, js[survivor]) >= n
+	})
+	t.Logf("the rest came in %v", took.Round(100*time.Millisecond))
+	checkSeqs(t, centralFrames(t, js[survivor], "gate"), seqRange(1, n))
+}
