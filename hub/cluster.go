@@ -32,6 +32,9 @@ const (
 
 // validateCluster checks the cluster and leaf settings of c.
 func (c *Config) validateCluster() error {
+	if err := c.validateSites(); err != nil {
+		return err
+	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}

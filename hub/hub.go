@@ -84,6 +84,13 @@ type Config struct {
 	// (0: DefaultClipsAge, DefaultClipsBytes).
 	ClipsAge   time.Duration
 	ClipsBytes int64
+	// Sites, if set, are the domains of this central hub's site hubs
+	// (comma-separated): its CAMS then sources each site's CAMS (see
+	// backfill.go) instead of capturing cameras' subjects itself.
+	Sites string
+	// UplinkRate limits, on a site hub, how fast the central hub's
+	// buffer is fed from the site's (bits a second; 0: no limit).
+	UplinkRate uint64
 }
 
 // ErrConfig is wrapped by every error Config.Validate returns.
@@ -151,8 +158,9 @@ func (c *Config) buffer() BufferConfig {
 	if c.Storage == StorageFile {
 		st = jetstream.FileStorage
 	}
+	sites, _ := ParseSites(c.Sites) // checked by Validate
 	return BufferConfig{Storage: st, Replay: c.Replay, ReplayBytes: c.ReplayBytes, Replicas: c.Replicas,
-		ClipsAge: c.ClipsAge, ClipsBytes: c.ClipsBytes}
+		ClipsAge: c.ClipsAge, ClipsBytes: c.ClipsBytes, Sites: sites}
 }
 
 // Server is a running hub.
@@ -167,7 +175,9 @@ type Server struct {
 	guard *guard
 	tmp   string // temporary store directory to remove
 
-	leafAddr string // the leaf node listener, if any
+	leafAddr string    // the leaf node listener, if any
+	sites    []string  // the site domains a central hub sources
+	bf       *backfill // nil unless a site or a central hub with sites
 
 	// depthWarn says when the byte bound keeps the buffer shorter than
 	// --replay (see checkDepth).
@@ -222,6 +232,9 @@ func (s *Server) start(ctx context.Context) error {
 	if s.tmp != "" {
 		s.log.Warn("events and clips are kept in a temporary directory and lost when the hub stops: give --store-dir to keep them")
 	}
+	if err := s.startBackfill(pctx, js, b); err != nil {
+		return err
+	}
 
 	if _, err := s.nc.Subscribe(wire.AllStatus, s.cams.handle); err != nil {
 		return err
@@ -246,6 +259,7 @@ func (s *Server) start(ctx context.Context) error {
 					s.checkDepth(rctx, now)
 					nextDepth = now.Add(depthEvery)
 				}
+				s.followBackfill(rctx)
 			}
 		}
 	}()
@@ -419,6 +433,7 @@ func (s *Server) Close() {
 			s.cancel()
 		}
 		s.wg.Wait()
+		s.bf.close()
 		if s.nc != nil {
 			s.nc.Close()
 		}

@@ -77,7 +77,8 @@ func (s *Server) Collector() prometheus.Collector { return collector{s} }
 type collector struct{ s *Server }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mCamUp, mCamFPS, mCamSent, mCamDropped, mCamBitrate, mBufFrames, mBufBytes, mBufLimit, mBufSeconds, mBufFull, mConnected, mGuardDeleted, mStatusInvalid} {
+	for _, d := range []*prometheus.Desc{mCamUp, mCamFPS, mCamSent, mCamDropped, mCamBitrate, mBufFrames, mBufBytes, mBufLimit, mBufSeconds, mBufFull, mConnected, mGuardDeleted, mStatusInvalid,
+		mSiteBehind, mSiteActive, mSiteLost, mUplinkLost} {
 		ch <- d
 	}
 }
@@ -108,6 +109,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(mGuardDeleted, prometheus.CounterValue, float64(n), reason)
 		}
 	}
+	s.collectBackfill(ch)
 	ch <- prometheus.MustNewConstMetric(mBufLimit, prometheus.GaugeValue, float64(s.cfg.ReplayBytes))
 	if info, err := s.bufferInfo(context.Background()); err == nil {
 		ch <- prometheus.MustNewConstMetric(mBufFrames, prometheus.GaugeValue, float64(info.State.Msgs))

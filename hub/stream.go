@@ -42,6 +42,9 @@ type BufferConfig struct {
 	// EVENTS and CLIPS are always on file storage: they outlive a restart.
 	ClipsAge   time.Duration
 	ClipsBytes int64
+	// Sites, if set, are site hubs' JetStream domains: CAMS then captures
+	// no subjects itself and sources each site's CAMS (SiteSource).
+	Sites []string
 }
 
 // FramesStreamConfig is the configuration of the CAMS stream: every
@@ -51,7 +54,7 @@ type BufferConfig struct {
 // newest JPEG is one request, which NATS permissions can grant per camera
 // ($JS.API.DIRECT.GET.CAMS.<subject>).
 func FramesStreamConfig(b BufferConfig) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name:        wire.FramesStream,
 		Description: "camhub replay buffer: the newest frames of every camera",
 		Subjects:    []string{wire.AllFrames, wire.AllVideo},
@@ -68,6 +71,13 @@ func FramesStreamConfig(b BufferConfig) jetstream.StreamConfig {
 		// de-duplication index small should a client send some.
 		Duplicates: min(time.Second, b.Replay),
 	}
+	if len(b.Sites) > 0 {
+		cfg.Subjects = nil
+		for _, d := range b.Sites {
+			cfg.Sources = append(cfg.Sources, SiteSource(d))
+		}
+	}
+	return cfg
 }
 
 // StatusStreamConfig is the configuration of the CAMS_STATUS stream: the

@@ -48,6 +48,9 @@ Examples:
   # a central hub that sites connect to, and a site hub (e.g. on a Pi)
   hub --leaf-listen 0.0.0.0:7422
   hub --leaf nats://central:7422 --domain garden
+  # the same, the central buffer getting the site's frames of an outage too
+  hub --leaf-listen 0.0.0.0:7422 --sites garden,shed
+  hub --leaf nats://central:7422 --domain garden --uplink-rate 20Mbit
 
 See docs/SCALING.md for clusters and sites.
 
@@ -108,6 +111,8 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.DurationVar(&cfg.ClipsAge, "clips-age", hub.DefaultClipsAge, "keep event clips (stream CLIPS, on file storage) for this long")
 	fs.Var(&clipsBytes, "clips-bytes", "keep at most this many bytes of event clips, the oldest dropped first (e.g. 1GiB, 20GiB)")
 	o.motion.Add(fs, detectorBuilt)
+	fs.StringVar(&cfg.Sites, "sites", "", "central hub: source these site hubs' buffers (their --domain, comma-separated `names`), outages included; needs --leaf-listen (see docs/SCALING.md)")
+	uplinkRate := fs.String("uplink-rate", "0", "site hub: feed the central buffer at most this `rate` (e.g. 20Mbit; 0: no limit), backfill after an outage included")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 
@@ -125,6 +130,11 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	if _, err := o.motion.Camera(); err != nil {
 		return nil, err
 	}
+	rate, err := hub.ParseRate(*uplinkRate)
+	if err != nil {
+		return nil, fmt.Errorf("uplink-rate: %w", err)
+	}
+	cfg.UplinkRate = rate
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
