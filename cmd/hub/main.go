@@ -28,9 +28,22 @@ existing NATS server or cluster (JetStream enabled) instead.
 
 Usage:
   hub [flags]
+  hub camera add|list|remove ...         # cameras that may join (hub camera --help)
+  hub user add|list|remove ...           # viewers and admins (hub user --help)
+
+Secure by default: with no --insecure, --auth or --tls-cert, the hub keeps in
+its --data directory (mode 0700) a CA, a server certificate for its names and
+addresses, and its cameras and users (users.yaml), serves TLS only, and lets in
+only those cameras and users. Add one with "hub camera add NAME" or
+"hub user add NAME": it prints a join token for "agent --join-file" or
+"viewer --join-file". Changes apply to a running hub at once.
 
 Examples:
-  hub                                    # listen on :4222, monitoring on 127.0.0.1:8222
+  hub                                    # secured from ./camhub-data, on :4222; monitoring on 127.0.0.1:8222
+  hub camera add front >front.join       # then, on the camera: agent --join-file front.join
+  hub user add family --role viewer --cams front,back >family.join
+  hub --advertise hub.example.org        # a name clients use that the machine does not know
+  hub --insecure                         # open: anyone on the network may publish and watch
   hub --storage file --store-dir /var/lib/camhub --replay 2m
   hub --nats nats://nats1:4222,nats://nats2:4222 --replicas 3
 
@@ -60,9 +73,14 @@ func main() {
 // options is everything the command line, environment and file said.
 type options struct {
 	hub      hub.Config
+	data     string
+	insecure bool
 	logLevel string
 	version  bool
 }
+
+// defaultData is the hub's data directory when --data is not given.
+const defaultData = "camhub-data"
 
 // parse reads the settings; it returns pflag.ErrHelp after printing --help
 // to stdout.
@@ -87,6 +105,11 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&cfg.Auth, "auth", "", "require clients to log in as a user of this YAML `file` (users, roles, cameras; see README, Security)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve clients over TLS with this PEM certificate `file` (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the TLS certificate's private key `file` (PEM)")
+	fs.StringVar(&o.data, "data", defaultData, "the hub's data `directory` (mode 0700): its CA, server certificate, cameras and users")
+	fs.StringSliceVar(&cfg.Advertise, "advertise", nil, "host names or addresses (host or host:port, comma-separated) clients reach the hub at,\n"+
+		"for its certificate and join tokens (default: this machine's name and addresses)")
+	fs.BoolVar(&o.insecure, "insecure", false, "open mode: no TLS and no login unless --auth/--tls-cert say so; anyone who reaches\n"+
+		"the hub may publish and watch every camera")
 	fs.StringVar(&cfg.ServerName, "name", "", "embedded server name, unique in a cluster (default camhub-<hostname>)")
 	fs.StringVar(&cfg.Cluster, "cluster", "", "run as a node of a NATS cluster, with this route `host:port` (e.g. 0.0.0.0:6222; needs --routes)")
 	fs.StringVar(&cfg.ClusterName, "cluster-name", hub.DefaultClusterName, "the cluster's `name`, the same on every node")
@@ -108,14 +131,28 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 		return nil, errors.New("max-payload: at most 64MiB")
 	}
 	cfg.ReplayBytes, cfg.MaxPayload = int64(replayBytes), int32(maxPayload)
+	if o.secured() {
+		cfg.Data = o.data
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &o, nil
 }
 
+// secured says whether the hub secures itself from its data directory:
+// unless told to be open, told how to secure itself, or not running the
+// NATS server.
+func (o *options) secured() bool {
+	c := o.hub
+	return !o.insecure && c.Auth == "" && c.TLSCert == "" && c.NATS == ""
+}
+
 // run is the hub command: it returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "camera" || args[0] == "user") {
+		return admin(args, stdout, stderr)
+	}
 	o, err := parse(args, stdout)
 	if errors.Is(err, pflag.ErrHelp) {
 		return cli.ExitOK
@@ -133,6 +170,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	log.Info("camhub hub starting", "version", version.String())
+	c := o.hub
+	switch {
+	case c.NATS != "":
+	case o.insecure && c.Auth == "" && c.TLSCert == "":
+		log.Warn("INSECURE: --insecure: no TLS and no login; anyone who reaches " + c.Listen +
+			" may publish as any camera and watch every camera. Drop --insecure to secure the hub from its data directory")
+	case c.Auth == "" && c.TLSCert != "":
+		log.Warn("INSECURE: TLS without --auth: anyone who reaches " + c.Listen + " may publish and watch every camera")
+	case c.Auth != "" && c.TLSCert == "":
+		log.Warn("--auth without TLS: passwords and pictures cross the network in the clear; " +
+			"drop --auth and --tls-* to use the hub's own CA and join tokens (see README, Security)")
+	}
 	h, err := hub.Start(ctx, o.hub, log)
 	if err != nil {
 		log.Error("hub failed to start", "error", err)

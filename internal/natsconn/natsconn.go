@@ -72,7 +72,7 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrPermissionViolation) || errors.Is(err, nats.ErrAuthorization) {
 				// Not transient: this user may not do this, ever.
-				log.Error("NATS refused: permission denied for this user", "user", o.Auth.User, "error", err)
+				log.Error("NATS refused: permission denied for this user", "user", o.Auth.Name(), "error", err)
 				return
 			}
 			if sub != nil {
