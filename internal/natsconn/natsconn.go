@@ -70,6 +70,10 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 			log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrAuthorization) && o.Auth.Name() == "" {
+				log.Error("NATS refused: the hub requires a login; join it with --join-file FILE (the token of hub camera add or hub user add on the hub)", "error", err)
+				return
+			}
 			if errors.Is(err, nats.ErrPermissionViolation) || errors.Is(err, nats.ErrAuthorization) {
 				// Not transient: this user may not do this, ever.
 				log.Error("NATS refused: permission denied for this user", "user", o.Auth.Name(), "error", err)
@@ -93,7 +97,13 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 	opts = append(opts, o.Extra...)
 	nc, err := nats.Connect(urls, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", RedactURL(urls), err)
+		err = fmt.Errorf("connecting to NATS at %s: %w", RedactURL(urls), err)
+		if errors.Is(err, nats.ErrAuthorization) && o.Auth.Name() == "" {
+			err = fmt.Errorf("%w (the hub requires a login: join it with --join-file, the token of hub camera add or hub user add)", err)
+		} else if errors.Is(err, nats.ErrSecureConnRequired) {
+			err = fmt.Errorf("%w (the hub is secured: join it with --join-file, the token of hub camera add or hub user add)", err)
+		}
+		return nil, err
 	}
 	if !nc.IsConnected() {
 		log.Info("waiting for NATS", "url", RedactURL(urls))
