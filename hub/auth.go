@@ -85,7 +85,7 @@ func LoadAuth(file string) (*Auth, error) {
 func readUsers(file string) ([]User, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrAuth, err)
+		return nil, fmt.Errorf("%w: %w", ErrAuth, err)
 	}
 	var f usersFile
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))

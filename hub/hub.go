@@ -393,6 +393,10 @@ func (s *Server) startEmbedded() error {
 	if s.usersFile != "" {
 		s.watchUsers()
 	}
+	if s.cfg.Data != "" && s.cfg.Cluster != "" {
+		s.log.Warn("cluster routes carry no credentials in this version: keep the route port (--cluster) on a private network or VPN",
+			"routes_listen", s.cfg.Cluster)
+	}
 	if s.cfg.Data != "" {
 		host, _, _ := net.SplitHostPort(s.cfg.Listen)
 		listen := net.JoinHostPort(host, strconv.Itoa(ns.Addr().(*net.TCPAddr).Port))

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"camhub/internal/ratelog"
 )
 
 // DefaultNATS is the NATS URL camhub connects to when none is given.
@@ -41,6 +43,9 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 	if strings.TrimSpace(urls) == "" {
 		urls = DefaultNATS
 	}
+	// A refused publish repeats with every frame: one line a second for
+	// each subject is enough to tell.
+	refused := ratelog.New(log, time.Second)
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
@@ -76,7 +81,7 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 			}
 			if errors.Is(err, nats.ErrPermissionViolation) || errors.Is(err, nats.ErrAuthorization) {
 				// Not transient: this user may not do this, ever.
-				log.Error("NATS refused: permission denied for this user", "user", o.Auth.Name(), "error", err)
+				refused.Log(slog.LevelError, err.Error(), "NATS refused: permission denied for this user", "user", o.Auth.Name(), "error", err)
 				return
 			}
 			if sub != nil {
