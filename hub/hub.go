@@ -132,11 +132,11 @@ func (c *Config) validate() error {
 	if c.Data != "" && (c.Auth != "" || c.TLSCert != "") {
 		return errors.New("the data directory's security (the default) and auth or tls-cert exclude each other")
 	}
-	if c.Data != "" && (c.Leaf != "" || c.LeafListen != "") {
-		return errors.New("leaf and leaf-listen: leaf links carry no credentials in this version; run both hubs with --insecure (on a trusted network or VPN; see docs/SCALING.md)")
-	}
 	if err := c.validateCluster(); err != nil {
 		return err
+	}
+	if c.Data != "" && (c.Leaf != "" || c.LeafListen != "") {
+		return errors.New("leaf and leaf-listen: leaf links carry no credentials in this version; run both hubs with --insecure (on a trusted network or VPN; see docs/SCALING.md)")
 	}
 	if c.NATS == "" {
 		if _, _, err := splitHostPort(c.Listen); err != nil {

@@ -241,3 +241,23 @@ func mustTLS(t *testing.T, tok *join.Token) *tls.Config {
 	}
 	return tc
 }
+
+// Leaf links carry no credentials: a secured hub refuses them, saying how.
+func TestTrustedHubRefusesLeafLinks(t *testing.T) {
+	for _, mod := range []func(*hub.Config){
+		func(c *hub.Config) { c.LeafListen = "127.0.0.1:0" },
+		func(c *hub.Config) { c.Leaf = "nats://central:7422"; c.Domain = "garden" },
+	} {
+		cfg := config()
+		cfg.Data = t.TempDir()
+		mod(&cfg)
+		if err := cfg.Validate(); !errors.Is(err, hub.ErrConfig) || !strings.Contains(err.Error(), "--insecure") {
+			t.Fatalf("error %v, want one saying leaf links need --insecure", err)
+		}
+	}
+	cfg := config()
+	cfg.Data, cfg.Auth = t.TempDir(), "users.yaml"
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("data and auth together: no error")
+	}
+}

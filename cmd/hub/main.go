@@ -50,9 +50,10 @@ Examples:
   # one node of a three-hub cluster keeping 3 copies of the buffer (on a, b and c)
   hub --name a --storage file --cluster 0.0.0.0:6222 \
       --routes nats://a:6222,nats://b:6222,nats://c:6222 --replicas 3
-  # a central hub that sites connect to, and a site hub (e.g. on a Pi)
-  hub --leaf-listen 0.0.0.0:7422
-  hub --leaf nats://central:7422 --domain garden
+  # a central hub that sites connect to, and a site hub (e.g. on a Pi);
+  # leaf links carry no credentials in this version: open mode, over a VPN
+  hub --insecure --leaf-listen 0.0.0.0:7422
+  hub --insecure --leaf nats://central:7422 --domain garden
 
 See docs/SCALING.md for clusters and sites.
 
