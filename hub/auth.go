@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/bcrypt"
 
 	"camhub/internal/natsconn"
 	"camhub/internal/wire"
@@ -307,13 +308,20 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 const UserInfoSubject = "$SYS.REQ.USER.INFO"
 
 // internalUser is the hub's own in-process connection: an admin with a
-// random password made at each start.
-func internalUser() (*server.User, error) {
+// random password made at each start, returned with the server's user,
+// which holds its bcrypt hash (of the lowest cost: 192 random bits need no
+// stretching; a hash keeps nats-server from warning of a plain password).
+func internalUser() (*server.User, string, error) {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return &server.User{Username: internalUserName, Password: hex.EncodeToString(b)}, nil
+	pw := hex.EncodeToString(b)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		return nil, "", err
+	}
+	return &server.User{Username: internalUserName, Password: string(h)}, pw, nil
 }
 
 // internalUserName is the hub's own user, which no users file may have.

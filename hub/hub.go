@@ -317,7 +317,7 @@ func (s *Server) startEmbedded() error {
 		if s.cfg.Auth != "" && len(auth.Users)+len(auth.Nkeys) == 0 {
 			return fmt.Errorf("%w: %s: no users", ErrAuth, s.cfg.Auth)
 		}
-		self, err := internalUser()
+		self, selfPassword, err := internalUser()
 		if err != nil {
 			return err
 		}
@@ -328,7 +328,7 @@ func (s *Server) startEmbedded() error {
 		opts.Users = append(auth.Users, self)
 		opts.Nkeys = auth.Nkeys
 		s.users = auth.Names
-		inproc = append(inproc, nats.UserInfo(self.Username, self.Password))
+		inproc = append(inproc, nats.UserInfo(self.Username, selfPassword))
 	}
 	if s.cfg.TLSCert != "" {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: s.cfg.TLSCert, KeyFile: s.cfg.TLSKey})
