@@ -30,10 +30,13 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 hub_addr=127.0.0.1:4222
-for cam in front back; do
-	bin/hub camera add "$cam" --data "$demo/hub" --advertise "$hub_addr" >"$demo/$cam.join" 2>/dev/null
-done
-bin/hub user add demo --role viewer --data "$demo/hub" --advertise "$hub_addr" >"$demo/viewer.join" 2>/dev/null
+add() { # add camera|user NAME [flags]: the join token into $demo/NAME.join
+	bin/hub "$1" add "$2" --data "$demo/hub" --advertise "$hub_addr" "${@:3}" >"$demo/$2.join" 2>"$demo/add.log" ||
+		{ cat "$demo/add.log" >&2; exit 1; }
+}
+add camera front
+add camera back
+add user demo --role viewer
 
 bin/hub --listen "$hub_addr" --monitor 127.0.0.1:8222 --data "$demo/hub" &
 pids+=($!)
@@ -41,4 +44,4 @@ bin/agent --join-file "$demo/front.join" --state-dir "$demo/front" --source test
 pids+=($!)
 bin/agent --join-file "$demo/back.join" --state-dir "$demo/back" --source testpattern --fps 10 &
 pids+=($!)
-bin/viewer --cams front,back --join-file "$demo/viewer.join" --state-dir "$demo/viewer"
+bin/viewer --cams front,back --join-file "$demo/demo.join" --state-dir "$demo/viewer"
