@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -11,10 +12,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/hub"
 	"camhub/internal/join"
 	"camhub/internal/natsconn"
+	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
 
@@ -259,5 +262,53 @@ func TestTrustedHubRefusesLeafLinks(t *testing.T) {
 	cfg.Data, cfg.Auth = t.TempDir(), "users.yaml"
 	if err := cfg.Validate(); err == nil {
 		t.Fatal("data and auth together: no error")
+	}
+}
+
+// The consumer guard knows a joined viewer by its nkey: its durable is
+// deleted, and a push consumer into its own inbox (named by the user, not
+// the key) is allowed.
+func TestTrustedHubGuardsJoinedViewers(t *testing.T) {
+	h, st, hubLogs := trustedHub(t)
+	tok, _, err := st.Add(hub.NewUser{Name: "family", Role: hub.RoleViewer, Cams: []string{"front"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubLogs.wait(t, "users changed", "users=1")
+	nc, err := joined(t, tok, natsconn.KindViewer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateConsumer(ctx, wire.FramesStream, jetstream.ConsumerConfig{
+		Durable: "squat", FilterSubject: wire.FramesSubject("front"), AckPolicy: jetstream.AckNonePolicy,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the joined viewer's durable to be deleted", func() bool {
+		return guardDeleted(t, h, "durable") == 1
+	})
+	if _, err := js.CreateConsumer(ctx, wire.FramesStream, jetstream.ConsumerConfig{
+		Name: "mine", FilterSubject: wire.FramesSubject("front"), AckPolicy: jetstream.AckNonePolicy,
+		DeliverSubject: wire.InboxPrefix("family") + ".push", InactiveThreshold: time.Minute,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A durable again: once counted, the push consumer before it was not.
+	if _, err := js.CreateConsumer(ctx, wire.FramesStream, jetstream.ConsumerConfig{
+		Durable: "squat2", FilterSubject: wire.FramesSubject("front"), AckPolicy: jetstream.AckNonePolicy,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the second durable to be deleted", func() bool {
+		return guardDeleted(t, h, "durable") == 2
+	})
+	if n := guardDeleted(t, h, "deliver_subject"); n != 0 {
+		t.Fatalf("a push consumer into the viewer's own inbox was deleted (%v)", n)
 	}
 }
