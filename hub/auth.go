@@ -5,12 +5,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/bcrypt"
 
 	"camhub/internal/natsconn"
 	"camhub/internal/wire"
@@ -26,16 +29,19 @@ const (
 // ErrAuth is wrapped by every error in a users file.
 var ErrAuth = errors.New("bad users file")
 
-// User is one entry of the users file. The password comes from exactly one
-// of Password (a bcrypt hash, "$2a$..."), PasswordFile (plain text, first
-// line; relative to the users file) or PasswordEnv (an environment variable).
+// User is one entry of the users file. A user logs in with its NATS nkey
+// (Nkey, the public key "U...": the seed stays with the user), with a
+// password, or with either. The password comes from exactly one of Password
+// (a bcrypt hash, "$2a$..."), PasswordFile (plain text, first line;
+// relative to the users file) or PasswordEnv (an environment variable).
 type User struct {
 	Name         string   `yaml:"user"`
 	Role         string   `yaml:"role"`
-	Cams         []string `yaml:"cams"`
-	Password     string   `yaml:"password"`
-	PasswordFile string   `yaml:"password_file"`
-	PasswordEnv  string   `yaml:"password_env"`
+	Cams         []string `yaml:"cams,omitempty"`
+	Nkey         string   `yaml:"nkey,omitempty"`
+	Password     string   `yaml:"password,omitempty"`
+	PasswordFile string   `yaml:"password_file,omitempty"`
+	PasswordEnv  string   `yaml:"password_env,omitempty"`
 }
 
 // usersFile is the users file's layout.
@@ -43,26 +49,59 @@ type usersFile struct {
 	Users []User `yaml:"users"`
 }
 
-// LoadUsers reads the users file and returns NATS users with their
-// permissions, secrets resolved.
+// LoadUsers reads the users file and returns its users that log in with a
+// password as NATS users with their permissions, secrets resolved (users
+// with an nkey alone are checked, not returned: see LoadAuth).
 func LoadUsers(file string) ([]*server.User, error) {
+	a, err := LoadAuth(file)
+	if err != nil {
+		return nil, err
+	}
+	return a.Users, nil
+}
+
+// Auth is what a users file gives the NATS server: its users by password
+// and by nkey, with their permissions.
+type Auth struct {
+	Users []*server.User
+	Nkeys []*server.NkeyUser
+	// Restricted maps what the server knows a restricted user (every role
+	// but admin) by, its name or its nkey, to its name.
+	Restricted map[string]string
+	// Names is how many users the file has.
+	Names int
+}
+
+// LoadAuth reads the users file. An empty file, or one without users, is
+// valid here: nobody but the hub itself may log in.
+func LoadAuth(file string) (*Auth, error) {
+	users, err := readUsers(file)
+	if err != nil {
+		return nil, err
+	}
+	return natsAuth(users, file)
+}
+
+// readUsers reads the users of file, unchecked.
+func readUsers(file string) ([]User, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrAuth, err)
+		return nil, fmt.Errorf("%w: %w", ErrAuth, err)
 	}
 	var f usersFile
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrAuth, file, err)
 	}
-	if len(f.Users) == 0 {
-		return nil, fmt.Errorf("%w: %s: no users", ErrAuth, file)
-	}
+	return f.Users, nil
+}
+
+func natsAuth(users []User, file string) (*Auth, error) {
+	a := &Auth{Restricted: map[string]string{}}
 	seen := map[string]bool{}
-	var users []*server.User
-	for i, u := range f.Users {
-		nu, err := u.natsUser(filepath.Dir(file))
+	for i, u := range users {
+		nu, nk, err := u.natsUser(filepath.Dir(file))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: user %d (%q): %v", ErrAuth, file, i+1, u.Name, err)
 		}
@@ -70,29 +109,72 @@ func LoadUsers(file string) ([]*server.User, error) {
 			return nil, fmt.Errorf("%w: %s: user %q twice", ErrAuth, file, u.Name)
 		}
 		seen[u.Name] = true
-		users = append(users, nu)
+		a.Names++
+		if nu != nil {
+			a.Users = append(a.Users, nu)
+			if nu.Permissions != nil {
+				a.Restricted[nu.Username] = u.Name
+			}
+		}
+		if nk != nil {
+			if _, dup := a.Restricted[nk.Nkey]; dup || seen[nk.Nkey] {
+				return nil, fmt.Errorf("%w: %s: user %q: nkey used twice", ErrAuth, file, u.Name)
+			}
+			seen[nk.Nkey] = true
+			a.Nkeys = append(a.Nkeys, nk)
+			if nk.Permissions != nil {
+				a.Restricted[nk.Nkey] = u.Name
+			}
+		}
 	}
-	return users, nil
+	return a, nil
 }
 
-func (u User) natsUser(dir string) (*server.User, error) {
+func (u User) natsUser(dir string) (*server.User, *server.NkeyUser, error) {
 	if err := wire.ValidateID(u.Name); err != nil {
-		return nil, fmt.Errorf("user name: %v", err)
+		return nil, nil, fmt.Errorf("user name: %v", err)
 	}
 	for _, id := range u.Cams {
 		if err := wire.ValidateID(id); err != nil {
-			return nil, fmt.Errorf("cams: %v", err)
+			return nil, nil, fmt.Errorf("cams: %v", err)
 		}
-	}
-	pw, err := u.password(dir)
-	if err != nil {
-		return nil, err
 	}
 	perms, err := RolePermissions(u.Role, u.Name, u.Cams)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &server.User{Username: u.Name, Password: pw, Permissions: perms}, nil
+	var nk *server.NkeyUser
+	if u.Nkey != "" {
+		if !nkeys.IsValidPublicUserKey(u.Nkey) {
+			return nil, nil, errors.New("nkey: not a user public key (U...)")
+		}
+		nk = &server.NkeyUser{Nkey: u.Nkey, Permissions: perms}
+	}
+	if nk != nil && u.Password == "" && u.PasswordFile == "" && u.PasswordEnv == "" {
+		return nil, nk, nil
+	}
+	pw, err := u.password(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Each login gets its own copy: the server keeps what it is given.
+	return &server.User{Username: u.Name, Password: pw, Permissions: clonePerms(perms)}, nk, nil
+}
+
+func clonePerms(p *server.Permissions) *server.Permissions {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	if p.Publish != nil {
+		pub := *p.Publish
+		c.Publish = &pub
+	}
+	if p.Subscribe != nil {
+		sub := *p.Subscribe
+		c.Subscribe = &sub
+	}
+	return &c
 }
 
 func (u User) password(dir string) (string, error) {
@@ -103,7 +185,7 @@ func (u User) password(dir string) (string, error) {
 		}
 	}
 	if n != 1 {
-		return "", errors.New("give exactly one of password (a bcrypt hash), password_file or password_env")
+		return "", errors.New("give an nkey, or exactly one of password (a bcrypt hash), password_file or password_env, or both")
 	}
 	switch {
 	case u.Password != "":
@@ -194,7 +276,9 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 		api + "CONSUMER.INFO." + fs + ".*",
 		api + "CONSUMER.DELETE." + fs + ".*",
 		api + "CONSUMER.MSG.NEXT." + fs + ".*",
-		"$SYS.REQ.USER.INFO", // the server's own answer: which cameras this user may see
+		// Who am I and what may I do: the web viewer checks a login
+		// and reads its cameras with this.
+		UserInfoSubject,
 	}
 	sub := []string{wire.InboxPrefix(user) + ".>"}
 	if len(cams) == 0 {
@@ -219,12 +303,26 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 	}
 }
 
+// UserInfoSubject is where a client asks the server who it is logged in as
+// and with which permissions (the reply goes to its own inbox).
+const UserInfoSubject = "$SYS.REQ.USER.INFO"
+
 // internalUser is the hub's own in-process connection: an admin with a
-// random password made at each start.
-func internalUser() (*server.User, error) {
+// random password made at each start, returned with the server's user,
+// which holds its bcrypt hash (of the lowest cost: 192 random bits need no
+// stretching; a hash keeps nats-server from warning of a plain password).
+func internalUser() (*server.User, string, error) {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return &server.User{Username: "camhub-hub-internal", Password: hex.EncodeToString(b)}, nil
+	pw := hex.EncodeToString(b)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		return nil, "", err
+	}
+	return &server.User{Username: internalUserName, Password: string(h)}, pw, nil
 }
+
+// internalUserName is the hub's own user, which no users file may have.
+const internalUserName = "camhub-hub-internal"

@@ -16,3 +16,7 @@ func (s *Server) BufferDepth(now time.Time) (Depth, error) {
 	}
 	return s.depth(info, now), nil
 }
+
+// SetBcryptCost sets the cost of the passwords' hashes the store makes,
+// for tests that log in under the race detector.
+func SetBcryptCost(c int) { bcryptCost = c }

@@ -52,28 +52,24 @@ const (
 
 // guard deletes consumers restricted users may not have.
 type guard struct {
-	log        *slog.Logger
-	js         jetstream.JetStream
-	restricted map[string]bool // user names the policy applies to
-
-	mu      sync.Mutex
-	owned   map[string]map[string]bool // user -> consumer names it created
-	refused map[string]*atomic.Uint64  // reason -> consumers deleted
+	log *slog.Logger
+	js  jetstream.JetStream
+	mu  sync.Mutex
+	// restricted maps what the server knows each user the policy applies
+	// to by (its name, or its nkey) to its name.
+	restricted map[string]string
+	owned      map[string]map[string]bool // user -> consumer names it created
+	refused    map[string]*atomic.Uint64  // reason -> consumers deleted
 	// warn logs a deletion at most once a second for each reason; the
 	// rest are counted.
 	warn *ratelog.Logger
 }
 
-func newGuard(log *slog.Logger, js jetstream.JetStream, users []*server.User) *guard {
+func newGuard(log *slog.Logger, js jetstream.JetStream, restricted map[string]string) *guard {
 	g := &guard{
-		log: log, js: js, restricted: make(map[string]bool),
+		log: log, js: js, restricted: restricted,
 		owned: make(map[string]map[string]bool), refused: make(map[string]*atomic.Uint64),
 		warn: ratelog.New(log, time.Second),
-	}
-	for _, u := range users {
-		if u.Permissions != nil {
-			g.restricted[u.Username] = true
-		}
 	}
 	for _, r := range []string{refusedDurable, refusedDeliver, refusedLifetime, refusedLimit} {
 		g.refused[r] = new(atomic.Uint64)
@@ -110,7 +106,13 @@ type consumerResponse struct {
 // handle reads one audit advisory ($JS.EVENT.ADVISORY.API).
 func (g *guard) handle(m *nats.Msg) {
 	var a audit
-	if err := json.Unmarshal(m.Data, &a); err != nil || a.Client == nil || !g.restricted[a.Client.User] {
+	if err := json.Unmarshal(m.Data, &a); err != nil || a.Client == nil {
+		return
+	}
+	g.mu.Lock()
+	user, ok := g.restricted[a.Client.User]
+	g.mu.Unlock()
+	if !ok {
 		return
 	}
 	if !strings.HasPrefix(a.Subject, "$JS.API.CONSUMER.CREATE.") && !strings.HasPrefix(a.Subject, "$JS.API.CONSUMER.DURABLE.CREATE.") {
@@ -122,11 +124,10 @@ func (g *guard) handle(m *nats.Msg) {
 	}
 	var req consumerRequest
 	if err := json.Unmarshal([]byte(a.Request), &req); err != nil {
-		g.remove(a.Client.User, resp, refusedDurable) // unreadable: not what camhub sends
+		g.remove(user, resp, refusedDurable) // unreadable: not what camhub sends
 		return
 	}
 	c := req.Config
-	user := a.Client.User
 	switch {
 	case c.Durable != "":
 		g.remove(user, resp, refusedDurable)
@@ -207,14 +208,23 @@ func (g *guard) counts() map[string]uint64 {
 	return out
 }
 
-// watchConsumers starts the consumer guard for users on the hub's own
-// connection; its subscription ends when the connection closes.
-func (s *Server) watchConsumers(users []*server.User) error {
+// setRestricted replaces the users the policy applies to (see
+// Auth.Restricted).
+func (g *guard) setRestricted(restricted map[string]string) {
+	g.mu.Lock()
+	g.restricted = restricted
+	g.mu.Unlock()
+}
+
+// watchConsumers starts the consumer guard for the restricted users (see
+// Auth.Restricted) on the hub's own connection; its subscription ends when
+// the connection closes.
+func (s *Server) watchConsumers(restricted map[string]string) error {
 	js, err := jetstream.New(s.nc)
 	if err != nil {
 		return err
 	}
-	s.guard = newGuard(s.log.With("component", "guard"), js, users)
+	s.guard = newGuard(s.log.With("component", "guard"), js, restricted)
 	// Deleting a consumer is a request: handle advisories off the
 	// connection's delivery goroutine, one at a time, in order.
 	_, err = s.nc.Subscribe(server.JSAuditAdvisory, s.guard.handle)

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -60,6 +62,18 @@ type Config struct {
 	// TLSCert and TLSKey, if set, are the PEM certificate (chain) and key
 	// the embedded server presents: clients must then connect with TLS.
 	TLSCert, TLSKey string
+	// Data, if set, secures the embedded server from this data directory
+	// (mode 0700, files 0600): TLS only, with a certificate from the hub's
+	// own CA (made on first start; the certificate is issued again when
+	// the hub's names change or it nears expiry), and clients log in as a
+	// camera or user of its users file (see Store), which the hub watches:
+	// a change applies at once, a removed user's connections are closed.
+	// Exclusive with Auth and TLSCert.
+	Data string
+	// Advertise are the host names or addresses (host or host:port) clients
+	// reach the hub at, beyond those the machine knows: they go into the
+	// server certificate and the join tokens' URLs.
+	Advertise []string
 
 	// Cluster, if set, is the host:port of this hub's route listener: the
 	// embedded server is then one node of the NATS cluster ClusterName
@@ -134,11 +148,17 @@ func (c *Config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("tls-cert and tls-key go together")
 	}
-	if c.NATS != "" && (c.Auth != "" || c.TLSCert != "") {
-		return errors.New("auth, tls-cert and tls-key configure the embedded server: configure an existing NATS server (--nats) itself")
+	if c.NATS != "" && (c.Auth != "" || c.TLSCert != "" || c.Data != "") {
+		return errors.New("auth, tls-cert, tls-key and the data directory's security configure the embedded server: configure an existing NATS server (--nats) itself, or add --insecure")
+	}
+	if c.Data != "" && (c.Auth != "" || c.TLSCert != "") {
+		return errors.New("the data directory's security (the default) and auth or tls-cert exclude each other")
 	}
 	if err := c.validateCluster(); err != nil {
 		return err
+	}
+	if c.Data != "" && (c.Leaf != "" || c.LeafListen != "") {
+		return errors.New("leaf and leaf-listen: leaf links carry no credentials in this version; run both hubs with --insecure (on a trusted network or VPN; see docs/SCALING.md)")
 	}
 	if c.NATS == "" {
 		if _, _, err := splitHostPort(c.Listen); err != nil {
@@ -174,6 +194,15 @@ type Server struct {
 	// without users.
 	guard *guard
 	tmp   string // temporary store directory to remove
+
+	// The users file the hub watches (Data's or Auth), and the options
+	// the server started with, which a reload changes the users of.
+	usersFile string
+	opts      *server.Options
+	self      *server.User
+	users     int // users and nkeys now allowed, for the log
+	reloadMu  sync.Mutex
+	stopWatch context.CancelFunc
 
 	leafAddr string    // the leaf node listener, if any
 	sites    []string  // the site domains a central hub sources
@@ -310,22 +339,41 @@ func (s *Server) startEmbedded() error {
 		return err
 	}
 	var inproc []nats.Option
-	if s.cfg.Auth != "" {
-		users, err := LoadUsers(s.cfg.Auth)
-		if err != nil {
+	var auth *Auth
+	switch {
+	case s.cfg.Data != "":
+		if err := s.secure(opts); err != nil {
 			return err
 		}
-		self, err := internalUser()
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			if u.Username == self.Username {
-				return fmt.Errorf("%w: %s: user name %q is the hub's own", ErrAuth, s.cfg.Auth, u.Username)
+		s.usersFile = filepath.Join(s.cfg.Data, UsersFile)
+		if _, err := os.Stat(s.usersFile); errors.Is(err, os.ErrNotExist) {
+			if err := writeSecret(s.usersFile, []byte("users: []\n")); err != nil {
+				return err
 			}
 		}
-		opts.Users = append(users, self)
-		inproc = append(inproc, nats.UserInfo(self.Username, self.Password))
+	case s.cfg.Auth != "":
+		s.usersFile = s.cfg.Auth
+	}
+	if s.usersFile != "" {
+		var err error
+		if auth, err = LoadAuth(s.usersFile); err != nil {
+			return err
+		}
+		if s.cfg.Auth != "" && len(auth.Users)+len(auth.Nkeys) == 0 {
+			return fmt.Errorf("%w: %s: no users", ErrAuth, s.cfg.Auth)
+		}
+		self, selfPassword, err := internalUser()
+		if err != nil {
+			return err
+		}
+		if _, ok := auth.Restricted[self.Username]; ok || slices.ContainsFunc(auth.Users, func(u *server.User) bool { return u.Username == self.Username }) {
+			return fmt.Errorf("%w: %s: user name %q is the hub's own", ErrAuth, s.usersFile, self.Username)
+		}
+		s.self = self
+		opts.Users = append(auth.Users, self)
+		opts.Nkeys = auth.Nkeys
+		s.users = auth.Names
+		inproc = append(inproc, nats.UserInfo(self.Username, selfPassword))
 	}
 	if s.cfg.TLSCert != "" {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: s.cfg.TLSCert, KeyFile: s.cfg.TLSKey})
@@ -360,12 +408,13 @@ func (s *Server) startEmbedded() error {
 		return err
 	}
 	s.nc = nc
-	if s.cfg.Auth != "" {
-		if err := s.watchConsumers(opts.Users); err != nil {
+	s.opts = opts
+	if auth != nil {
+		if err := s.watchConsumers(auth.Restricted); err != nil {
 			return err
 		}
 	}
-	attrs := []any{"url", ns.ClientURL(), "name", name, "store_dir", dir, "auth", s.cfg.Auth != "", "tls", s.cfg.TLSCert != "",
+	attrs := []any{"url", ns.ClientURL(), "name", name, "store_dir", dir, "auth", s.usersFile != "", "tls", opts.TLS,
 		"file_store", maxStore, "memory_store", maxMem}
 	if a := ns.ClusterAddr(); a != nil {
 		attrs = append(attrs, "cluster", s.cfg.ClusterName, "routes_listen", a.String())
@@ -380,13 +429,28 @@ func (s *Server) startEmbedded() error {
 	if s.cfg.Domain != "" {
 		attrs = append(attrs, "domain", s.cfg.Domain)
 	}
-	if s.cfg.Auth != "" {
-		attrs = append(attrs, "users", len(opts.Users)-1)
+	if s.usersFile != "" {
+		attrs = append(attrs, "users", s.users)
 	}
 	if ma := ns.MonitorAddr(); ma != nil {
 		attrs = append(attrs, "monitor", "http://"+ma.String())
 	}
 	s.log.Info("NATS server ready", attrs...)
+	if s.usersFile != "" {
+		s.watchUsers()
+	}
+	if s.cfg.Data != "" && s.cfg.Cluster != "" {
+		s.log.Warn("cluster routes carry no credentials in this version: keep the route port (--cluster) on a private network or VPN",
+			"routes_listen", s.cfg.Cluster)
+	}
+	if s.cfg.Data != "" {
+		host, _, _ := net.SplitHostPort(s.cfg.Listen)
+		listen := net.JoinHostPort(host, strconv.Itoa(ns.Addr().(*net.TCPAddr).Port))
+		if err := writeURLs(s.cfg.Data, ClientURLs(listen, s.cfg.Advertise)); err != nil {
+			return err
+		}
+		s.logHowToJoin()
+	}
 	return nil
 }
 
@@ -431,6 +495,9 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		if s.cancel != nil {
 			s.cancel()
+		}
+		if s.stopWatch != nil {
+			s.stopWatch()
 		}
 		s.wg.Wait()
 		s.bf.close()

@@ -14,7 +14,10 @@ import (
 
 // Buffer defaults.
 const (
-	DefaultReplay      = 30 * time.Second
+	// DefaultReplay is sized for H.264: 1 GiB holds ten minutes of about
+	// seven 2 Mbit/s cameras (README, hub); beyond that the byte bound
+	// binds and the hub says so.
+	DefaultReplay      = 10 * time.Minute
 	DefaultReplayBytes = 1 << 30
 	// StatusMaxAge is how long the newest report of a camera that stopped
 	// reporting is kept: a camera silent for longer leaves the list.

@@ -4,7 +4,10 @@
 # waits until the viewer's /api/cams shows both cameras live, restarts the
 # hub and checks that both agents come back live by themselves (without being
 # restarted) and that the hub's file-backed replay buffer kept the frames
-# from before the restart. Always ends with `down -v`.
+# from before the restart. The stack is secured as the hub is by default: the
+# test checks that the hub requires TLS and a login, and that the agents
+# joined over TLS with the tokens the init service wrote. Always ends with
+# `down -v`.
 #
 # Needs a Docker engine and docker compose (v2) or docker-compose (v1).
 # With no registry, deploy/docker/base-images.sh makes the base images.
@@ -110,6 +113,19 @@ t_up=$(( $(now) - t0 ))
 log "both cameras live ($t_up s after up)"
 curl -fsS "$api" | jq -c '.[] | {id, state, fps, rx_fps, source}' >&2
 
+# Secure by default: the hub's NATS port requires TLS and a login (its INFO
+# line, the first thing it sends, says so) ...
+exec 3<>"/dev/tcp/127.0.0.1/$CAMHUB_NATS_PORT" || die "cannot reach the hub's NATS port"
+info=$(head -n 1 <&3 | tr -d '\r')
+exec 3<&- 3>&-
+grep -q '"tls_required":true' <<<"$info" || die "the hub does not require TLS: $info"
+grep -q '"auth_required":true' <<<"$info" || die "the hub does not require a login: $info"
+# ... and the agents joined with their tokens, over TLS, as the camera alone.
+for s in agent-demo1 agent-demo2; do
+	compose logs "$s" 2>&1 | grep -q 'msg="connected to NATS".*url=tls://hub:4222' || die "$s did not connect over TLS"
+done
+log "the hub requires TLS and a login; the agents joined over TLS"
+
 # Compose services are healthy (the health checks work).
 for s in hub agent-demo1 agent-demo2 viewer; do
 	deadline=$(( $(now) + 60 ))
@@ -140,7 +156,7 @@ log "both cameras live again ($t_back s after the hub restart)"
 log "agents were not restarted"
 
 # The replay buffer is file-backed: frames from before the restart are still there.
-compose exec -T viewer viewer export --nats nats://hub:4222 --cam demo1 \
+compose exec -T viewer viewer export --cam demo1 \
 	--to "$before" --out /tmp/before.avi >&2 || die "no frames from before the hub restart"
 size=$(compose exec -T viewer stat -c %s /tmp/before.avi | tr -d '\r')
 [ "$size" -gt 1000 ] || die "export of frames before the restart is $size bytes"
@@ -153,7 +169,7 @@ compose down
 compose up -d
 wait_live 120 "$(now)" || die "both cameras not live within 120 s of up after down"
 t_reup=$(( $(now) - t0 ))
-compose exec -T viewer viewer export --nats nats://hub:4222 --cam demo2 \
+compose exec -T viewer viewer export --cam demo2 \
 	--to "$before" --out /tmp/before.avi >&2 || die "no frames from before down/up"
 log "frames from before down/up survived it"
 

@@ -18,8 +18,12 @@
 #     is kept (and in effect), the new version runs; a third run changes
 #     nothing and restarts nothing. Then: a camera without settings fails
 #     the run and says why; --replace-configs; settings not edited on the
-#     Pi follow the laptop's; a second camera on a hub with users and TLS
-#     gets its password and CA (never logged) and streams.
+#     Pi follow the laptop's; a second camera on a hub secured by hand
+#     (--auth users and --tls-cert) gets its password and CA (never logged)
+#     and streams.
+# The hub runs secured as by default: every camera and the viewer join it
+# with a token from `hub camera add` / `hub user add`, and install.sh takes
+# the Pi's camera token (never logged).
 #
 # Usage: scripts/pi-test.sh [--help]
 # Environment:
@@ -152,13 +156,22 @@ if [ "$use_docker" != 0 ]; then
 	[ -n "$hub_addr" ] || die "cannot find the docker bridge's address"
 fi
 hub_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-nats=nats://$hub_addr:$hub_port
-"$bin/hub" --listen "$hub_addr:$hub_port" --monitor "" >"$work/hub.log" 2>&1 &
+nats=tls://$hub_addr:$hub_port
+# Secured as by default, from its data directory: the cameras and the viewer
+# join with the tokens hub camera add and hub user add print.
+hubdata=$work/hubdata
+mkdir -p "$work/cfg"
+for a in ${arches//,/ }; do
+	"$bin/hub" camera add "qemu-$a" --data "$hubdata" --advertise "$hub_addr:$hub_port" >"$work/qemu-$a.join" 2>/dev/null
+done
+"$bin/hub" camera add door --data "$hubdata" --advertise "$hub_addr:$hub_port" >"$work/cfg/door.join" 2>/dev/null
+"$bin/hub" user add tester --role viewer --data "$hubdata" --advertise "$hub_addr:$hub_port" >"$work/viewer.join" 2>/dev/null
+"$bin/hub" --listen "$hub_addr:$hub_port" --monitor "" --data "$hubdata" >"$work/hub.log" 2>&1 &
 pids+=($!)
-log "hub on $nats"
+log "hub on $nats (secured from $hubdata)"
 
 # How the viewer reaches the hub the cameras under test send to.
-vargs=(--nats "$nats")
+vargs=(--join-file "$work/viewer.join" --state-dir "$work/viewer-state")
 # cam_json ID: the camera's entry in `viewer list --json`, or nothing.
 cam_json() {
 	"$bin/viewer" list --json "${vargs[@]}" 2>/dev/null | jq -c --arg id "$1" '.[] | select(.id == $id)' || true
@@ -187,7 +200,8 @@ t0=$(now)
 for a in ${arches//,/ }; do
 	case $a in arm64) q=qemu-aarch64-static ;; armhf) q=qemu-arm-static ;; *) die "no qemu for $a" ;; esac
 	QEMU_LD_PREFIX=$sysroot_base/$a "$q" "$work/dist/camhub-pitest-cross-linux-$a/bin/agent" \
-		--id "qemu-$a" --source testpattern --nats "$nats" --size 320x240 --fps 5 >"$work/qemu-$a.log" 2>&1 &
+		--join-file "$work/qemu-$a.join" --state-dir "$work/state-qemu-$a" \
+		--source testpattern --size 320x240 --fps 5 >"$work/qemu-$a.log" 2>&1 &
 	pids+=($!)
 	log "$a agent under $q (pid $!)"
 done
@@ -272,10 +286,9 @@ until $CAMHUB_SSH -o BatchMode=yes -o ConnectTimeout=2 pi-sim true 2>/dev/null; 
 done
 
 pi() { docker exec "$container" "$@"; }
-mkdir -p "$work/cfg"
+# door joins with its token (cfg/door.join): no hub address or password here.
 cat >"$work/cfg/agent-door.yaml" <<EOF
 source: testpattern
-nats: $nats
 size: 320x240
 fps: 5
 EOF
@@ -299,6 +312,13 @@ wait_cam door pitest-1 320x240 60
 pid=$(pi systemctl show -p MainPID --value camhub-agent@door)
 perm=$(pi stat -c '%U:%G %a' /etc/camhub/agent-door.yaml)
 [ "$perm" = "root:camhub 640" ] || die "/etc/camhub/agent-door.yaml is $perm, not root:camhub 640"
+grep -q "credentials: installed door's join token" "$work/install-1.log" || die "run 1 did not install door's join token"
+perm=$(pi stat -c '%U:%G %a' /var/lib/camhub-agent/agent-door.join)
+[ "$perm" = "camhub:camhub 600" ] || die "door's join token is $perm, not camhub:camhub 600"
+perm=$(pi stat -c '%U:%G %a' /var/lib/camhub-agent)
+[ "$perm" = "camhub:camhub 700" ] || die "/var/lib/camhub-agent is $perm, not camhub:camhub 700"
+if grep -qF "$(tr -d '\n' <"$work/cfg/door.join")" "$work/install-1.log"; then die "door's token is in install.sh's output"; fi
+pi journalctl -q -u camhub-agent@door --no-pager | grep -q 'msg="connected to NATS".*url=tls://' || die "door did not connect over TLS"
 st=$(pi cat "/proc/$pid/status")
 uid=$(pi id -u camhub)
 grep -Eq "^Uid:\s+$uid\s" <<<"$st" || die "the agent does not run as camhub: $(grep ^Uid <<<"$st")"
@@ -408,7 +428,7 @@ for f in "gate.pass:root:camhub 640" "ca.pem:root:camhub 644"; do
 done
 vargs=(--nats "$nats2" --user family --password-file "$sec/family.pass" --tls-ca "$sec/ca.pem")
 wait_cam gate pitest-2 320x240 60
-vargs=(--nats "$nats")
+vargs=(--join-file "$work/viewer.join" --state-dir "$work/viewer-state")
 [ "$(pi systemctl is-active camhub-agent@door)" = active ] || die "door is not active after gate was added"
 t_install=$(($(now) - t0))
 

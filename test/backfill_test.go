@@ -354,7 +354,7 @@ func TestSiteBackfillLongOutage(t *testing.T) {
 //	go test -run '^$' -bench SiteUplink -benchtime 1x -v ./test/
 func BenchmarkSiteUplink(b *testing.B) {
 	url := fmt.Sprintf("nats://127.0.0.1:%d", testenv.FreePorts(b, 1)[0])
-	hub := exec.Command(filepath.Join(bin, "hub"), "--listen", strings.TrimPrefix(url, "nats://"), "--monitor", "", "--replay", "12s")
+	hub := exec.Command(filepath.Join(bin, "hub"), "--insecure", "--listen", strings.TrimPrefix(url, "nats://"), "--monitor", "", "--replay", "12s")
 	if err := hub.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -23,7 +23,9 @@ import (
 // log collected; it is killed when the test ends. name is for messages.
 func startArgv(t *testing.T, name string, argv ...string) *proc {
 	t.Helper()
-	return startCmd(t, name, exec.Command(argv[0], argv[1:]...), strings.Join(argv, " "))
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "CAMHUB_INSECURE=true", "CAMHUB_DATA="+t.TempDir()) // as start does
+	return startCmd(t, name, cmd, strings.Join(argv, " "))
 }
 
 // parseMetrics reads Prometheus text: "name{labels} value" -> value.

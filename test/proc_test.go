@@ -63,11 +63,14 @@ func (p *proc) logText() (string, chan struct{}) {
 	return p.log.String(), p.change
 }
 
-// start runs a camhub binary; it is killed when the test ends.
+// start runs a camhub binary; it is killed when the test ends. A hub runs
+// in open mode (CAMHUB_INSECURE) unless env says otherwise: these tests
+// are about other things than the hub's security (trust_test.go is).
 func start(t *testing.T, env []string, name string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, name), args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(os.Environ(), "CAMHUB_INSECURE=true", "CAMHUB_DATA="+t.TempDir())
+	cmd.Env = append(cmd.Env, env...)
 	return startCmd(t, name, cmd, name+" "+strings.Join(args, " "))
 }
 

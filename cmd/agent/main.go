@@ -9,7 +9,9 @@ import (
 	"image"
 	"io"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"camhub/internal/avcodec"
 	"camhub/internal/cli"
 	"camhub/internal/config"
+	"camhub/internal/join"
 	"camhub/internal/natsconn"
 	"camhub/internal/ops"
 	"camhub/internal/version"
@@ -122,6 +125,11 @@ With --codec h264 an rtsp:// camera's H.264 (and a command's) is passed through
 without decoding: --fps, --size and --quality do not apply. Every other source is
 encoded with libavcodec (--bitrate, --encoder).
 
+Joining a secured hub (the default): on the hub, "hub camera add front" prints a
+join token; give it once with --join-file (or $CAMHUB_JOIN). The agent keeps it
+in --state-dir and later starts need neither --join-file nor --id:
+  agent --join-file front.join --source /dev/video0
+
 Examples:
   agent --id front --source testpattern
   agent --id door --source rtsp://user:pass@10.0.0.5/stream --nats nats://hub:4222
@@ -161,9 +169,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	if s.id == "" {
-		return fail(errors.New("--id is required (or id in the --config file, or CAMHUB_ID)"))
+	log, err := cli.NewLogger(stderr, s.logLevel)
+	if err != nil {
+		return fail(fmt.Errorf("--log-level: %w", err))
 	}
+	// A joined camera's id and hub come from its token (given now, or
+	// kept by an earlier start).
+	tok, err := s.auth.Resolve(natsconn.KindAgent, s.id)
+	if err != nil {
+		return fail(err)
+	}
+	if natsconn.JoinInArgs(args) {
+		natsconn.WarnJoinInArgs(log)
+	}
+	if tok != nil && s.id == "" && len(tok.Cams) > 0 {
+		s.id = tok.Cams[0]
+	}
+	if tok != nil && tok.Role == join.RoleAgent && !slices.Contains(tok.Cams, s.id) {
+		log.Error("this camera's credential may publish "+strings.Join(tok.Cams, ",")+" only: the hub will refuse "+s.id+"'s frames",
+			"camera", s.id, "user", tok.User)
+	}
+	if s.id == "" {
+		return fail(errors.New("--id is required (or id in the --config file, or CAMHUB_ID), unless the camera has joined (--join-file)"))
+	}
+	s.nats = s.auth.URLs(s.nats, fs.Changed("nats"))
 	if s.sourceFile != "" {
 		if fs.Changed("source") {
 			return fail(errors.New("give --source or --source-file, not both"))
@@ -173,10 +202,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail(fmt.Errorf("--source-file: %w", err))
 		}
 		s.source = src
-	}
-	log, err := cli.NewLogger(stderr, s.logLevel)
-	if err != nil {
-		return fail(fmt.Errorf("--log-level: %w", err))
 	}
 	cfg := agent.Config{
 		ID:             s.id,

@@ -34,9 +34,22 @@ existing NATS server or cluster (JetStream enabled) instead.
 
 Usage:
   hub [flags]
+  hub camera add|list|remove ...         # cameras that may join (hub camera --help)
+  hub user add|list|remove ...           # viewers and admins (hub user --help)
+
+Secure by default: with no --insecure, --auth or --tls-cert, the hub keeps in
+its --data directory (mode 0700) a CA, a server certificate for its names and
+addresses, and its cameras and users (users.yaml), serves TLS only, and lets in
+only those cameras and users. Add one with "hub camera add NAME" or
+"hub user add NAME": it prints a join token for "agent --join-file" or
+"viewer --join-file". Changes apply to a running hub at once.
 
 Examples:
-  hub                                    # listen on :4222, monitoring on 127.0.0.1:8222
+  hub                                    # secured from ./camhub-data, on :4222; monitoring on 127.0.0.1:8222
+  hub camera add front >front.join       # then, on the camera: agent --join-file front.join
+  hub user add family --role viewer --cams front,back >family.join
+  hub --advertise hub.example.org        # a name clients use that the machine does not know
+  hub --insecure                         # open: anyone on the network may publish and watch
   hub --storage file --store-dir /var/lib/camhub --replay 2m
   hub --motion-cameras '{"garden":{"mask":"0,0.9 1,0.9 1,1 0,1"},"door":{"enabled":false}}'
   hub --motion=false                     # no motion detection
@@ -45,12 +58,13 @@ Examples:
   # one node of a three-hub cluster keeping 3 copies of the buffer (on a, b and c)
   hub --name a --storage file --cluster 0.0.0.0:6222 \
       --routes nats://a:6222,nats://b:6222,nats://c:6222 --replicas 3
-  # a central hub that sites connect to, and a site hub (e.g. on a Pi)
-  hub --leaf-listen 0.0.0.0:7422
-  hub --leaf nats://central:7422 --domain garden
+  # a central hub that sites connect to, and a site hub (e.g. on a Pi);
+  # leaf links carry no credentials in this version: open mode, over a VPN
+  hub --insecure --leaf-listen 0.0.0.0:7422
+  hub --insecure --leaf nats://central:7422 --domain garden
   # the same, the central buffer getting the site's frames of an outage too
-  hub --leaf-listen 0.0.0.0:7422 --sites garden,shed
-  hub --leaf nats://central:7422 --domain garden --uplink-rate 20Mbit
+  hub --insecure --leaf-listen 0.0.0.0:7422 --sites garden,shed
+  hub --insecure --leaf nats://central:7422 --domain garden --uplink-rate 20Mbit
 
 See docs/SCALING.md for clusters and sites.
 
@@ -72,9 +86,14 @@ func main() {
 type options struct {
 	hub      hub.Config
 	motion   motion.Flags
+	data     string
+	insecure bool
 	logLevel string
 	version  bool
 }
+
+// defaultData is the hub's data directory when --data is not given.
+const defaultData = "camhub-data"
 
 // parse reads the settings; it returns pflag.ErrHelp after printing --help
 // to stdout.
@@ -91,8 +110,8 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&cfg.Listen, "listen", "0.0.0.0:4222", "`host:port` for NATS clients (agents, viewers)")
 	fs.StringVar(&cfg.Monitor, "monitor", "127.0.0.1:8222", "`host:port` of the NATS monitoring endpoint, plain HTTP without users: it shows every connection, user and consumer (loopback by default; empty: off)")
 	fs.StringVar(&cfg.NATS, "nats", "", "use this existing NATS server or cluster (comma-separated `URLs`) instead of an embedded one")
-	fs.StringVar(&cfg.Storage, "storage", hub.StorageMemory, "replay buffer storage: memory or file")
-	fs.StringVar(&cfg.StoreDir, "store-dir", "", "JetStream data `directory` (default: camhub-data with file storage, a temporary one with memory)")
+	fs.StringVar(&cfg.Storage, "storage", hub.StorageFile, "replay buffer storage: file (survives a restart) or memory")
+	fs.StringVar(&cfg.StoreDir, "store-dir", "", "JetStream data `directory`: the replay buffer (with file storage), events and clips (default: the --data directory)")
 	fs.DurationVar(&cfg.Replay, "replay", hub.DefaultReplay, "keep frames for this long")
 	fs.Var(&replayBytes, "replay-bytes", "keep at most this many bytes of frames (e.g. 512MiB, 2GiB)")
 	fs.Var(&maxPayload, "max-payload", "largest frame the embedded server accepts")
@@ -100,6 +119,11 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&cfg.Auth, "auth", "", "require clients to log in as a user of this YAML `file` (users, roles, cameras; see README, Security)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve clients over TLS with this PEM certificate `file` (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the TLS certificate's private key `file` (PEM)")
+	fs.StringVar(&o.data, "data", defaultData, "the hub's data `directory` (mode 0700): its CA, server certificate, cameras and users")
+	fs.StringSliceVar(&cfg.Advertise, "advertise", nil, "host names or addresses (host or host:port, comma-separated) clients reach the hub at,\n"+
+		"for its certificate and join tokens (default: this machine's name and addresses)")
+	fs.BoolVar(&o.insecure, "insecure", false, "open mode: no TLS and no login unless --auth/--tls-cert say so; anyone who reaches\n"+
+		"the hub may publish and watch every camera")
 	fs.StringVar(&cfg.ServerName, "name", "", "embedded server name, unique in a cluster (default camhub-<hostname>)")
 	fs.StringVar(&cfg.Cluster, "cluster", "", "run as a node of a NATS cluster, with this route `host:port` (e.g. 0.0.0.0:6222; needs --routes)")
 	fs.StringVar(&cfg.ClusterName, "cluster-name", hub.DefaultClusterName, "the cluster's `name`, the same on every node")
@@ -135,14 +159,31 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 		return nil, fmt.Errorf("uplink-rate: %w", err)
 	}
 	cfg.UplinkRate = rate
+	if o.secured() {
+		cfg.Data = o.data
+	}
+	if cfg.StoreDir == "" && cfg.NATS == "" {
+		cfg.StoreDir = o.data // what the hub keeps, kept in one place
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &o, nil
 }
 
+// secured says whether the hub secures itself from its data directory:
+// unless told to be open, told how to secure itself, or not running the
+// NATS server.
+func (o *options) secured() bool {
+	c := o.hub
+	return !o.insecure && c.Auth == "" && c.TLSCert == "" && c.NATS == ""
+}
+
 // run is the hub command: it returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "camera" || args[0] == "user") {
+		return admin(args, stdout, stderr)
+	}
 	o, err := parse(args, stdout)
 	if errors.Is(err, pflag.ErrHelp) {
 		return cli.ExitOK
@@ -160,6 +201,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	log.Info("camhub hub starting", "version", version.String())
+	c := o.hub
+	switch {
+	case c.NATS != "":
+	case o.insecure && c.Auth == "" && c.TLSCert == "":
+		log.Warn("INSECURE: --insecure: no TLS and no login; anyone who reaches " + c.Listen +
+			" may publish as any camera and watch every camera. Drop --insecure to secure the hub from its data directory")
+	case c.Auth == "" && c.TLSCert != "":
+		log.Warn("INSECURE: TLS without --auth: anyone who reaches " + c.Listen + " may publish and watch every camera")
+	case c.Auth != "" && c.TLSCert == "":
+		log.Warn("--auth without TLS: passwords and pictures cross the network in the clear; " +
+			"drop --auth and --tls-* to use the hub's own CA and join tokens (see README, Security)")
+	}
 	h, err := hub.Start(ctx, o.hub, log)
 	if err != nil {
 		log.Error("hub failed to start", "error", err)

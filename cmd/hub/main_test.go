@@ -122,7 +122,8 @@ func TestBinaryStartsAndStops(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--monitor", "127.0.0.1:0", "--storage", "file", "--store-dir", t.TempDir())
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--monitor", "127.0.0.1:0", "--storage", "file", "--store-dir", t.TempDir(),
+		"--data", filepath.Join(t.TempDir(), "data"))
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

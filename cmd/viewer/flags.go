@@ -24,17 +24,19 @@ var runFlags = []string{"cam", "since", "at", "speed", "from", "to", "out", "eve
 
 // options is everything the command line, environment and file said.
 type options struct {
-	command  *command
-	cams     []string
-	nats     string
-	auth     natsconn.Auth
-	size     cli.Size
-	logLevel string
-	version  bool
-	json     bool
-	http     string // serve the grid to browsers here instead of a window
-	httpCert string // and over HTTPS with this certificate
-	httpKey  string
+	command *command
+	cams    []string
+	nats    string
+	auth    natsconn.Auth
+	// joinInArgs: --join was given on the command line, for a warning
+	joinInArgs bool
+	size       cli.Size
+	logLevel   string
+	version    bool
+	json       bool
+	http       string // serve the grid to browsers here instead of a window
+	httpCert   string // and over HTTPS with this certificate
+	httpKey    string
 
 	// the grid's rewind (since also sets the start of an export)
 	since time.Duration
@@ -60,7 +62,7 @@ type command struct {
 }
 
 // commonFlags apply to every command.
-var commonFlags = []string{config.FileFlag, "nats", "user", "password-file", "tls-ca", "log-level", "version", "help"}
+var commonFlags = []string{config.FileFlag, "nats", "user", "password-file", "tls-ca", "join", "join-file", "state-dir", "log-level", "version", "help"}
 
 // commands is viewer's command table. A new command is a line here and
 // its run function.
@@ -172,6 +174,12 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	if misplaced != nil {
 		return nil, misplaced
 	}
+	// A joined viewer connects to the token's hub unless told otherwise.
+	if _, err := o.auth.Resolve(natsconn.KindViewer, ""); err != nil {
+		return nil, err
+	}
+	o.joinInArgs = natsconn.JoinInArgs(args)
+	o.nats = o.auth.URLs(o.nats, fs.Changed("nats"))
 	o.cams = cli.SplitList(o.cams)
 	if err := viewer.CheckCams(o.cams); err != nil {
 		return nil, fmt.Errorf("--cams: %w", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 	"camhub/internal/version"
 )
 
@@ -113,6 +114,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log, err := cli.NewLogger(stderr, o.logLevel)
 	if err != nil {
 		return cli.UsageError(stderr, "viewer", err)
+	}
+	if o.joinInArgs {
+		natsconn.WarnJoinInArgs(log)
 	}
 	return o.command.run(ctx, o, stdout, stderr, log)
 }

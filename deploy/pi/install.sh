@@ -20,8 +20,9 @@ Pi just name them: install.sh pi@front-pi.local pi@garage-pi.local
                       where you unpacked the archives). Default: this
                       checkout's dist/, or the release this script came in
   --config-dir DIR    where the cameras' settings are: agent-ID.yaml for each
-                      camera, and when the hub is secured ID.pass (the
-                      camera's password) and ca.pem (default: .)
+                      camera and ID.join, its join token from the hub
+                      (hub camera add ID >DIR/ID.join); for a hub secured by
+                      hand (--auth), ID.pass and ca.pem instead (default: .)
   --packages "P ..."  more Debian packages for every Pi (e.g. gstreamer1.0-libcamera
                       for a camera module on the CSI connector)
   --replace-configs   overwrite settings that were edited on a Pi (they are
@@ -161,7 +162,8 @@ for spec in "$@"; do
 	say "$host: $arch ($machine), installing $(cat "$rel/VERSION" 2>/dev/null || basename "$rel")${ids:+ for cameras $ids}"
 
 	# What goes to the Pi: binary, unit, setup script, package list, the
-	# settings and credentials of the cameras named (and ca.pem).
+	# settings and credentials (join tokens; or passwords and ca.pem) of the
+	# cameras named.
 	stage=$tmp/stage-$n
 	mkdir -p "$stage/settings"
 	cp "$rel/bin/agent" "$stage/camhub-agent"
@@ -171,6 +173,7 @@ for spec in "$@"; do
 	for id in $ids $present; do
 		[ -f "$config_dir/agent-$id.yaml" ] && cp "$config_dir/agent-$id.yaml" "$stage/settings/"
 		[ -f "$config_dir/$id.pass" ] && cp "$config_dir/$id.pass" "$stage/settings/"
+		[ -f "$config_dir/$id.join" ] && cp "$config_dir/$id.join" "$stage/settings/"
 		case $id in *[!A-Za-z0-9_-]* | "") bad="$bad $id" ;; esac
 	done
 	if [ -n "$bad" ]; then

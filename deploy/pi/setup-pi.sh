@@ -20,7 +20,7 @@ was not running).
 
   --agent FILE          the agent binary built for this machine
   --unit FILE           the unit file (default: camhub-agent@.service beside this script)
-  --config-dir DIR      where agent-ID.yaml, ID.pass and ca.pem are taken from (default .)
+  --config-dir DIR      where agent-ID.yaml, ID.join (or ID.pass and ca.pem) are taken from (default .)
   --packages-file FILE  Debian packages the agent needs, one a line (a release's runtime-packages)
   --packages "P ..."    more Debian packages to install (e.g. gstreamer1.0-libcamera)
   --replace-configs     overwrite /etc/camhub/agent-ID.yaml even where it was edited here
@@ -31,8 +31,11 @@ Settings: /etc/camhub/agent-ID.yaml is installed from DIR/agent-ID.yaml if it
 is missing, and updated when DIR's copy changes, unless it was edited here
 since: then it is kept, and DIR's version is left beside it as
 agent-ID.yaml.camhub-new (like dpkg's configuration files).
-Credentials: DIR/ID.pass becomes /etc/camhub/ID.pass (mode 0640, group
-camhub) and DIR/ca.pem /etc/camhub/ca.pem, when present.
+Credentials: DIR/ID.join, the camera's join token (hub camera add ID), becomes
+/var/lib/camhub-agent/agent-ID.join (mode 0600, user camhub), where the agent
+finds it. With a hub secured by hand (--auth, --tls-cert): DIR/ID.pass becomes
+/etc/camhub/ID.pass (mode 0640, group camhub) and DIR/ca.pem
+/etc/camhub/ca.pem, when present.
 Exit status: 0 when every agent is running, 1 otherwise.
 EOF
 }
@@ -156,6 +159,7 @@ install_secret() {
 	say "credentials: installed $2"
 }
 if install_secret "$config_dir/ca.pem" "$etc/ca.pem" 0644; then restart_all=1; fi
+joined=/var/lib/camhub-agent
 
 # --- cameras ----------------------------------------------------------------
 # The cameras set up earlier are updated along with the ones named.
@@ -206,6 +210,14 @@ for id in $ids; do
 	chown root:camhub "$cfg"
 	chmod 0640 "$cfg"
 	if install_secret "$config_dir/$id.pass" "$etc/$id.pass" 0640; then changed=1; fi
+	# The join token goes where the agent keeps joined credentials (the
+	# unit's StateDirectory), readable by the agent alone.
+	if [ -f "$config_dir/$id.join" ] && ! cmp -s "$config_dir/$id.join" "$joined/agent-$id.join"; then
+		install -d -m 0700 -o camhub -g camhub "$joined"
+		install -m 0600 -o camhub -g camhub "$config_dir/$id.join" "$joined/agent-$id.join"
+		say "credentials: installed $id's join token as $joined/agent-$id.join"
+		changed=1
+	fi
 
 	u=camhub-agent@$id.service
 	systemctl enable --quiet "$u"

@@ -87,3 +87,35 @@ func unwrapLinkError(err error) error {
 	}
 	return err
 }
+
+// WriteFileMode is WriteFile for a file of the given mode (e.g. 0600 for
+// a secret): the temporary file has that mode before any byte is written.
+func WriteFileMode(path string, data []byte, mode os.FileMode) (err error) {
+	f, err := Create(path)
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(mode); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, unwrapLinkError(err))
+	}
+	return nil
+}

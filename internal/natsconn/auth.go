@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/pflag"
 
+	"camhub/internal/join"
 	"camhub/internal/wire"
 )
 
@@ -23,6 +24,12 @@ type Auth struct {
 	User         string
 	PasswordFile string
 	TLSCA        string
+	// Join and JoinFile give a join token (see package join); StateDir is
+	// where it is kept for later starts (see Resolve).
+	Join, JoinFile string
+	StateDir       string
+
+	token *join.Token // set by Resolve
 }
 
 // AddFlags defines --user, --password-file and --tls-ca on fs, filling a.
@@ -30,11 +37,21 @@ func (a *Auth) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.User, "user", "", "NATS `user` to connect as (password from --password-file or $"+PasswordEnv+")")
 	fs.StringVar(&a.PasswordFile, "password-file", "", "read the NATS password from this `file` (first line)")
 	fs.StringVar(&a.TLSCA, "tls-ca", "", "connect with TLS, trusting the hub's certificate if signed by this CA `file` (PEM)")
+	fs.StringVar(&a.Join, "join", "", "join the hub with this `token` (from hub camera add / hub user add): kept in --state-dir,\n"+
+		"so later starts need no --join. Other users of the machine see it in ps: prefer\n"+
+		"--join-file or $"+JoinEnv)
+	fs.StringVar(&a.JoinFile, "join-file", "", "join the hub with the token in this `file`")
+	fs.StringVar(&a.StateDir, "state-dir", "", "`directory` joined credentials are kept in (mode 0700; default $XDG_STATE_HOME/camhub\n"+
+		"or ~/.local/state/camhub)")
 }
 
-// Options returns the nats.Options for a: user and password, TLS.
+// Options returns the nats.Options for a: the joined token's nkey and
+// pinned CA (see Resolve), or user and password, TLS.
 func (a Auth) Options() ([]nats.Option, error) {
 	var opts []nats.Option
+	if a.token != nil {
+		return tokenOptions(a.token)
+	}
 	if a.User != "" {
 		pw, err := a.password()
 		if err != nil {

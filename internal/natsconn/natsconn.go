@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"camhub/internal/ratelog"
 )
 
 // DefaultNATS is the NATS URL camhub connects to when none is given.
@@ -41,6 +43,9 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 	if strings.TrimSpace(urls) == "" {
 		urls = DefaultNATS
 	}
+	// A refused publish repeats with every frame: one line a second for
+	// each subject is enough to tell.
+	refused := ratelog.New(log, time.Second)
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
@@ -70,9 +75,13 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 			log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrAuthorization) && o.Auth.Name() == "" {
+				log.Error("NATS refused: the hub requires a login; join it with --join-file FILE (the token of hub camera add or hub user add on the hub)", "error", err)
+				return
+			}
 			if errors.Is(err, nats.ErrPermissionViolation) || errors.Is(err, nats.ErrAuthorization) {
 				// Not transient: this user may not do this, ever.
-				log.Error("NATS refused: permission denied for this user", "user", o.Auth.User, "error", err)
+				refused.Log(slog.LevelError, err.Error(), "NATS refused: permission denied for this user", "user", o.Auth.Name(), "error", err)
 				return
 			}
 			if sub != nil {
@@ -93,7 +102,13 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 	opts = append(opts, o.Extra...)
 	nc, err := nats.Connect(urls, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", RedactURL(urls), err)
+		err = fmt.Errorf("connecting to NATS at %s: %w", RedactURL(urls), err)
+		if errors.Is(err, nats.ErrAuthorization) && o.Auth.Name() == "" {
+			err = fmt.Errorf("%w (the hub requires a login: join it with --join-file, the token of hub camera add or hub user add)", err)
+		} else if errors.Is(err, nats.ErrSecureConnRequired) {
+			err = fmt.Errorf("%w (the hub is secured: join it with --join-file, the token of hub camera add or hub user add)", err)
+		}
+		return nil, err
 	}
 	if !nc.IsConnected() {
 		log.Info("waiting for NATS", "url", RedactURL(urls))
