@@ -251,7 +251,8 @@ func AgentPermissions(cams []string) *server.Permissions {
 }
 
 // ViewerPermissions lets a viewer read cams (every camera if empty): live
-// frames and status, the camera list and replay through JetStream. Replies
+// frames, status and motion, the camera list, and the replay buffer,
+// events and event clips through JetStream. Replies
 // come to the user's own inbox prefix (wire.InboxPrefix), so one viewer
 // cannot read another's replies.
 //
@@ -264,27 +265,34 @@ func AgentPermissions(cams []string) *server.Permissions {
 // Reading the newest or oldest message of a subject ($JS.API.STREAM.MSG.GET)
 // names the subject in the request's body, not its subject, so NATS cannot
 // limit it per camera: a viewer limited to some cameras may get the status
-// list of all (CAMS_STATUS) but no frames through it, and so has no snapshot
-// or export.
+// list of all (CAMS_STATUS) that way, but no frames; it reads its cameras'
+// newest frames with direct gets, and their oldest, events and clips
+// through consumers filtered to them, which the permissions name.
 func ViewerPermissions(user string, cams []string) *server.Permissions {
 	const api = "$JS.API."
-	fs, ss := wire.FramesStream, wire.StatusStream
+	fs, ss, es, cs := wire.FramesStream, wire.StatusStream, wire.EventsStream, wire.ClipsStream
 	pub := []string{
-		api + "STREAM.INFO." + fs,
 		api + "STREAM.INFO." + ss,
 		api + "STREAM.MSG.GET." + ss,
-		api + "CONSUMER.INFO." + fs + ".*",
-		api + "CONSUMER.DELETE." + fs + ".*",
-		api + "CONSUMER.MSG.NEXT." + fs + ".*",
 		// Who am I and what may I do: the web viewer checks a login
 		// and reads its cameras with this.
 		UserInfoSubject,
 	}
+	// The replay buffer, events and clips are read alike: through
+	// consumers the viewer creates (per camera, below) and then uses.
+	for _, st := range []string{fs, es, cs} {
+		pub = append(pub,
+			api+"STREAM.INFO."+st,
+			api+"CONSUMER.INFO."+st+".*",
+			api+"CONSUMER.DELETE."+st+".*",
+			api+"CONSUMER.MSG.NEXT."+st+".*")
+	}
 	sub := []string{wire.InboxPrefix(user) + ".>"}
 	if len(cams) == 0 {
 		pub = append(pub, api+"STREAM.MSG.GET."+fs, api+"CONSUMER.CREATE."+fs+".>",
-			api+"DIRECT.GET."+fs, api+"DIRECT.GET."+fs+".>")
-		sub = append(sub, wire.AllFrames, wire.AllVideo, wire.AllStatus)
+			api+"DIRECT.GET."+fs, api+"DIRECT.GET."+fs+".>",
+			api+"CONSUMER.CREATE."+es+".>", api+"CONSUMER.CREATE."+cs+".>")
+		sub = append(sub, wire.AllFrames, wire.AllVideo, wire.AllStatus, wire.AllMotion, wire.AllEvents)
 	}
 	for _, id := range cams {
 		// An ordered consumer with one filter subject is created on
@@ -294,8 +302,12 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 			api+"CONSUMER.CREATE."+fs+".*."+wire.FramesSubject(id),
 			api+"CONSUMER.CREATE."+fs+".*."+wire.VideoFilter(id),
 			api+"DIRECT.GET."+fs+"."+wire.FramesSubject(id),
-			api+"DIRECT.GET."+fs+"."+wire.VideoSubject(id, true))
-		sub = append(sub, wire.FramesSubject(id), wire.VideoFilter(id), wire.StatusSubject(id))
+			api+"DIRECT.GET."+fs+"."+wire.VideoSubject(id, true),
+			// its events, and the clips of any of its events
+			api+"CONSUMER.CREATE."+es+".*."+wire.EventsSubject(id),
+			api+"CONSUMER.CREATE."+cs+".*."+wire.ClipFilter("*", id))
+		sub = append(sub, wire.FramesSubject(id), wire.VideoFilter(id), wire.StatusSubject(id),
+			wire.MotionSubject(id), wire.EventsSubject(id))
 	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},

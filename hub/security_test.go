@@ -2,12 +2,14 @@ package hub_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -314,5 +316,64 @@ func TestAgentPublishesOnlyFramesAndStatus(t *testing.T) {
 		if m.Subject != want {
 			t.Fatalf("got %s, want %s (the refused subjects came through)", m.Subject, want)
 		}
+	}
+}
+
+// A viewer of front lists front's events and reads its clips, and gets
+// nothing of back's, by either route: NATS permissions decide.
+func TestViewerReadsOnlyItsCamerasEvents(t *testing.T) {
+	h, pw := secureHub(t, config())
+	admin := dial(t, h.ClientURL(), natsconn.Auth{User: "admin", PasswordFile: pw["admin"]}, quiet())
+	ajs, _ := jetstream.New(admin)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now().Add(-time.Minute)
+	eids := map[string]string{}
+	for _, id := range []string{"front", "back"} {
+		eid := wire.EventID(id, start)
+		eids[id] = eid
+		ev, _ := json.Marshal(wire.Event{ID: eid, Camera: id, Start: start, End: start.Add(10 * time.Second)})
+		if _, err := ajs.Publish(ctx, wire.EventsSubject(id), ev); err != nil {
+			t.Fatal(err)
+		}
+		for seq := uint64(1); seq <= 3; seq++ {
+			m := nats.NewMsg(wire.ClipSubject(eid, wire.FramesSubject(id)))
+			m.Header = wire.Frame{Seq: seq, Time: start.Add(time.Duration(seq) * time.Second), Width: 8, Height: 8}.Header()
+			m.Data = []byte{0xff, 0xd8, 0xff, 0xd9}
+			if _, err := ajs.PublishMsg(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	neighbour := dial(t, h.ClientURL(), natsconn.Auth{User: "frontonly", PasswordFile: pw["frontonly"]}, quiet())
+	njs, _ := jetstream.New(neighbour)
+	evs, _, err := replay.Events(ctx, njs, "front", start.Add(-time.Hour))
+	if err != nil || len(evs) != 1 || evs[0].ID != eids["front"] {
+		t.Fatalf("front's events: %v, %v; want its one event", evs, err)
+	}
+	n := 0
+	if err := replay.ReadClip(ctx, njs, eids["front"], false, func(jetstream.Msg, wire.Frame) error { n++; return nil }); err != nil || n != 3 {
+		t.Fatalf("front's clip: %d frames, %v; want 3", n, err)
+	}
+
+	if evs, _, err := replay.Events(ctx, njs, "back", start.Add(-time.Hour)); err == nil || len(evs) != 0 {
+		t.Errorf("back's events: %v, %v; want refused", evs, err)
+	}
+	if evs, _, err := replay.Events(ctx, njs, "", start.Add(-time.Hour)); err == nil || len(evs) != 0 {
+		t.Errorf("every camera's events: %v, %v; want refused", evs, err)
+	}
+	n = 0
+	if err := replay.ReadClip(ctx, njs, eids["back"], false, func(jetstream.Msg, wire.Frame) error { n++; return nil }); err == nil || n != 0 {
+		t.Errorf("back's clip: %d frames, %v; want refused", n, err)
+	}
+	// Nor live: back's motion and events are not the neighbour's to hear.
+	logs := newLogLines()
+	live := dial(t, h.ClientURL(), natsconn.Auth{User: "frontonly", PasswordFile: pw["frontonly"]}, logs.logger())
+	for _, subj := range []string{wire.MotionSubject("back"), wire.EventsSubject("back")} {
+		if _, err := live.SubscribeSync(subj); err != nil {
+			t.Fatal(err)
+		}
+		logs.wait(t, "Permissions Violation for Subscription", subj)
 	}
 }
