@@ -6,9 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -25,13 +29,20 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 // hubCommand runs `hub ARGS...` to the end and returns its stdout.
 func hubCommand(t *testing.T, args ...string) string {
 	t.Helper()
+	out, _ := hubCommandErr(t, args...)
+	return out
+}
+
+// hubCommandErr is hubCommand, with what it said on stderr.
+func hubCommandErr(t *testing.T, args ...string) (string, string) {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "hub"), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("hub %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	return stdout.String()
+	return stdout.String(), stderr.String()
 }
 
 func writeToken(t *testing.T, dir, name, token string) string {
@@ -84,9 +95,15 @@ func TestTrustByDefault(t *testing.T) {
 	}
 	// Joined files live in per-client state directories.
 	frontFile := writeToken(t, tmp, "front", strings.TrimSpace(hubCommand(t, "camera", "add", "front", "--data", data)))
-	familyTok := strings.TrimSpace(hubCommand(t, "user", "add", "family", "--role", "viewer", "--cams", "front", "--data", data))
+	familyTok, familySaid := hubCommandErr(t, "user", "add", "family", "--role", "viewer", "--cams", "front", "--data", data)
+	familyTok = strings.TrimSpace(familyTok)
 	writeToken(t, tmp, "family", familyTok)
-	hub.waitLog(`msg="users changed: applied without a restart".* users=2`)
+	pwMatch := regexp.MustCompile(`Web login password for "family" \(shown once, only its hash is kept\): (\S+)`).FindStringSubmatch(familySaid)
+	if pwMatch == nil {
+		t.Fatalf("hub user add did not give family a web password:\n%s", familySaid)
+	}
+	webFile := writeToken(t, tmp, "web", strings.TrimSpace(hubCommand(t, "user", "add", "web", "--role", "viewer", "--web-host", "127.0.0.1", "--data", data)))
+	hub.waitLog(`msg="users changed: applied without a restart".* users=3`)
 	if out := hubCommand(t, "camera", "list", "--data", data); !strings.Contains(out, "front") || strings.Contains(out, "family") {
 		t.Fatalf("camera list:\n%s", out)
 	}
@@ -129,6 +146,33 @@ func TestTrustByDefault(t *testing.T) {
 		checkMode(t, filepath.Join(data, f), 0o600)
 	}
 
+	// The web viewer, joined as web: HTTPS with the certificate the hub's
+	// CA issued it, and a login as family, checked by the hub, shows
+	// family's cameras.
+	webView := start(t, nil, "viewer", "--http", "127.0.0.1:0", "--join-file", webFile, "--state-dir", filepath.Join(tmp, "web-state"))
+	webURL := webView.waitLog(`msg="web viewer listening" url=(https://[0-9.:]+)`)
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+	client.Jar, _ = cookiejar.New(nil)
+	if resp, err := client.Get(webURL + "/api/cams"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/api/cams without a login: %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	resp, err := client.PostForm(webURL+"/login", neturl.Values{"user": {"family"}, "password": {pwMatch[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = client.Get(webURL + "/api/cams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !regexp.MustCompile(`"id": *"front"`).Match(body) {
+		t.Fatalf("/api/cams after family's login: %d %s", resp.StatusCode, body)
+	}
+
 	// front's credential, used for camera back: the hub refuses.
 	thief := start(t, nil, "agent", "--join-file", frontFile, "--state-dir", filepath.Join(tmp, "thief-state"), "--id", "back",
 		"--source", "testpattern", "--fps", "10", "--size", "160x120")
@@ -144,7 +188,7 @@ func TestTrustByDefault(t *testing.T) {
 
 	// Revoke front: its connection is dropped at once, no restart.
 	hubCommand(t, "camera", "remove", "front", "--data", data)
-	hub.waitLog(`msg="users changed: applied without a restart".* users=1 before=2`)
+	hub.waitLog(`msg="users changed: applied without a restart".* users=2 before=3`)
 	agent.waitLog(`(?i)disconnected from NATS.*authorization|Authorization Violation`)
 	// The viewer stays.
 	if !vc.IsConnected() {

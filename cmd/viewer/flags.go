@@ -37,6 +37,7 @@ type options struct {
 	http       string // serve the grid to browsers here instead of a window
 	httpCert   string // and over HTTPS with this certificate
 	httpKey    string
+	httpPlain  bool // plain HTTP although the join token has a web certificate
 
 	// the grid's rewind (since also sets the start of an export)
 	since time.Duration
@@ -132,6 +133,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&o.http, "http", "", "serve the grid to browsers on this `host:port` (e.g. :8080) instead of opening a window; with --user, visitors log in as users of the hub and see the cameras it lets them")
 	fs.StringVar(&o.httpCert, "http-tls-cert", "", "with --http: serve HTTPS with this PEM certificate `file` (with --http-tls-key)")
 	fs.StringVar(&o.httpKey, "http-tls-key", "", "with --http: the HTTPS certificate's private key `file` (PEM)")
+	fs.BoolVar(&o.httpPlain, "http-plain", false, "with --http and a join token that carries a web certificate (hub user add --web-host): serve plain HTTP anyway")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.json, "json", false, "list: print JSON instead of a table")

@@ -80,12 +80,31 @@ func runWeb(ctx context.Context, o *options, stderr io.Writer, log *slog.Logger)
 	}
 	defer nc.Close()
 	cfg := web.Config{Addr: o.http, Cams: o.cams, TLSCert: o.httpCert, TLSKey: o.httpKey, Video: videojpeg.Factory}
+	tok := o.auth.Token()
+	// A joined web viewer serves HTTPS with the certificate the hub's CA
+	// issued it (hub user add --web-host), unless told otherwise.
+	if tok != nil && tok.HasWeb() && o.httpCert == "" && !o.httpPlain {
+		cert, err := tok.WebCertificate()
+		if err != nil {
+			log.Error("join token", "error", err)
+			return cli.ExitFailure
+		}
+		cfg.Certificate = &cert
+	}
 	// A hub with users is asked who each visitor is: they log in as one
-	// of its users, and see what the hub lets that user see. (A join
-	// token's web certificate, web_cert and web_key, goes in
-	// cfg.Certificate; its pinned CA in cfg.Login.Options.)
+	// of its users, and see what the hub lets that user see, over the
+	// same trust as the viewer's own connection (a join token's pinned
+	// CA, or --tls-ca).
 	if hubHasUsers(o, nc) {
 		cfg.Login = &web.Login{NATS: o.nats, TLSCA: o.auth.TLSCA}
+		if tok != nil {
+			tc, err := tok.TLSConfig()
+			if err != nil {
+				log.Error("join token", "error", err)
+				return cli.ExitFailure
+			}
+			cfg.Login.Options = append(cfg.Login.Options, nats.Secure(tc))
+		}
 	}
 	srv, err := web.New(cfg, nc, log)
 	if err != nil {
