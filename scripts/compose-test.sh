@@ -90,6 +90,13 @@ t0=$(now)
 log "up -d (viewer on 127.0.0.1:$CAMHUB_HTTP_PORT, NATS on 127.0.0.1:$CAMHUB_NATS_PORT)"
 compose up -d
 api=http://127.0.0.1:$CAMHUB_HTTP_PORT/api/cams
+# The web viewer asks for a login (the hub has users): the init service made
+# the user web and printed its password once, as the README says to find it.
+webpw=$(compose logs --no-color init 2>&1 | sed -n 's/.*Web login password for "web" ([^)]*): \([^[:space:]]*\).*/\1/p' | tail -n 1)
+[ -n "$webpw" ] || die "the init service printed no web password"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$api" || true)
+[ "$code" = 401 ] || log "/api/cams without a login answered $code (the viewer may still be starting)"
+curl() { command curl -u "web:$webpw" "$@"; }
 
 # wait_live DEADLINE_SECONDS SINCE_EPOCH_SECONDS: until both demo cameras are
 # live with a frame captured after SINCE.
@@ -125,6 +132,9 @@ for s in agent-demo1 agent-demo2; do
 	compose logs "$s" 2>&1 | grep -q 'msg="connected to NATS".*url=tls://hub:4222' || die "$s did not connect over TLS"
 done
 log "the hub requires TLS and a login; the agents joined over TLS"
+code=$(command curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$api")
+[ "$code" = 401 ] || die "/api/cams without a login answered $code, want 401"
+log "the web viewer asks for a login"
 
 # Compose services are healthy (the health checks work).
 for s in hub agent-demo1 agent-demo2 viewer; do
