@@ -141,22 +141,11 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "/api/media is live and every frame: rewind or limit the rate with /api/stream")
 		return
 	}
+	want, ok := s.wanted(w, r, q.Cams)
+	if !ok {
+		return
+	}
 	who := viewerOf(r) // nil without logins
-	var want func(string) bool
-	if who != nil {
-		want = who.allows
-	}
-	if q.Cams != nil {
-		set := make(map[string]bool, len(q.Cams))
-		for _, id := range q.Cams {
-			if !s.known(id) || !who.allows(id) {
-				unknownCamera(w, id)
-				return
-			}
-			set[id] = true
-		}
-		want = func(id string) bool { return set[id] }
-	}
 	if r.Method == http.MethodHead {
 		w.Header().Set("Content-Type", MediaContentType)
 		noCache(w.Header())

@@ -315,21 +315,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	who := viewerOf(r)
-	var want func(string) bool
-	if who != nil {
-		want = who.allows
-	}
-	if q.Cams != nil {
-		set := make(map[string]bool, len(q.Cams))
-		for _, id := range q.Cams {
-			if !s.known(id) || !who.allows(id) {
-				unknownCamera(w, id)
-				return
-			}
-			set[id] = true
-		}
-		want = func(id string) bool { return set[id] }
+	want, ok := s.wanted(w, r, q.Cams)
+	if !ok {
+		return
 	}
 	if r.Method == http.MethodHead {
 		w.Header().Set("Content-Type", MuxContentType)
@@ -498,4 +486,26 @@ func (c *client) failed(err error) error {
 		c.s.log.Debug("client too slow: cut off", "timeout", c.s.cfg.WriteTimeout)
 	}
 	return err
+}
+
+// wanted is which cameras a stream of r carries: cams (every one known,
+// else a 404 is written and ok is false), or every camera; with logins,
+// only those r's user may see. nil means every camera.
+func (s *Server) wanted(w http.ResponseWriter, r *http.Request, cams []string) (want func(string) bool, ok bool) {
+	who := viewerOf(r)
+	if who != nil {
+		want = who.allows
+	}
+	if cams != nil {
+		set := make(map[string]bool, len(cams))
+		for _, id := range cams {
+			if !s.known(id) || !who.allows(id) {
+				unknownCamera(w, id)
+				return nil, false
+			}
+			set[id] = true
+		}
+		want = func(id string) bool { return set[id] }
+	}
+	return want, true
 }
