@@ -318,7 +318,7 @@ perm=$(pi stat -c '%U:%G %a' /var/lib/camhub-agent/agent-door.join)
 perm=$(pi stat -c '%U:%G %a' /var/lib/camhub-agent)
 [ "$perm" = "camhub:camhub 700" ] || die "/var/lib/camhub-agent is $perm, not camhub:camhub 700"
 if grep -qF "$(tr -d '\n' <"$work/cfg/door.join")" "$work/install-1.log"; then die "door's token is in install.sh's output"; fi
-pi journalctl -q -u camhub-agent@door --no-pager | grep -q 'msg="connected to NATS".*url=tls://' || die "door did not connect over TLS"
+pi journalctl -q -u camhub-agent@door --no-pager | grep 'msg="connected to NATS".*url=tls://' >/dev/null || die "door did not connect over TLS"
 st=$(pi cat "/proc/$pid/status")
 uid=$(pi id -u camhub)
 grep -Eq "^Uid:\s+$uid\s" <<<"$st" || die "the agent does not run as camhub: $(grep ^Uid <<<"$st")"
