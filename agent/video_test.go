@@ -321,6 +321,50 @@ func TestH264RTSPPassthrough(t *testing.T) {
 	checkVideoCounts(t, r.a, &got)
 }
 
+// An H.264 IP camera that loses power and comes back on its address: the
+// agent reports the source error, reopens the camera with backoff and passes
+// its H.264 through again, starting at a keyframe, Frame-Seq going on.
+func TestH264RTSPCameraComesBack(t *testing.T) {
+	ts, _ := rtspClip(t, "320:240", 15, 30, "")
+	srv := testenv.StartRTSPServer(t, h264Launch(ts))
+	_, url := startNATS(t, nil)
+	ch := subscribeVideo(t, url, "ipcam")
+	r := start(t, Config{ID: "ipcam", Source: srv.URL(), Codec: CodecH264, OpenTimeout: 10 * time.Second,
+		ReportInterval: 100 * time.Millisecond}, dial(t, url))
+	var got videoReceived
+	collectVideo(t, ch, &got, 30*time.Second, func(r *videoReceived) bool { return len(r.msgs) >= 15 })
+	srv.Kill()
+	collectVideo(t, ch, &got, 30*time.Second, func(r *videoReceived) bool { return r.lastState(wire.StateSourceError) })
+	before := len(got.msgs)
+	testenv.StartRTSPServerOn(t, srv.Port, h264Launch(ts))
+	collectVideo(t, ch, &got, 60*time.Second, func(r *videoReceived) bool {
+		return len(r.msgs) >= before+15 && r.lastState(wire.StateStreaming)
+	})
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	var prev uint64
+	for i, m := range got.msgs {
+		v, err := wire.ParseVideo(m.Header)
+		if err != nil {
+			t.Fatalf("access unit %d: %v", i, err)
+		}
+		if v.Seq <= prev {
+			t.Errorf("access unit %d: Frame-Seq %d after %d", i, v.Seq, prev)
+		}
+		prev = v.Seq
+		if i == before && !v.Key {
+			t.Errorf("the first access unit after the camera came back (Frame-Seq %d) is not a keyframe", v.Seq)
+		}
+	}
+	if n := r.a.Stats().SourceErrors; n == 0 {
+		t.Error("no source error counted")
+	}
+	// Every access unit decodes, before and after (checkVideo decodes the
+	// stream as one: the second session starts at a keyframe).
+	checkVideo(t, got.msgs[before:], 320, 240)
+}
+
 // An RTSP camera that sends H.265: a source error saying so, retried,
 // without the URL's credentials.
 func TestH264RTSPH265Camera(t *testing.T) {

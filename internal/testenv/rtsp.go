@@ -63,13 +63,20 @@ type RTSPServer struct {
 // killed when the test ends.
 func StartRTSPServer(t testing.TB, launch string, credentials ...string) *RTSPServer {
 	t.Helper()
+	return StartRTSPServerOn(t, "0", launch, credentials...)
+}
+
+// StartRTSPServerOn is StartRTSPServer on a given port ("0": any free one):
+// a camera that comes back on its address after losing power.
+func StartRTSPServerOn(t testing.TB, port, launch string, credentials ...string) *RTSPServer {
+	t.Helper()
 	script := filepath.Join(t.TempDir(), "rtsp.py")
 	if err := os.WriteFile(script, []byte(serverScript), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Debian's python3, which has the GObject bindings (python3-gi,
 	// python3-gst-1.0, gir1.2-gst-rtsp-server-1.0: scripts/deps.sh test)
-	cmd := exec.Command("/usr/bin/python3", append([]string{script, "0", launch}, credentials...)...)
+	cmd := exec.Command("/usr/bin/python3", append([]string{script, port, launch}, credentials...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
