@@ -37,35 +37,7 @@ func unwrapPathError(err error) error {
 
 // WriteFile writes data to path through a temporary file in the same
 // directory and a rename.
-func WriteFile(path string, data []byte) (err error) {
-	f, err := Create(path)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, unwrapLinkError(err))
-	}
-	return nil
-}
+func WriteFile(path string, data []byte) error { return WriteFileMode(path, data, 0o644) }
 
 // Rename puts tmp, a file made by Create and written, in place at path,
 // readable by everyone.
