@@ -24,7 +24,6 @@ import (
 	"camhub/internal/join"
 	"camhub/internal/natsconn"
 	"camhub/internal/ops"
-	"camhub/internal/version"
 	"camhub/internal/wire"
 )
 
@@ -54,8 +53,7 @@ type settings struct {
 	bitrate        int
 	encoder        string
 	http           string
-	logLevel       string
-	version        bool
+	cli.Common
 }
 
 // flags returns the agent's flag set, the schema of its configuration.
@@ -95,8 +93,7 @@ func flags() (*pflag.FlagSet, *settings) {
 	fs.StringVar(&s.encoder, "encoder", avcodec.CodecAuto, "H.264 `encoder`: auto (the Raspberry Pi 4's hardware encoder if it opens,\n"+
 		"else libx264), libx264 or h264_v4l2m2m")
 	fs.StringVar(&s.http, "http", "", "serve /metrics (Prometheus) and /healthz on this `host:port`, e.g. :9101 (default: off)")
-	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
-	fs.BoolVar(&s.version, "version", false, "print the version and exit")
+	s.AddFlags(fs)
 	return fs, s
 }
 
@@ -156,22 +153,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usageHead, fs.FlagUsages(), usageTail)
 	}
 	fail := func(err error) int { return cli.UsageError(stderr, "agent", err) }
-	if err := config.Load(fs, args, "version"); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return cli.ExitOK
-		}
-		return fail(err)
+	err := config.Load(fs, args, "version")
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if s.version {
-		fmt.Fprintln(stdout, "camhub agent", version.String())
-		return cli.ExitOK
-	}
-	if fs.NArg() > 0 {
-		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
-	}
-	log, err := cli.NewLogger(stderr, s.logLevel)
 	if err != nil {
-		return fail(fmt.Errorf("--log-level: %w", err))
+		return cli.ParseError(stderr, "agent", err)
+	}
+	log, code, done := s.Start("agent", stdout, stderr)
+	if done {
+		return code
 	}
 	// A joined camera's id and hub come from its token (given now, or
 	// kept by an earlier start).

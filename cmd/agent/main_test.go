@@ -52,7 +52,7 @@ func TestExampleConfig(t *testing.T) {
 		}
 	}
 	if s.id != "front" || s.source != "testpattern" || s.nats != "nats://127.0.0.1:4222" || s.fps != 15 ||
-		s.size.Point != image.Pt(640, 480) || s.quality.v != 80 || s.loop || s.reportInterval != 2*time.Second || s.logLevel != "info" {
+		s.size.Point != image.Pt(640, 480) || s.quality.v != 80 || s.loop || s.reportInterval != 2*time.Second || s.LogLevel != "info" {
 		t.Errorf("settings from %s: %+v", exampleConfig, s)
 	}
 	cfg := agent.Config{ID: s.id, Source: s.source, FPS: s.fps, Width: s.size.X, Height: s.size.Y,

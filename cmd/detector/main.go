@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -52,11 +51,10 @@ func main() {
 }
 
 type options struct {
-	nats     string
-	auth     natsconn.Auth
-	motion   motion.Flags
-	logLevel string
-	version  bool
+	nats   string
+	auth   natsconn.Auth
+	motion motion.Flags
+	cli.Common
 }
 
 func parse(args []string, stdout io.Writer) (*options, error) {
@@ -68,8 +66,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&o.nats, "nats", natsconn.DefaultNATS, "NATS server or cluster of the hub (comma-separated `URLs`)")
 	o.auth.AddFlags(fs)
 	o.motion.Add(fs, true)
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	o.AddFlags(fs)
 	if err := config.Load(fs, args, "version"); err != nil {
 		return nil, err
 	}
@@ -85,19 +82,12 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parse(args, stdout)
-	if errors.Is(err, pflag.ErrHelp) {
-		return cli.ExitOK
-	}
 	if err != nil {
-		return cli.UsageError(stderr, "detector", err)
+		return cli.ParseError(stderr, "detector", err)
 	}
-	if o.version {
-		fmt.Fprintln(stdout, "camhub detector", version.String())
-		return cli.ExitOK
-	}
-	log, err := cli.NewLogger(stderr, o.logLevel)
-	if err != nil {
-		return cli.UsageError(stderr, "detector", err)
+	log, code, done := o.Start("detector", stdout, stderr)
+	if done {
+		return code
 	}
 	cam, _ := o.motion.Camera() // checked in parse
 	nc, err := natsconn.Dial(o.nats, natsconn.DialOptions{Name: "camhub-detector", Retry: true, Auth: o.auth}, log)

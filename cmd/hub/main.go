@@ -88,8 +88,7 @@ type options struct {
 	motion   motion.Flags
 	data     string
 	insecure bool
-	logLevel string
-	version  bool
+	cli.Common
 }
 
 // defaultData is the hub's data directory when --data is not given.
@@ -137,8 +136,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	o.motion.Add(fs, detectorBuilt)
 	fs.StringVar(&cfg.Sites, "sites", "", "central hub: source these site hubs' buffers (their --domain, comma-separated `names`), outages included; needs --leaf-listen (see docs/SCALING.md)")
 	uplinkRate := fs.String("uplink-rate", "0", "site hub: feed the central buffer at most this `rate` (e.g. 20Mbit; 0: no limit), backfill after an outage included")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	o.AddFlags(fs)
 
 	if err := config.Load(fs, args, "version"); err != nil {
 		return nil, err
@@ -185,19 +183,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return admin(args, stdout, stderr)
 	}
 	o, err := parse(args, stdout)
-	if errors.Is(err, pflag.ErrHelp) {
-		return cli.ExitOK
-	}
 	if err != nil {
-		return cli.UsageError(stderr, "hub", err)
+		return cli.ParseError(stderr, "hub", err)
 	}
-	if o.version {
-		fmt.Fprintln(stdout, "camhub hub", version.String())
-		return cli.ExitOK
-	}
-	log, err := cli.NewLogger(stderr, o.logLevel)
-	if err != nil {
-		return cli.UsageError(stderr, "hub", err)
+	log, code, quit := o.Start("hub", stdout, stderr)
+	if quit {
+		return code
 	}
 
 	log.Info("camhub hub starting", "version", version.String())

@@ -31,13 +31,12 @@ type options struct {
 	// joinInArgs: --join was given on the command line, for a warning
 	joinInArgs bool
 	size       cli.Size
-	logLevel   string
-	version    bool
-	json       bool
-	http       string // serve the grid to browsers here instead of a window
-	httpCert   string // and over HTTPS with this certificate
-	httpKey    string
-	httpPlain  bool // plain HTTP although the join token has a web certificate
+	cli.Common
+	json      bool
+	http      string // serve the grid to browsers here instead of a window
+	httpCert  string // and over HTTPS with this certificate
+	httpKey   string
+	httpPlain bool // plain HTTP although the join token has a web certificate
 
 	// the grid's rewind (since also sets the start of an export)
 	since time.Duration
@@ -134,8 +133,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&o.httpCert, "http-tls-cert", "", "with --http: serve HTTPS with this PEM certificate `file` (with --http-tls-key)")
 	fs.StringVar(&o.httpKey, "http-tls-key", "", "with --http: the HTTPS certificate's private key `file` (PEM)")
 	fs.BoolVar(&o.httpPlain, "http-plain", false, "with --http and a join token that carries a web certificate (hub user add --web-host): serve plain HTTP anyway")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	o.AddFlags(fs)
 	fs.BoolVar(&o.json, "json", false, "list: print JSON instead of a table")
 	fs.DurationVar(&o.since, "since", 0, "grid: rewind this far (e.g. 20s, 2m) and play on into live; export: the clip starts this long ago")
 	fs.Var(&o.at, "at", "grid: rewind to this capture time (RFC 3339, e.g. 2026-11-24T08:00:05Z) and play on into live")

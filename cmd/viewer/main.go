@@ -5,18 +5,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"sync"
 
-	"github.com/spf13/pflag"
-
 	"camhub/internal/cli"
 	"camhub/internal/natsconn"
-	"camhub/internal/version"
 )
 
 // Qt wants its windows on the process's main thread: keep the main
@@ -101,19 +96,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// goroutine, through the logger, while the command writes too.
 	stderr = &lockedWriter{w: stderr}
 	o, err := parse(args, stdout)
-	if errors.Is(err, pflag.ErrHelp) {
-		return cli.ExitOK
-	}
 	if err != nil {
-		return cli.UsageError(stderr, "viewer", err)
+		return cli.ParseError(stderr, "viewer", err)
 	}
-	if o.version {
-		fmt.Fprintln(stdout, "camhub viewer", version.String())
-		return cli.ExitOK
-	}
-	log, err := cli.NewLogger(stderr, o.logLevel)
-	if err != nil {
-		return cli.UsageError(stderr, "viewer", err)
+	log, code, done := o.Start("viewer", stdout, stderr)
+	if done {
+		return code
 	}
 	if o.joinInArgs {
 		natsconn.WarnJoinInArgs(log)

@@ -67,7 +67,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(o.cams, []string{"front", "back"}) || o.nats != "nats://127.0.0.1:4222" ||
-		o.size.Point != image.Pt(1280, 720) || o.logLevel != "info" || o.json || o.command.name != "" ||
+		o.size.Point != image.Pt(1280, 720) || o.LogLevel != "info" || o.json || o.command.name != "" ||
 		o.format != "mp4" || o.outDir != "" || o.rewinding() {
 		t.Fatalf("configs/viewer.yaml gave %+v", o)
 	}

@@ -56,7 +56,7 @@ func (o *options) makeOutDir() error {
 // once if no server answers, and keeps connection chatter out of its
 // output unless a log level was asked for.
 func dialOnce(o *options, stderr io.Writer, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	if o.logLevel == "info" {
+	if o.LogLevel == "info" {
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	nc, err := natsconn.Dial(o.nats, natsconn.DialOptions{Name: "camhub-viewer-" + o.command.name, Auth: o.auth}, log)
