@@ -11,11 +11,11 @@ import (
 	"strings"
 )
 
-// Create creates an empty file in path's directory whose name ends with
+// create creates an empty file in path's directory whose name ends with
 // path's extension (video writers choose the container by it), so that
-// Rename can put it in place. It fails with a clear error if the directory
+// rename can put it in place. It fails with a clear error if the directory
 // does not exist or cannot be written.
-func Create(path string) (*os.File, error) {
+func create(path string) (*os.File, error) {
 	dir, base := filepath.Dir(path), filepath.Base(path)
 	ext := filepath.Ext(base)
 	f, err := os.CreateTemp(dir, "."+strings.TrimSuffix(base, ext)+"-*.part"+ext)
@@ -23,6 +23,47 @@ func Create(path string) (*os.File, error) {
 		return nil, fmt.Errorf("cannot write %s: directory %s: %w", path, dir, unwrapPathError(err))
 	}
 	return f, nil
+}
+
+// Pending is a file being written through a temporary file: Commit puts it
+// in place, Discard (safe to defer: it does nothing after a Commit) removes
+// it. Write to the embedded *os.File, or close it and write by Name (a
+// video writer that opens the file itself).
+type Pending struct {
+	*os.File
+	path      string
+	committed bool
+}
+
+// New reserves a temporary file for path, as create does.
+func New(path string) (*Pending, error) {
+	f, err := create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{File: f, path: path}, nil
+}
+
+// Commit closes the file (if it is still open) and puts it in place at
+// the path given to New, readable by everyone.
+func (p *Pending) Commit() error {
+	if err := p.File.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("writing %s: %w", p.path, err)
+	}
+	if err := rename(p.Name(), p.path); err != nil {
+		return err
+	}
+	p.committed = true
+	return nil
+}
+
+// Discard closes and removes the temporary file unless it was committed.
+func (p *Pending) Discard() {
+	if p.committed {
+		return
+	}
+	p.File.Close()
+	os.Remove(p.Name())
 }
 
 // unwrapPathError drops the temporary name from an *os.PathError, which
@@ -39,9 +80,9 @@ func unwrapPathError(err error) error {
 // directory and a rename.
 func WriteFile(path string, data []byte) error { return WriteFileMode(path, data, 0o644) }
 
-// Rename puts tmp, a file made by Create and written, in place at path,
+// rename puts tmp, a file made by create and written, in place at path,
 // readable by everyone.
-func Rename(tmp, path string) error {
+func rename(tmp, path string) error {
 	if err := os.Chmod(tmp, 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -63,7 +104,7 @@ func unwrapLinkError(err error) error {
 // WriteFileMode is WriteFile for a file of the given mode (e.g. 0600 for
 // a secret): the temporary file has that mode before any byte is written.
 func WriteFileMode(path string, data []byte, mode os.FileMode) (err error) {
-	f, err := Create(path)
+	f, err := create(path)
 	if err != nil {
 		return err
 	}

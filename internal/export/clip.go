@@ -61,43 +61,24 @@ func Event(ctx context.Context, js jetstream.JetStream, eid, out string, progres
 		return res, fmt.Errorf("%w: event %s is H.264, which is exported to .mp4 as it is (no re-encoding): give a file name ending in .mp4, not %s",
 			replay.ErrInvalid, eid, ext)
 	}
-	tf, err := atomicfile.Create(out)
+	pf, err := atomicfile.New(out)
 	if err != nil {
 		return res, err
 	}
-	tmp := tf.Name()
-	defer func() {
-		if tf != nil {
-			tf.Close()
-		}
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
+	defer pf.Discard()
 	if progress != nil {
 		progress(0, n)
 	}
 	if video {
-		res, err = clipH264(ctx, js, eid, tf, n, progress)
+		res, err = clipH264(ctx, js, eid, pf.File, n, progress)
 	} else {
-		tf.Close()
-		tf = nil
-		res, err = clipJPEG(ctx, js, eid, tmp, fm, n, first, last, progress)
+		pf.Close() // the video writer opens it by name
+		res, err = clipJPEG(ctx, js, eid, pf.Name(), fm, n, first, last, progress)
 	}
 	if err != nil {
 		return res, err
 	}
-	if tf != nil {
-		cerr := tf.Close()
-		tf = nil
-		if cerr != nil {
-			return res, fmt.Errorf("writing %s: %w", out, cerr)
-		}
-	}
-	if err := atomicfile.Rename(tmp, out); err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, pf.Commit()
 }
 
 func clipJPEG(ctx context.Context, js jetstream.JetStream, eid, name string, fm format, n int, first, last time.Time, progress func(int, int)) (Result, error) {

@@ -187,17 +187,12 @@ func Export(ctx context.Context, js jetstream.JetStream, o Options) (res Result,
 
 	// Reserve the temporary file now: an unwritable directory fails
 	// before any reading.
-	tf, err := atomicfile.Create(o.Out)
+	pf, err := atomicfile.New(o.Out)
 	if err != nil {
 		return res, err
 	}
-	tmp := tf.Name()
-	tf.Close()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
+	defer pf.Discard()
+	pf.Close() // the video writer opens it by name
 
 	p, err := scan(ctx, js, o.ID, from, to, last.StreamSeq)
 	if err != nil {
@@ -207,14 +202,11 @@ func Export(ctx context.Context, js jetstream.JetStream, o Options) (res Result,
 		return res, fmt.Errorf("camera %q: %w: no frames were captured in %s; the buffer holds %s",
 			o.ID, replay.ErrOutOfRange, describeRange(from, to), describeRange(first.Time, last.Time))
 	}
-	res, err = write(ctx, js, o, fm, tmp, from, to, p)
+	res, err = write(ctx, js, o, fm, pf.Name(), from, to, p)
 	if err != nil {
 		return res, err
 	}
-	if err := atomicfile.Rename(tmp, o.Out); err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, pf.Commit()
 }
 
 // describeRange says what a range is, for errors.

@@ -70,32 +70,16 @@ func exportH264(ctx context.Context, js jetstream.JetStream, o Options, from, to
 			o.ID, replay.ErrOutOfRange, describeRange(from, to), describeRange(first.Time, last.Time))
 	}
 
-	tf, err := atomicfile.Create(o.Out)
+	pf, err := atomicfile.New(o.Out)
 	if err != nil {
 		return res, err
 	}
-	tmp := tf.Name()
-	defer func() {
-		if tf != nil {
-			tf.Close()
-		}
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	res, err = writeH264(ctx, js, o, tf, start, n, to, last.StreamSeq)
+	defer pf.Discard()
+	res, err = writeH264(ctx, js, o, pf.File, start, n, to, last.StreamSeq)
 	if err != nil {
 		return res, err
 	}
-	cerr := tf.Close()
-	tf = nil
-	if cerr != nil {
-		return res, fmt.Errorf("writing %s: %w", o.Out, cerr)
-	}
-	if err := atomicfile.Rename(tmp, o.Out); err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, pf.Commit()
 }
 
 // scanH264 reads the headers of camera id's access units up to stream
