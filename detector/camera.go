@@ -50,6 +50,7 @@ type camera struct {
 
 	video   *gopqueue.Queue
 	catchUp atomic.Bool // the queue asked for the newest GOP from the buffer
+	pattern atomic.Bool // it sends the test pattern: not analysed (testpattern.go)
 
 	// the goroutine's own
 	det       *motion.Detector
@@ -59,6 +60,8 @@ type camera struct {
 	evVideo   bool
 	clip      *clipCopy
 	lastFrame time.Time
+	th        thumbMaker // thumb.go
+	thumbSrc  []byte     // the JPEG frame being analysed, for its thumbnail
 }
 
 func newCamera(d *Detector, id string, set motion.Camera) *camera {
@@ -125,6 +128,8 @@ func (c *camera) run(ctx context.Context) {
 	}()
 	pic := gocv.NewMat()
 	defer pic.Close()
+	defer c.th.close()
+	c.checkPattern(ctx)
 	c.resume(ctx)
 
 	tick := time.NewTicker(time.Second)
@@ -146,6 +151,10 @@ func (c *camera) run(ctx context.Context) {
 		m := c.newest
 		c.newest = nil
 		c.mu.Unlock()
+		if c.pattern.Load() {
+			c.skipPattern(m)
+			continue
+		}
 		if m != nil {
 			c.jpeg(ctx, jd, m, &pic)
 		}
@@ -215,7 +224,9 @@ func (c *camera) jpeg(ctx context.Context, jd *turbojpeg.Decoder, m *nats.Msg, p
 		c.d.bad.Add(1)
 		return
 	}
+	c.thumbSrc = m.Data
 	c.analyse(ctx, *pic, f.Time, false)
+	c.thumbSrc = nil
 }
 
 // analyse runs the motion detector on a picture captured at t and acts on
@@ -230,6 +241,7 @@ func (c *camera) analyse(ctx context.Context, pic gocv.Mat, t time.Time, video b
 	c.lastWall, c.lastFrame = time.Now(), t
 	if r.Started {
 		c.start(ctx, r, video)
+		c.thumb(pic, t)
 	}
 	if c.ev != nil && r.Motion {
 		c.ev.Frames++
