@@ -373,3 +373,22 @@ func TestEventsPerUser(t *testing.T) {
 		t.Errorf("front's thumbnail for frontonly: %d, %d bytes", a.status, len(a.body))
 	}
 }
+
+// GET /api/events' query comes from outside: its parser never panics, and
+// what it accepts is in bounds.
+func FuzzEventsQuery(f *testing.F) {
+	for _, s := range []string{"", "cam=front", "since=24h&limit=100", "since=2026-12-01T06:00:00Z", "since=2026-12-01T06:00:00%2B01:00",
+		"since=-1h", "limit=0", "limit=1001", "limit=x", "cam=a.b", "cam=&since=&limit=", "%zz", "since=1e9h", "cam=front&cam=back"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := parseEventsQuery(raw, now)
+		if err != nil {
+			return
+		}
+		if q.Limit < 1 || q.Limit > MaxEventsLimit || (q.Cam != "" && wire.ValidateID(q.Cam) != nil) {
+			t.Fatalf("%q: accepted %+v", raw, q)
+		}
+	})
+}
