@@ -86,3 +86,32 @@ func TestThumbStoredOnce(t *testing.T) {
 		t.Fatalf("stored three times: %d messages, %d counted", n, d.Stats().Thumbs)
 	}
 }
+
+// What a thumbnail costs, once per event: a 640x480 JPEG frame is kept as
+// it is, a 1280x720 one decoded at 1/2 and encoded, a decoded 1280x720
+// H.264 picture shrunk and encoded.
+func BenchmarkThumb(b *testing.B) {
+	var tm thumbMaker
+	defer tm.close()
+	pic := gocv.NewMatWithSize(720, 1280, gocv.MatTypeCV8UC3)
+	defer pic.Close()
+	empty := gocv.NewMat()
+	defer empty.Close()
+	for _, bc := range []struct {
+		name string
+		jpeg []byte
+		src  gocv.Mat
+	}{
+		{"jpeg-640x480", testenv.Picture(b, 1, 640, 480, 0), empty},
+		{"jpeg-1280x720", testenv.Picture(b, 2, 1280, 720, 0), empty},
+		{"h264-1280x720", nil, pic},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := tm.make(bc.jpeg, bc.src); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
