@@ -62,6 +62,8 @@ type camera struct {
 	lastFrame time.Time
 	th        thumbMaker // thumb.go
 	thumbSrc  []byte     // the JPEG frame being analysed, for its thumbnail
+	thumbPic  gocv.Mat   // the picture being analysed, and its capture time
+	thumbTime time.Time
 }
 
 func newCamera(d *Detector, id string, set motion.Camera) *camera {
@@ -240,8 +242,8 @@ func (c *camera) analyse(ctx context.Context, pic gocv.Mat, t time.Time, video b
 	c.d.analysed.Add(1)
 	c.lastWall, c.lastFrame = time.Now(), t
 	if r.Started {
+		c.thumbPic, c.thumbTime = pic, t
 		c.start(ctx, r, video)
-		c.thumb(pic, t)
 	}
 	if c.ev != nil && r.Motion {
 		c.ev.Frames++
@@ -275,6 +277,7 @@ func (c *camera) start(ctx context.Context, r motion.Result, video bool) {
 	c.d.events.Add(1)
 	c.d.log.Info("motion", "camera", c.id, "event", eid, "start", r.Start, "score", r.Score)
 	c.d.publishMotion(wire.Motion{Camera: c.id, State: wire.MotionOn, Time: r.Start, Event: eid, Score: r.Score})
+	c.thumb(ctx) // stored before the event, so that who reads the event finds it
 	ev := *c.ev
 	if err := c.d.publishEvent(ctx, &ev, eid+".start"); err != nil {
 		c.d.log.Warn("event", "camera", c.id, "event", eid, "error", err)

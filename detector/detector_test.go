@@ -258,6 +258,7 @@ func TestEvent(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h, js := hubtest.StartJS(t, nil)
 			mm := recordMotion(t, h.ClientURL())
+			thumbFirst := thumbBeforeEvent(t, h.ClientURL(), js)
 			c := newCamera(t, h.ClientURL(), video, motiontest.Walk(t, width, height))
 			check, decoders := matLeaks(t), avcodec.Live()
 			d := startDetector(t, testenv.Conn(t, h.ClientURL()))
@@ -281,6 +282,9 @@ func TestEvent(t *testing.T) {
 				t.Errorf("exported %+v, the clip is %+v", res, ev.Clip)
 			}
 			checkThumb(t, js, c, ev)
+			if r := thumbFirst(); r != "yes" {
+				t.Errorf("the thumbnail was not stored before the event's first document: %s", r)
+			}
 			st := d.Stats()
 			t.Logf("stats %+v", st)
 			d.Close()
@@ -418,5 +422,40 @@ func checkThumb(t *testing.T, js jetstream.JetStream, c *camera, ev wire.Event) 
 		if !found {
 			t.Error("the JPEG camera's thumbnail is not one of its frames")
 		}
+	}
+}
+
+// thumbBeforeEvent watches cam's events: whether, when the first document
+// of an event came, its thumbnail was already stored ("yes").
+func thumbBeforeEvent(t testing.TB, url string, js jetstream.JetStream) func() string {
+	var mu sync.Mutex
+	result := "no event"
+	nc := testenv.Conn(t, url)
+	if _, err := nc.Subscribe(wire.EventsSubject(cam), func(m *nats.Msg) {
+		e, err := wire.ParseEvent(m.Subject, m.Data)
+		if err != nil || !e.Open() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r := "yes"
+		if st, err := js.Stream(ctx, wire.ClipsStream); err != nil {
+			r = err.Error()
+		} else if _, err := st.GetLastMsgForSubject(ctx, wire.ThumbSubject(e.ID, cam)); err != nil {
+			r = err.Error()
+		}
+		mu.Lock()
+		result = r
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return result
 	}
 }

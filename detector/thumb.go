@@ -25,7 +25,8 @@ import (
 // (its publish retried after a hub restart) stores nothing. A JPEG
 // camera's frame that is small enough is stored as it came; a larger one
 // is decoded smaller and encoded again, as is an H.264 camera's decoded
-// picture.
+// picture. It is stored before the event's first document, so that a
+// reader of the event (a notifier) finds it.
 
 // thumbQuality is the JPEG quality of a thumbnail encoded here.
 const thumbQuality = 80
@@ -115,13 +116,12 @@ func (tm *thumbMaker) make(jpeg []byte, pic gocv.Mat) ([]byte, image.Point, erro
 }
 
 // thumb stores the thumbnail of the event that has just started, made of
-// pic (or of the JPEG frame c.thumbSrc) captured at t. Storing it is left
-// to a goroutine: the analysis does not wait for the hub.
-func (c *camera) thumb(pic gocv.Mat, t time.Time) {
+// the picture being analysed (or of the JPEG frame c.thumbSrc).
+func (c *camera) thumb(ctx context.Context) {
 	if c.ev == nil {
 		return
 	}
-	b, size, err := c.th.make(c.thumbSrc, pic)
+	b, size, err := c.th.make(c.thumbSrc, c.thumbPic)
 	if err != nil {
 		c.d.bad.Add(1)
 		c.d.log.Warn("event thumbnail", "camera", c.id, "event", c.ev.ID, "error", err)
@@ -131,14 +131,12 @@ func (c *camera) thumb(pic gocv.Mat, t time.Time) {
 	msg := &nats.Msg{Subject: wire.ThumbSubject(eid, c.id), Data: b, Header: nats.Header{}}
 	msg.Header.Set(wire.HeaderMsgID, wire.ThumbMsgID(eid))
 	msg.Header.Set(wire.HeaderContentType, wire.ContentTypeJPEG)
-	msg.Header.Set(wire.HeaderTime, wire.FormatTime(t))
+	msg.Header.Set(wire.HeaderTime, wire.FormatTime(c.thumbTime))
 	msg.Header.Set(wire.HeaderWidth, strconv.Itoa(size.X))
 	msg.Header.Set(wire.HeaderHeight, strconv.Itoa(size.Y))
-	c.d.wg.Go(func() {
-		if err := c.d.storeThumb(c.d.ctx, msg); err != nil && c.d.ctx.Err() == nil {
-			c.d.log.Warn("event thumbnail", "camera", c.id, "event", eid, "error", err)
-		}
-	})
+	if err := c.d.storeThumb(ctx, msg); err != nil && ctx.Err() == nil {
+		c.d.log.Warn("event thumbnail", "camera", c.id, "event", eid, "error", err)
+	}
 }
 
 // storeThumb stores a thumbnail in CLIPS, retrying while the hub starts.
