@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"camhub/internal/natsconn"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
@@ -391,4 +392,45 @@ func FuzzEventsQuery(f *testing.F) {
 			t.Fatalf("%q: accepted %+v", raw, q)
 		}
 	})
+}
+
+// Events the hub refuses to give the web viewer (its own user may read
+// front's alone, and there are no logins) are answered 503 with a JSON
+// error, not an empty list or a broken picture; front's are there.
+func TestEventsRefusedByHubIs503(t *testing.T) {
+	h, pw := securedHub(t)
+	admin, err := natsconn.Dial(h.ClientURL(), natsconn.DialOptions{Auth: natsconn.Auth{User: "admin", PasswordFile: pw["admin"]}}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	now := time.Now().Truncate(time.Millisecond)
+	fe := storeEvent(t, admin, "front", now.Add(-2*time.Minute), false, 3, true)
+	be := storeEvent(t, admin, "back", now.Add(-time.Minute), false, 3, true)
+	nc, err := natsconn.Dial(h.ClientURL(), natsconn.DialOptions{Auth: natsconn.Auth{User: "frontonly", PasswordFile: pw["frontonly"]}}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	_, ts := startWeb(t, Config{}, nc)
+	for _, tc := range []struct {
+		path string
+		want int
+	}{
+		{"/api/events", http.StatusServiceUnavailable}, // every camera's: refused
+		{"/api/events/" + be.ev.ID + "/thumb.jpg", http.StatusServiceUnavailable},
+		{"/api/events/" + be.ev.ID + "/clip", http.StatusServiceUnavailable},
+		{"/api/events/" + fe.ev.ID + "/thumb.jpg", http.StatusOK},
+		{"/api/events/" + fe.ev.ID + "/clip", http.StatusOK},
+	} {
+		res, err := http.Get(ts.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tc.want || (tc.want != http.StatusOK && (res.Header.Get("Content-Type") != "application/json" || !bytes.Contains(body, []byte(`"error"`)))) {
+			t.Errorf("%s: %d %s %.200s, want %d", tc.path, res.StatusCode, res.Header.Get("Content-Type"), body, tc.want)
+		}
+	}
 }
