@@ -251,7 +251,7 @@ func (s *Server) handleEventClip(w http.ResponseWriter, r *http.Request) {
 	if who != nil {
 		defer context.AfterFunc(who.ctx, cancel)()
 	}
-	p := &clipPlayer{s: s, w: w, rc: http.NewResponseController(w), ctx: ctx}
+	p := &clipPlayer{s: s, w: w, rc: http.NewResponseController(w), ctx: ctx, head: r.Method == http.MethodHead}
 	err := replay.ReadClip(ctx, s.jsOf(who), eid, false, p.add)
 	if errors.Is(err, errClipDone) {
 		err = nil
@@ -278,6 +278,7 @@ type clipPlayer struct {
 	rc      *http.ResponseController
 	ctx     context.Context
 	started bool // the answer's header was written
+	head    bool // a HEAD request
 	video   bool
 	frames  int
 
@@ -328,6 +329,9 @@ func (p *clipPlayer) add(m jetstream.Msg, f wire.Frame) error {
 	video := verr == nil
 	if !p.started {
 		p.begin(video)
+		if p.head {
+			return errClipDone // the type is all a HEAD asks
+		}
 	}
 	if video != p.video {
 		return nil // not the clip's kind: nothing a player could show

@@ -237,6 +237,18 @@ func TestEventsAPI(t *testing.T) {
 		}
 	}
 
+	// HEAD says the type at once
+	for _, e := range evs[1:3] {
+		res, err := c.Head(ts.URL + e.ClipURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != e.ClipType {
+			t.Errorf("HEAD %s: %d %s, want %s", e.ClipURL, res.StatusCode, res.Header.Get("Content-Type"), e.ClipType)
+		}
+	}
+
 	// the JPEG clip: every frame, at the pace they were captured
 	start := time.Now()
 	res, err := c.Get(ts.URL + evs[2].ClipURL)
@@ -423,12 +435,14 @@ func TestEventsRefusedByHubIs503(t *testing.T) {
 		{"/api/events/" + fe.ev.ID + "/thumb.jpg", http.StatusOK},
 		{"/api/events/" + fe.ev.ID + "/clip", http.StatusOK},
 	} {
+		start := time.Now()
 		res, err := http.Get(ts.URL + tc.path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
+		t.Logf("%s: %d in %v", tc.path, res.StatusCode, time.Since(start).Round(time.Millisecond))
 		if res.StatusCode != tc.want || (tc.want != http.StatusOK && (res.Header.Get("Content-Type") != "application/json" || !bytes.Contains(body, []byte(`"error"`)))) {
 			t.Errorf("%s: %d %s %.200s, want %d", tc.path, res.StatusCode, res.Header.Get("Content-Type"), body, tc.want)
 		}
