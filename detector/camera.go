@@ -50,6 +50,7 @@ type camera struct {
 
 	video   *gopqueue.Queue
 	catchUp atomic.Bool // the queue asked for the newest GOP from the buffer
+	pattern atomic.Bool // it sends the test pattern: not analysed (testpattern.go)
 
 	// the goroutine's own
 	det       *motion.Detector
@@ -59,6 +60,10 @@ type camera struct {
 	evVideo   bool
 	clip      *clipCopy
 	lastFrame time.Time
+	th        thumbMaker // thumb.go
+	thumbSrc  []byte     // the JPEG frame being analysed, for its thumbnail
+	thumbPic  gocv.Mat   // the picture being analysed, and its capture time
+	thumbTime time.Time
 }
 
 func newCamera(d *Detector, id string, set motion.Camera) *camera {
@@ -125,6 +130,8 @@ func (c *camera) run(ctx context.Context) {
 	}()
 	pic := gocv.NewMat()
 	defer pic.Close()
+	defer c.th.close()
+	c.checkPattern(ctx)
 	c.resume(ctx)
 
 	tick := time.NewTicker(time.Second)
@@ -146,6 +153,10 @@ func (c *camera) run(ctx context.Context) {
 		m := c.newest
 		c.newest = nil
 		c.mu.Unlock()
+		if c.pattern.Load() {
+			c.skipPattern(m)
+			continue
+		}
 		if m != nil {
 			c.jpeg(ctx, jd, m, &pic)
 		}
@@ -215,7 +226,9 @@ func (c *camera) jpeg(ctx context.Context, jd *turbojpeg.Decoder, m *nats.Msg, p
 		c.d.bad.Add(1)
 		return
 	}
+	c.thumbSrc = m.Data
 	c.analyse(ctx, *pic, f.Time, false)
+	c.thumbSrc = nil
 }
 
 // analyse runs the motion detector on a picture captured at t and acts on
@@ -229,6 +242,7 @@ func (c *camera) analyse(ctx context.Context, pic gocv.Mat, t time.Time, video b
 	c.d.analysed.Add(1)
 	c.lastWall, c.lastFrame = time.Now(), t
 	if r.Started {
+		c.thumbPic, c.thumbTime = pic, t
 		c.start(ctx, r, video)
 	}
 	if c.ev != nil && r.Motion {
@@ -263,6 +277,7 @@ func (c *camera) start(ctx context.Context, r motion.Result, video bool) {
 	c.d.events.Add(1)
 	c.d.log.Info("motion", "camera", c.id, "event", eid, "start", r.Start, "score", r.Score)
 	c.d.publishMotion(wire.Motion{Camera: c.id, State: wire.MotionOn, Time: r.Start, Event: eid, Score: r.Score})
+	c.thumb(ctx) // stored before the event, so that who reads the event finds it
 	ev := *c.ev
 	if err := c.d.publishEvent(ctx, &ev, eid+".start"); err != nil {
 		c.d.log.Warn("event", "camera", c.id, "event", eid, "error", err)

@@ -55,6 +55,7 @@ type Stats struct {
 	Bad      uint64 // messages that were not camhub frames, or did not decode
 	Events   uint64 // events started
 	Copied   uint64 // clip messages stored
+	Thumbs   uint64 // event thumbnails stored
 }
 
 // Detector is a running motion detector.
@@ -72,8 +73,8 @@ type Detector struct {
 	cams map[string]*camera
 	subs []*nats.Subscription
 
-	analysed, skipped, bad, events, copied atomic.Uint64
-	closeOnce                              sync.Once
+	analysed, skipped, bad, events, copied, thumbs atomic.Uint64
+	closeOnce                                      sync.Once
 }
 
 // New returns a detector reading and publishing through nc, which it does
@@ -115,6 +116,11 @@ func (d *Detector) Start() error {
 		_ = sub.SetPendingLimits(1024, 64<<20)
 		d.subs = append(d.subs, sub)
 	}
+	sub, err := d.nc.Subscribe(wire.AllStatus, d.onStatus) // testpattern.go
+	if err != nil {
+		return err
+	}
+	d.subs = append(d.subs, sub)
 	d.log.Info("motion detector running", "fps", d.cfg.Defaults.FPS, "threshold", d.cfg.Defaults.Motion.Threshold,
 		"min_area", d.cfg.Defaults.Motion.MinArea, "on_frames", d.cfg.Defaults.Motion.OnFrames,
 		"off_delay", d.cfg.Defaults.Motion.OffDelay, "pre_roll", d.cfg.Defaults.PreRoll, "post_roll", d.cfg.Defaults.PostRoll,
@@ -158,7 +164,7 @@ func (d *Detector) Stats() Stats {
 	n := len(d.cams)
 	d.mu.Unlock()
 	return Stats{Cameras: n, Analysed: d.analysed.Load(), Skipped: d.skipped.Load(), Bad: d.bad.Load(),
-		Events: d.events.Load(), Copied: d.copied.Load()}
+		Events: d.events.Load(), Copied: d.copied.Load(), Thumbs: d.thumbs.Load()}
 }
 
 // settings returns camera id's settings.

@@ -3,9 +3,11 @@
 package detector_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"image/jpeg"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -256,6 +258,7 @@ func TestEvent(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h, js := hubtest.StartJS(t, nil)
 			mm := recordMotion(t, h.ClientURL())
+			thumbFirst := thumbBeforeEvent(t, h.ClientURL(), js)
 			c := newCamera(t, h.ClientURL(), video, motiontest.Walk(t, width, height))
 			check, decoders := matLeaks(t), avcodec.Live()
 			d := startDetector(t, testenv.Conn(t, h.ClientURL()))
@@ -278,6 +281,10 @@ func TestEvent(t *testing.T) {
 			if res.Frames != ev.Clip.Frames || res.First != ev.Clip.First || res.Last != ev.Clip.Last || (video && res.Codec != "avc1") {
 				t.Errorf("exported %+v, the clip is %+v", res, ev.Clip)
 			}
+			checkThumb(t, js, c, ev)
+			if r := thumbFirst(); r != "yes" {
+				t.Errorf("the thumbnail was not stored before the event's first document: %s", r)
+			}
 			st := d.Stats()
 			t.Logf("stats %+v", st)
 			d.Close()
@@ -285,7 +292,7 @@ func TestEvent(t *testing.T) {
 			if n := avcodec.Live(); n != decoders {
 				t.Errorf("%d H.264 decoders open, %d before: %s", n, decoders, avcodec.LiveString())
 			}
-			if st.Events != 1 || st.Bad != 0 {
+			if st.Events != 1 || st.Bad != 0 || st.Thumbs != 1 {
 				t.Errorf("stats %+v", st)
 			}
 		})
@@ -331,6 +338,10 @@ func TestRestart(t *testing.T) {
 				b, _ := json.Marshal(evs)
 				t.Errorf("EVENTS holds %d documents, want one event's start and end: %s", len(evs), b)
 			}
+			checkThumb(t, js, c, ev) // stored once, before the restart
+			if d1.Stats().Thumbs != 1 {
+				t.Errorf("the first detector stored %d thumbnails", d1.Stats().Thumbs)
+			}
 		})
 	}
 }
@@ -364,5 +375,87 @@ func TestNoEvent(t *testing.T) {
 				t.Errorf("motion %+v", m)
 			}
 		})
+	}
+}
+
+// checkThumb checks that CLIPS holds exactly one thumbnail of ev: a JPEG
+// of the fixture's size, captured during the event, with its headers.
+func checkThumb(t *testing.T, js jetstream.JetStream, c *camera, ev wire.Event) {
+	t.Helper()
+	ctx := testenv.Context(t, 10*time.Second)
+	subj := wire.ThumbSubject(ev.ID, cam)
+	st, err := js.Stream(ctx, wire.ClipsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.State.Subjects[subj]; n != 1 {
+		t.Fatalf("CLIPS holds %d messages on %s, want one thumbnail", n, subj)
+	}
+	m, err := st.GetLastMsgForSubject(ctx, subj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !wire.LooksLikeJPEG(m.Data) || m.Header.Get(wire.HeaderMsgID) != wire.ThumbMsgID(ev.ID) ||
+		m.Header.Get(wire.HeaderWidth) != "640" || m.Header.Get(wire.HeaderHeight) != "480" {
+		t.Fatalf("thumbnail %d bytes, headers %v", len(m.Data), m.Header)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(m.Data))
+	if err != nil || img.Bounds().Dx() != 640 || img.Bounds().Dy() != 480 {
+		t.Fatalf("the thumbnail does not decode as a 640x480 JPEG: %v", err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, m.Header.Get(wire.HeaderTime))
+	if err != nil || at.Before(ev.Start) || at.After(ev.Start.Add(2*time.Second)) {
+		t.Errorf("the thumbnail was captured at %v (%v), the event started at %v", at, err, ev.Start)
+	}
+	if _, ferr := wire.ParseFrame(m.Header); ferr == nil {
+		t.Error("the thumbnail's headers are a frame's: a clip reader would take it for one")
+	}
+	if !c.video { // a JPEG camera's own frame, as it came
+		found := false
+		for _, f := range c.data {
+			found = found || bytes.Equal(f, m.Data)
+		}
+		if !found {
+			t.Error("the JPEG camera's thumbnail is not one of its frames")
+		}
+	}
+}
+
+// thumbBeforeEvent watches cam's events: whether, when the first document
+// of an event came, its thumbnail was already stored ("yes").
+func thumbBeforeEvent(t testing.TB, url string, js jetstream.JetStream) func() string {
+	var mu sync.Mutex
+	result := "no event"
+	nc := testenv.Conn(t, url)
+	if _, err := nc.Subscribe(wire.EventsSubject(cam), func(m *nats.Msg) {
+		e, err := wire.ParseEvent(m.Subject, m.Data)
+		if err != nil || !e.Open() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r := "yes"
+		if st, err := js.Stream(ctx, wire.ClipsStream); err != nil {
+			r = err.Error()
+		} else if _, err := st.GetLastMsgForSubject(ctx, wire.ThumbSubject(e.ID, cam)); err != nil {
+			r = err.Error()
+		}
+		mu.Lock()
+		result = r
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return result
 	}
 }

@@ -63,7 +63,10 @@ func (s *Server) routeTable() ([]route, error) {
 		{"GET /api/me", routeLogin, http.HandlerFunc(s.handleMe)},
 		{"GET /api/cams", routeLogin, http.HandlerFunc(s.handleCams)},
 		{"GET /api/stream", routeLogin, http.HandlerFunc(s.handleStream)},
-		{"GET /api/media", routeLogin, http.HandlerFunc(s.handleMedia)}, // mse.go
+		{"GET /api/media", routeLogin, http.HandlerFunc(s.handleMedia)},                         // mse.go
+		{"GET /api/events", routeLogin, http.HandlerFunc(s.handleEvents)},                       // events.go
+		{"GET /api/events/{event}/thumb.jpg", routeLogin, http.HandlerFunc(s.handleEventThumb)}, // events.go
+		{"GET /api/events/{event}/clip", routeLogin, http.HandlerFunc(s.handleEventClip)},       // events.go
 		{"GET /cams/{id}/snapshot.jpg", routeLogin, http.HandlerFunc(s.handleSnapshot)},
 		{"GET /cams/{id}/stream.mjpg", routeLogin, http.HandlerFunc(s.handleMJPEG)},
 		{"GET /healthz", routePublic, http.HandlerFunc(s.handleHealth)},

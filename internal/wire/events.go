@@ -19,6 +19,8 @@ import (
 // the replay buffer into the stream CLIPS on
 //
 //	clips.<event-id>.<id>.frames, clips.<event-id>.<id>.video.key|delta
+//
+// with, beside them, the event's thumbnail on clips.<event-id>.<id>.thumb.
 const (
 	KindMotion = "motion"
 	KindEvents = "events"
@@ -35,6 +37,10 @@ const (
 	ClipsPrefix = "clips"
 	// AllClips matches every clip's frames.
 	AllClips = ClipsPrefix + ".>"
+	// KindThumb ends the subject of an event's thumbnail in CLIPS.
+	KindThumb = "thumb"
+	// MaxThumbWidth is the widest an event's thumbnail is.
+	MaxThumbWidth = 640
 
 	// HeaderMsgID is JetStream's de-duplication header.
 	HeaderMsgID = "Nats-Msg-Id"
@@ -56,6 +62,15 @@ func EventsSubject(id string) string { return SubjectPrefix + "." + id + "." + K
 // ClipFilter matches every message of event eid's clip of camera id (so
 // that NATS permissions can grant a camera's clips: clips.*.<id>.>).
 func ClipFilter(eid, id string) string { return ClipsPrefix + "." + eid + "." + id + ".>" }
+
+// ThumbSubject is where event eid of camera id keeps its thumbnail: a
+// JPEG of the picture that started it, at most MaxThumbWidth wide, with
+// the message id ThumbMsgID(eid).
+func ThumbSubject(eid, id string) string { return ClipsPrefix + "." + eid + "." + id + "." + KindThumb }
+
+// ThumbMsgID is the message id of event eid's thumbnail: storing it again
+// stores nothing.
+func ThumbMsgID(eid string) string { return eid + "." + KindThumb }
 
 // EventCamera returns the camera of an event id made by EventID.
 func EventCamera(eid string) (string, bool) {
