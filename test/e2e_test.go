@@ -82,6 +82,21 @@ func windowRect(t *testing.T, display string) image.Rectangle {
 	return image.Rect(v["X"], v["Y"], v["X"]+v["WIDTH"], v["Y"]+v["HEIGHT"])
 }
 
+// fittedWindow waits for the viewer's window on display to fit its grid
+// (at least 480x180: Qt shows the window at a default size, then fits it
+// to the first canvas shown) and returns where it is.
+func fittedWindow(t *testing.T, display string) image.Rectangle {
+	t.Helper()
+	win := windowRect(t, display)
+	for deadline := time.Now().Add(30 * time.Second); win.Dx() < 480 || win.Dy() < 180; win = windowRect(t, display) {
+		if time.Now().After(deadline) {
+			t.Fatalf("viewer window %v is too small", win)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
+	}
+	return win
+}
+
 // changed counts the pixels of region r that differ between two images.
 func changed(a, b gocv.Mat, r image.Rectangle) int {
 	ra, rb := a.Region(r), b.Region(r)
@@ -97,32 +112,12 @@ func changed(a, b gocv.Mat, r image.Rectangle) int {
 	return gocv.CountNonZero(gray)
 }
 
-// On one machine: a hub, two agents and the grid viewer show two live
-// cameras in one window; an agent that stops is seen offline at once; q
-// quits the viewer.
-func TestOneMachine(t *testing.T) {
-	hub := start(t, nil, "hub", "--listen", "127.0.0.1:0", "--monitor", "127.0.0.1:0")
-	url := hub.waitLog(`msg="NATS server ready" url=(nats://[0-9.:]+)`)
-
-	front := start(t, nil, "agent", "--id", "front", "--source", "testpattern", "--nats", url, "--fps", "15")
-	back := start(t, nil, "agent", "--id", "back", "--source", "testpattern", "--nats", url, "--fps", "10", "--size", "320x240")
-	hub.waitLog(`msg="camera joined" camera=front`)
-	hub.waitLog(`msg="camera joined" camera=back`)
-	waitStates(t, url, map[string]string{"front": "live", "back": "live"})
-
-	display := testenv.Xvfb(t)
-	viewer := start(t, []string{"DISPLAY=" + display}, "viewer", "--cams", "front,back", "--nats", url, "--window-size", "960x360")
-	// Qt shows the window at a default size, then fits it to the first
-	// canvas shown.
-	win := windowRect(t, display)
-	for deadline := time.Now().Add(30 * time.Second); win.Dx() < 480 || win.Dy() < 180; win = windowRect(t, display) {
-		if time.Now().After(deadline) {
-			t.Fatalf("viewer window %v is too small", win)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
-	}
-	// Both halves of the window (one tile each) must change between two
-	// screenshots: both cameras are live, not "no signal".
+// waitTilesChange takes screenshots of display until both halves of the
+// window win (a tile each, in a grid of two) change between two of them:
+// both cameras are live, not "no signal" nor a still picture. With
+// CAMHUB_TEST_SCREENSHOTS set, the last screenshot is kept there as keep.
+func waitTilesChange(t *testing.T, display string, win image.Rectangle, keep string) {
+	t.Helper()
 	left := image.Rect(win.Min.X, win.Min.Y, win.Min.X+win.Dx()/2, win.Max.Y)
 	right := image.Rect(win.Min.X+win.Dx()/2, win.Min.Y, win.Max.X, win.Max.Y)
 	dir := t.TempDir()
@@ -147,15 +142,36 @@ func TestOneMachine(t *testing.T) {
 		prev = cur
 		if l > 500 && r > 500 {
 			t.Logf("screenshot %d: %d and %d pixels changed in the two tiles (%s)", i, l, r, dir)
-			if keep := os.Getenv("CAMHUB_TEST_SCREENSHOTS"); keep != "" {
-				os.Rename(filepath.Join(dir, fmt.Sprintf("shot%d.png", i)), filepath.Join(keep, "one-machine.png"))
+			if to := os.Getenv("CAMHUB_TEST_SCREENSHOTS"); to != "" {
+				os.Rename(filepath.Join(dir, fmt.Sprintf("shot%d.png", i)), filepath.Join(to, keep))
 			}
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("tiles not both live: %d and %d pixels changed (screenshots in %s)", l, r, dir)
 		}
 	}
+}
+
+// On one machine: a hub, two agents and the grid viewer show two live
+// cameras in one window; an agent that stops is seen offline at once; q
+// quits the viewer.
+func TestOneMachine(t *testing.T) {
+	hub := start(t, nil, "hub", "--listen", "127.0.0.1:0", "--monitor", "127.0.0.1:0")
+	url := hub.waitLog(`msg="NATS server ready" url=(nats://[0-9.:]+)`)
+
+	front := start(t, nil, "agent", "--id", "front", "--source", "testpattern", "--nats", url, "--fps", "15")
+	back := start(t, nil, "agent", "--id", "back", "--source", "testpattern", "--nats", url, "--fps", "10", "--size", "320x240")
+	hub.waitLog(`msg="camera joined" camera=front`)
+	hub.waitLog(`msg="camera joined" camera=back`)
+	waitStates(t, url, map[string]string{"front": "live", "back": "live"})
+
+	display := testenv.Xvfb(t)
+	viewer := start(t, []string{"DISPLAY=" + display}, "viewer", "--cams", "front,back", "--nats", url, "--window-size", "960x360")
+	win := fittedWindow(t, display)
+	// Both halves of the window (one tile each) must change between two
+	// screenshots: both cameras are live, not "no signal".
+	waitTilesChange(t, display, win, "one-machine.png")
 
 	back.stop()
 	hub.waitLog(`msg="camera left" camera=back reason="agent stopped"`)
