@@ -126,14 +126,18 @@ func TestH264Rewind(t *testing.T) {
 	}
 	const n = 30
 	aus := testenv.H264Clip(t, 320, 240, n, 10) // keyframes: frames 1, 11, 21
+	// 4 frames a second: ?since= is a duration back from when the server
+	// reads it, so the time asked for moves with the request's delay;
+	// 125 ms either side of it keeps the frame it names on a loaded machine.
+	const interval = time.Second / 4
 	times := make([]time.Time, n)
 	for i := range times {
-		times[i] = time.Now().Add(time.Duration(i-n) * time.Second / 15)
+		times[i] = time.Now().Add(time.Duration(i-n) * interval)
 	}
 	testenv.PublishVideo(t, js, "cam", aus, times, 320, 240)
 
 	// halfway between frames 15 and 16
-	since := time.Since(times[14].Add(time.Second / 30))
+	since := time.Since(times[14].Add(interval / 2))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	mj := openMJPEG(t, ctx, ts.URL+"/cams/cam/stream.mjpg?since="+since.Round(time.Millisecond).String())
