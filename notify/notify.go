@@ -229,7 +229,15 @@ type job struct {
 // onMsg takes one event document and queues its notifications. It never
 // waits on a target.
 func (n *Notifier) onMsg(m jetstream.Msg) {
-	defer func() { _ = m.Ack() }()
+	defer func() {
+		// acknowledged for sure before the next: a restarted hub does
+		// not notify it again
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		defer cancel()
+		if err := m.DoubleAck(ctx); err != nil {
+			n.log.Debug("notifications: acknowledging an event", "error", err)
+		}
+	}()
 	ev, err := wire.ParseEvent(m.Subject(), m.Data())
 	if err != nil {
 		n.bad.Add(1)
