@@ -59,6 +59,7 @@ type camera struct {
 	evVideo   bool
 	clip      *clipCopy
 	lastFrame time.Time
+	snapNext  time.Time // capture time of the next snapshot (snapshot.go)
 }
 
 func newCamera(d *Detector, id string, set motion.Camera) *camera {
@@ -178,6 +179,7 @@ func (c *camera) run(ctx context.Context) {
 			if !ok {
 				continue
 			}
+			c.snapshot(pic, a.Time)
 			if !c.due(a.Time) {
 				c.d.skipped.Add(1)
 				continue

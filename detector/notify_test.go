@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"camhub/detector"
 	"camhub/hass"
 	"camhub/hub/hubtest"
+	"camhub/internal/motion"
 	"camhub/internal/motion/motiontest"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
@@ -130,5 +132,45 @@ func TestEventNotifiedAndOverMQTT(t *testing.T) {
 	}
 	if s := p.Stats(); s.Snapshots == 0 {
 		t.Errorf("no snapshot published on motion: %+v", s)
+	}
+}
+
+// An H.264 camera's pictures exist only in the detector, which publishes
+// one as a JPEG on cams.<id>.snapshot every Snapshots of capture time.
+func TestH264Snapshots(t *testing.T) {
+	h := hubtest.Start(t, nil)
+	nc := testenv.Conn(t, h.ClientURL())
+	snaps, err := nc.SubscribeSync(wire.SnapshotSubject(cam))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := detector.New(testenv.Conn(t, h.ClientURL()), detector.Config{Defaults: motion.DefaultCamera(), Snapshots: time.Second}, testenv.Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	c := newCamera(t, h.ClientURL(), true, motiontest.Walk(t, width, height))
+	c.publish(int(5 * time.Second / motiontest.Interval)) // 5 s of capture time
+	var times []time.Time
+	for len(times) < 4 {
+		m, err := snaps.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("%d snapshots, want 4 or 5: %v", len(times), err)
+		}
+		at, err := time.Parse(time.RFC3339Nano, m.Header.Get(wire.HeaderTime))
+		if err != nil || !wire.LooksLikeJPEG(m.Data) || m.Header.Get(wire.HeaderContentType) != wire.ContentTypeJPEG ||
+			m.Header.Get(wire.HeaderWidth) != "640" || m.Header.Get(wire.HeaderHeight) != "480" {
+			t.Fatalf("snapshot %d: %v %v, %d bytes", len(times), err, m.Header, len(m.Data))
+		}
+		if n := len(times); n > 0 && at.Sub(times[n-1]) < time.Second {
+			t.Fatalf("snapshots %v apart, want at least 1 s", at.Sub(times[n-1]))
+		}
+		times = append(times, at)
 	}
 }

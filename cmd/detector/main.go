@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -55,6 +56,7 @@ type options struct {
 	nats     string
 	auth     natsconn.Auth
 	motion   motion.Flags
+	snapshot time.Duration
 	logLevel string
 	version  bool
 }
@@ -68,6 +70,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&o.nats, "nats", natsconn.DefaultNATS, "NATS server or cluster of the hub (comma-separated `URLs`)")
 	o.auth.AddFlags(fs)
 	o.motion.Add(fs, true)
+	fs.DurationVar(&o.snapshot, "snapshot-every", 0, "publish each H.264 camera's picture on cams.<id>.snapshot this often, e.g. 10s, for a hub with --mqtt and Home Assistant (0: off; the hub publishes JPEG cameras' itself)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	if err := config.Load(fs, args, "version"); err != nil {
@@ -106,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cli.ExitFailure
 	}
 	defer nc.Close()
-	d, err := detector.New(nc, detector.Config{Defaults: cam, Cameras: o.motion.Cameras, Only: o.motion.Cams}, log)
+	d, err := detector.New(nc, detector.Config{Defaults: cam, Cameras: o.motion.Cameras, Only: o.motion.Cams, Snapshots: o.snapshot}, log)
 	if err != nil {
 		return cli.UsageError(stderr, "detector", err)
 	}

@@ -23,6 +23,16 @@ func (f *haFlags) add(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.snapshotEvery, "snapshot-every", hass.DefaultSnapshotEvery, "publish a JPEG camera's newest frame on cams.<id>.snapshot this often (and when motion starts); 0: only on motion")
 }
 
+// h264Snapshots is how often the detector publishes H.264 cameras'
+// snapshots: as often as the hub does JPEG cameras', when Home Assistant
+// discovery is on.
+func (f *haFlags) h264Snapshots(c hub.Config) time.Duration {
+	if !f.discovery || (c.MQTT == "" && c.NATS == "") {
+		return 0
+	}
+	return f.snapshotEvery
+}
+
 // startExtras starts what runs in the hub's process besides the detector:
 // notifications and Home Assistant discovery. It returns what stops them.
 func startExtras(ctx context.Context, o *options, h *hub.Server, log *slog.Logger) (stop func(), err error) {
