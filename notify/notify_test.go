@@ -318,8 +318,10 @@ func TestWebhookRetriesDoNotBlock(t *testing.T) {
 		t.Fatalf("a 403 is not tried again: %+v", st[3])
 	}
 
+	// on the hub's /metrics, as cmd/hub wires it
+	h.AddCollector(n.Collector())
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(n.Collector())
+	reg.MustRegister(h.Collector())
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -328,7 +330,7 @@ func TestWebhookRetriesDoNotBlock(t *testing.T) {
 	for _, mf := range mfs {
 		seen[mf.GetName()] = true
 	}
-	for _, name := range []string{"camhub_notify_sent_total", "camhub_notify_failed_total", "camhub_notify_dropped_total", "camhub_notify_retries_total", "camhub_notify_events_total"} {
+	for _, name := range []string{"camhub_hub_nats_connected", "camhub_notify_sent_total", "camhub_notify_failed_total", "camhub_notify_dropped_total", "camhub_notify_retries_total", "camhub_notify_events_total"} {
 		if !seen[name] {
 			t.Fatalf("metric %s missing (have %v)", name, seen)
 		}
