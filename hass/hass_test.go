@@ -250,7 +250,7 @@ func TestMQTTSecure(t *testing.T) {
 
 	// the hub applies the new user within its users poll
 	var front *client
-	testenv.Eventually(t, 10*time.Second, "the user logging in over TLS", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the user logging in over TLS", func() bool {
 		front = mosquitto(t, "mosquitto_sub", args("ha", pw, "-t", "cams/front/motion", "-t", "homeassistant/probe", "-v")...)
 		for !front.exited() {
 			_ = nc.Publish("homeassistant.probe", []byte("probe"))
@@ -272,7 +272,7 @@ func TestMQTTSecure(t *testing.T) {
 
 	// a wrong password, and no TLS, are refused
 	wrong := mosquitto(t, "mosquitto_sub", args("ha", pw+"x", "-t", "cams/front/motion", "-C", "1")...)
-	if err := wrong.wait(t, 10*time.Second); err == nil || !strings.Contains(strings.ToLower(wrong.out.String()), "not authorised") {
+	if err := wrong.wait(t, 30*time.Second); err == nil || !strings.Contains(strings.ToLower(wrong.out.String()), "not authorised") {
 		t.Fatalf("a wrong password: %v: %s", err, wrong.out.String())
 	}
 	plain := mosquitto(t, "mosquitto_sub", "-d", "-h", "localhost", "-p", port, "-u", "ha", "-P", pw, "-t", "cams/front/motion", "-C", "1", "-W", "3")

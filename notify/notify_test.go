@@ -297,7 +297,7 @@ func TestWebhookRetriesDoNotBlock(t *testing.T) {
 		worst = max(worst, time.Since(t0))
 	}
 	store(t, js, event("refused", time.Now(), false))
-	testenv.Eventually(t, 10*time.Second, "the refused notification", func() bool { return len(refused.got()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "the refused notification", func() bool { return n.TargetStats()[3].Failed == 1 })
 	testenv.Eventually(t, 10*time.Second, "drops from the hanging webhook's full queue", func() bool {
 		return n.TargetStats()[2].Dropped >= 3
 	})
