@@ -251,8 +251,10 @@ func TestMQTTSecure(t *testing.T) {
 	// the hub applies the new user within its users poll
 	var front *client
 	testenv.Eventually(t, 30*time.Second, "the user logging in over TLS", func() bool {
-		front = mosquitto(t, "mosquitto_sub", args("ha", pw, "-t", "cams/front/motion", "-t", "homeassistant/probe", "-v")...)
-		for !front.exited() {
+		// what Home Assistant subscribes to: discovery, and a camera's topics
+		front = mosquitto(t, "mosquitto_sub", args("ha", pw, "-t", "cams/front/motion", "-t", "homeassistant/#",
+			"-t", "cams/front/status", "-t", "cams/front/snapshot", "-v")...)
+		for deadline := time.Now().Add(5 * time.Second); !front.exited() && time.Now().Before(deadline); {
 			_ = nc.Publish("homeassistant.probe", []byte("probe"))
 			if strings.Contains(front.out.String(), "probe") {
 				return true
@@ -262,6 +264,9 @@ func TestMQTTSecure(t *testing.T) {
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
+		t.Logf("not yet: %s", front.out.String())
+		_ = front.cmd.Process.Kill() // and try again: the user may not be applied yet
+		<-front.done
 		return false
 	})
 	b, _ := json.Marshal(wire.Motion{Camera: "front", State: wire.MotionOn, Time: time.Now(), Event: wire.EventID("front", time.Now())})
@@ -269,6 +274,9 @@ func TestMQTTSecure(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "front's motion over MQTT", func() bool { return len(front.lines("cams/front/motion")) == 1 })
+	if strings.Contains(front.out.String(), "denied") {
+		t.Fatalf("a subscription of a viewer of front was refused: %s", front.out.String())
+	}
 
 	// a wrong password, and no TLS, are refused
 	wrong := mosquitto(t, "mosquitto_sub", args("ha", pw+"x", "-t", "cams/front/motion", "-C", "1")...)

@@ -294,7 +294,9 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 	// would show a viewer other sessions' messages: viewers subscribe
 	// with QoS 0, which is what Home Assistant does.
 	pub = append(pub, wire.HAStatus)
-	sub := []string{wire.InboxPrefix(user) + ".>", wire.AllHA}
+	// (an MQTT subscription to homeassistant/# is also one to its parent
+	// level, homeassistant)
+	sub := []string{wire.InboxPrefix(user) + ".>", wire.AllHA, wire.HAPrefix}
 	if len(cams) == 0 {
 		pub = append(pub, api+"STREAM.MSG.GET."+fs, api+"CONSUMER.CREATE."+fs+".>",
 			api+"DIRECT.GET."+fs, api+"DIRECT.GET."+fs+".>",
