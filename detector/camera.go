@@ -64,6 +64,7 @@ type camera struct {
 	thumbSrc  []byte     // the JPEG frame being analysed, for its thumbnail
 	thumbPic  gocv.Mat   // the picture being analysed, and its capture time
 	thumbTime time.Time
+	snapNext  time.Time // capture time of the next snapshot (snapshot.go)
 }
 
 func newCamera(d *Detector, id string, set motion.Camera) *camera {
@@ -189,6 +190,7 @@ func (c *camera) run(ctx context.Context) {
 			if !ok {
 				continue
 			}
+			c.snapshot(pic, a.Time)
 			if !c.due(a.Time) {
 				c.d.skipped.Add(1)
 				continue

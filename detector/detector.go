@@ -45,6 +45,9 @@ type Config struct {
 	Only []string
 	// MaxCameras bounds the cameras analysed (0: DefaultMaxCameras).
 	MaxCameras int
+	// Snapshots, if positive, publishes an H.264 camera's picture on
+	// cams.<id>.snapshot this often (snapshot.go).
+	Snapshots time.Duration
 }
 
 // Stats counts what a detector did.

@@ -251,7 +251,8 @@ func AgentPermissions(cams []string) *server.Permissions {
 }
 
 // ViewerPermissions lets a viewer read cams (every camera if empty): live
-// frames, status and motion, the camera list, and the replay buffer,
+// frames, status, motion and snapshots, the camera list, Home Assistant's
+// discovery configs (and say Home Assistant started), and the replay buffer,
 // events and event clips through JetStream. Replies
 // come to the user's own inbox prefix (wire.InboxPrefix), so one viewer
 // cannot read another's replies.
@@ -287,12 +288,20 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 			api+"CONSUMER.DELETE."+st+".*",
 			api+"CONSUMER.MSG.NEXT."+st+".*")
 	}
-	sub := []string{wire.InboxPrefix(user) + ".>"}
+	// Home Assistant's discovery configs (which name every camera, as the
+	// status list does) and its birth message, over MQTT. MQTT's QoS 1
+	// and 2 subscriptions deliver through $MQTT.sub.> subjects that
+	// would show a viewer other sessions' messages: viewers subscribe
+	// with QoS 0, which is what Home Assistant does.
+	pub = append(pub, wire.HAStatus)
+	// (an MQTT subscription to homeassistant/# is also one to its parent
+	// level, homeassistant)
+	sub := []string{wire.InboxPrefix(user) + ".>", wire.AllHA, wire.HAPrefix}
 	if len(cams) == 0 {
 		pub = append(pub, api+"STREAM.MSG.GET."+fs, api+"CONSUMER.CREATE."+fs+".>",
 			api+"DIRECT.GET."+fs, api+"DIRECT.GET."+fs+".>",
 			api+"CONSUMER.CREATE."+es+".>", api+"CONSUMER.CREATE."+cs+".>")
-		sub = append(sub, wire.AllFrames, wire.AllVideo, wire.AllStatus, wire.AllMotion, wire.AllEvents)
+		sub = append(sub, wire.AllFrames, wire.AllVideo, wire.AllStatus, wire.AllMotion, wire.AllEvents, wire.AllSnapshots)
 	}
 	for _, id := range cams {
 		// An ordered consumer with one filter subject is created on
@@ -307,7 +316,7 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 			api+"CONSUMER.CREATE."+es+".*."+wire.EventsSubject(id),
 			api+"CONSUMER.CREATE."+cs+".*."+wire.ClipFilter("*", id))
 		sub = append(sub, wire.FramesSubject(id), wire.VideoFilter(id), wire.StatusSubject(id),
-			wire.MotionSubject(id), wire.EventsSubject(id))
+			wire.MotionSubject(id), wire.EventsSubject(id), wire.SnapshotSubject(id))
 	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},

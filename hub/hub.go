@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"camhub/internal/natsconn"
 	"camhub/internal/ops"
@@ -105,6 +106,9 @@ type Config struct {
 	// UplinkRate limits, on a site hub, how fast the central hub's
 	// buffer is fed from the site's (bits a second; 0: no limit).
 	UplinkRate uint64
+	// MQTT, if set, is the host:port of the embedded server's MQTT
+	// listener (see mqtt.go).
+	MQTT string
 }
 
 // ErrConfig is wrapped by every error Config.Validate returns.
@@ -155,6 +159,9 @@ func (c *Config) validate() error {
 		return errors.New("the data directory's security (the default) and auth or tls-cert exclude each other")
 	}
 	if err := c.validateCluster(); err != nil {
+		return err
+	}
+	if err := c.validateMQTT(); err != nil {
 		return err
 	}
 	if c.Data != "" && (c.Leaf != "" || c.LeafListen != "") {
@@ -211,6 +218,10 @@ type Server struct {
 	// depthWarn says when the byte bound keeps the buffer shorter than
 	// --replay (see checkDepth).
 	depthWarn *ratelog.Logger
+
+	// extra are collectors of components in the hub's process.
+	extraMu sync.Mutex
+	extra   []prometheus.Collector
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -385,6 +396,9 @@ func (s *Server) startEmbedded() error {
 	if s.cfg.Monitor != "" {
 		opts.HTTPHost, opts.HTTPPort, _ = splitHostPort(s.cfg.Monitor)
 	}
+	if err := s.mqttOptions(opts); err != nil {
+		return err
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("starting NATS server: %w", err)
@@ -434,6 +448,9 @@ func (s *Server) startEmbedded() error {
 	}
 	if ma := ns.MonitorAddr(); ma != nil {
 		attrs = append(attrs, "monitor", "http://"+ma.String())
+	}
+	if opts.MQTT.Port != 0 {
+		attrs = append(attrs, "mqtt", s.MQTTAddr(), "mqtt_tls", opts.MQTT.TLSConfig != nil)
 	}
 	s.log.Info("NATS server ready", attrs...)
 	if s.usersFile != "" {

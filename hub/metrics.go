@@ -71,12 +71,30 @@ var (
 )
 
 // Collector returns a Prometheus collector of the cameras the hub follows
-// and of its replay buffer, read at scrape time.
+// and of its replay buffer, read at scrape time, and of what was added with
+// AddCollector.
 func (s *Server) Collector() prometheus.Collector { return collector{s} }
+
+// AddCollector adds c to the hub's /metrics: for components that run in
+// the hub's process (notifications). Call it before Run.
+func (s *Server) AddCollector(c prometheus.Collector) {
+	s.extraMu.Lock()
+	s.extra = append(s.extra, c)
+	s.extraMu.Unlock()
+}
+
+func (s *Server) extras() []prometheus.Collector {
+	s.extraMu.Lock()
+	defer s.extraMu.Unlock()
+	return s.extra
+}
 
 type collector struct{ s *Server }
 
-func (collector) Describe(ch chan<- *prometheus.Desc) {
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, e := range c.s.extras() {
+		e.Describe(ch)
+	}
 	for _, d := range []*prometheus.Desc{mCamUp, mCamFPS, mCamSent, mCamDropped, mCamBitrate, mBufFrames, mBufBytes, mBufLimit, mBufSeconds, mBufFull, mConnected, mGuardDeleted, mStatusInvalid,
 		mSiteBehind, mSiteActive, mSiteLost, mUplinkLost} {
 		ch <- d
@@ -85,6 +103,9 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
+	for _, e := range s.extras() {
+		e.Collect(ch)
+	}
 	s.cams.mu.Lock()
 	for id, cam := range s.cams.cams {
 		up := 0.0

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -51,9 +52,10 @@ func main() {
 }
 
 type options struct {
-	nats   string
-	auth   natsconn.Auth
-	motion motion.Flags
+	nats     string
+	auth     natsconn.Auth
+	motion   motion.Flags
+	snapshot time.Duration
 	cli.Common
 }
 
@@ -66,6 +68,7 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&o.nats, "nats", natsconn.DefaultNATS, "NATS server or cluster of the hub (comma-separated `URLs`)")
 	o.auth.AddFlags(fs)
 	o.motion.Add(fs, true)
+	fs.DurationVar(&o.snapshot, "snapshot-every", 0, "publish each H.264 camera's picture on cams.<id>.snapshot this often, e.g. 10s, for a hub with --mqtt and Home Assistant (0: off; the hub publishes JPEG cameras' itself)")
 	o.AddFlags(fs)
 	if err := config.Load(fs, args, "version"); err != nil {
 		return nil, err
@@ -96,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cli.ExitFailure
 	}
 	defer nc.Close()
-	d, err := detector.New(nc, detector.Config{Defaults: cam, Cameras: o.motion.Cameras, Only: o.motion.Cams}, log)
+	d, err := detector.New(nc, detector.Config{Defaults: cam, Cameras: o.motion.Cameras, Only: o.motion.Cams, Snapshots: o.snapshot}, log)
 	if err != nil {
 		return cli.UsageError(stderr, "detector", err)
 	}

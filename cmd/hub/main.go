@@ -17,6 +17,7 @@ import (
 	"camhub/internal/config"
 	"camhub/internal/motion"
 	"camhub/internal/version"
+	"camhub/notify"
 )
 
 const usage = `hub - the camhub broker
@@ -53,6 +54,8 @@ Examples:
   hub --storage file --store-dir /var/lib/camhub --replay 2m
   hub --motion-cameras '{"garden":{"mask":"0,0.9 1,0.9 1,1 0,1"},"door":{"enabled":false}}'
   hub --motion=false                     # no motion detection
+  hub --notify-ntfy https://ntfy.sh/TOPIC --notify-ntfy-token-file /etc/camhub/ntfy-token
+  hub --mqtt :1883                       # Home Assistant finds every camera (docs/MOTION.md)
   hub --nats nats://nats1:4222,nats://nats2:4222 --replicas 3
 
   # one node of a three-hub cluster keeping 3 copies of the buffer (on a, b and c)
@@ -86,6 +89,8 @@ func main() {
 type options struct {
 	hub      hub.Config
 	motion   motion.Flags
+	notify   notify.Flags
+	ha       haFlags
 	data     string
 	insecure bool
 	cli.Common
@@ -134,6 +139,9 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.DurationVar(&cfg.ClipsAge, "clips-age", hub.DefaultClipsAge, "keep event clips (stream CLIPS, on file storage) for this long")
 	fs.Var(&clipsBytes, "clips-bytes", "keep at most this many bytes of event clips, the oldest dropped first (e.g. 1GiB, 20GiB)")
 	o.motion.Add(fs, detectorBuilt)
+	o.notify.Add(fs)
+	fs.StringVar(&cfg.MQTT, "mqtt", "", "turn on the embedded server's MQTT listener (MQTT 3.1.1) on this `host:port`, e.g. :1883: cams/<id>/motion for Home Assistant (TLS and the hub's users when the hub is secured)")
+	o.ha.add(fs)
 	fs.StringVar(&cfg.Sites, "sites", "", "central hub: source these site hubs' buffers (their --domain, comma-separated `names`), outages included; needs --leaf-listen (see docs/SCALING.md)")
 	uplinkRate := fs.String("uplink-rate", "0", "site hub: feed the central buffer at most this `rate` (e.g. 20Mbit; 0: no limit), backfill after an outage included")
 	o.AddFlags(fs)
@@ -150,6 +158,9 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	cfg.ReplayBytes, cfg.MaxPayload, cfg.ClipsBytes = int64(replayBytes), int32(maxPayload), int64(clipsBytes)
 	o.motion.Cams = cli.SplitList(o.motion.Cams)
 	if _, err := o.motion.Camera(); err != nil {
+		return nil, err
+	}
+	if _, err := o.notify.Config(); err != nil {
 		return nil, err
 	}
 	rate, err := hub.ParseRate(*uplinkRate)
@@ -215,6 +226,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("motion detector failed to start", "error", err)
 		return cli.ExitFailure
 	}
+	stopExtras, err := startExtras(ctx, o, h, log)
+	if err != nil {
+		stopMotion()
+		h.Close()
+		log.Error("notifications or Home Assistant failed to start", "error", err)
+		return cli.ExitFailure
+	}
+	stopMotion = func(stopDetector func()) func() {
+		return func() { stopExtras(); stopDetector() }
+	}(stopMotion)
 	// The detector stops before the hub, whose connection it uses.
 	hctx, hcancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

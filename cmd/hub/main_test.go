@@ -248,3 +248,30 @@ motion-cameras:
 		t.Errorf("--motion=false: %v", err)
 	}
 }
+
+// Notifications and MQTT from the YAML file and the environment.
+func TestNotifyAndMQTTSettings(t *testing.T) {
+	t.Setenv("CAMHUB_MQTT", "127.0.0.1:1883")
+	t.Setenv("CAMHUB_NOTIFY_RETRIES", "2")
+	o, err := parse([]string{"--config", writeFile(t, `
+notify:
+  ntfy:
+    - {url: "https://ntfy.sh/garden", token-env: NTFY_TOKEN, cams: [garden]}
+notify-webhook: ["http://127.0.0.1:9/hook"]
+snapshot-every: 30s
+`)}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := o.notify.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.hub.MQTT != "127.0.0.1:1883" || !o.ha.discovery || o.ha.snapshotEvery != 30*time.Second ||
+		len(c.Targets.Ntfy) != 1 || c.Targets.Ntfy[0].TokenEnv != "NTFY_TOKEN" || len(c.Targets.Webhooks) != 1 || c.Settings.Retries != 2 {
+		t.Fatalf("%+v %+v", o, c)
+	}
+	if _, err := parse([]string{"--mqtt", ":1883", "--nats", "nats://x:4222"}, io.Discard); err == nil || !strings.Contains(err.Error(), "mqtt") {
+		t.Fatalf("--mqtt with --nats: %v", err)
+	}
+}

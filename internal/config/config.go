@@ -97,7 +97,13 @@ func Load(fs *pflag.FlagSet, args []string, skip ...string) error {
 			from = "environment variable " + envName(f.Name)
 		}
 		if serr := f.Value.Set(val); serr != nil {
-			err = fmt.Errorf("%w: %s: %q is not a valid %s: %v", ErrConfig, from, val, f.Value.Type(), serr)
+			shown := fmt.Sprintf("%q", val)
+			if f.Value.Type() == "json" {
+				// a map of settings may hold what should have been in a
+				// secret's file: the error names the key, not the value
+				shown = "the value"
+			}
+			err = fmt.Errorf("%w: %s: %s is not a valid %s: %v", ErrConfig, from, shown, f.Value.Type(), serr)
 		}
 	})
 	return err
