@@ -27,7 +27,6 @@ import (
 
 	"camhub/internal/camlist"
 	"camhub/internal/wire"
-	"camhub/notify"
 )
 
 // Defaults.
@@ -404,7 +403,7 @@ func (p *Publisher) last(ctx context.Context, stream, subject string) *jetstream
 // thumb is event eid's picture in CLIPS, waited for a little: the
 // detector stores it just after the event starts.
 func (p *Publisher) thumb(ctx context.Context, eid, id string) *jetstream.RawStreamMsg {
-	subj := notify.ThumbSubject(eid, id)
+	subj := wire.ThumbSubject(eid, id)
 	sub, err := p.nc.SubscribeSync(subj)
 	if err != nil {
 		return nil

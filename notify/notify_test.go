@@ -366,7 +366,7 @@ func TestNtfy(t *testing.T) {
 	ctx := testenv.Context(t, 30*time.Second)
 	thumbA, thumbB, frame := testenv.Picture(t, 1, 640, 360, 0), testenv.Picture(t, 2, 640, 360, 0), testenv.Picture(t, 3, 320, 240, 0)
 	storeThumb := func(ev wire.Event, pic []byte) {
-		m := &nats.Msg{Subject: notify.ThumbSubject(ev.ID, ev.Camera), Data: pic, Header: nats.Header{}}
+		m := &nats.Msg{Subject: wire.ThumbSubject(ev.ID, ev.Camera), Data: pic, Header: nats.Header{}}
 		m.Header.Set(wire.HeaderMsgID, ev.ID+".thumb")
 		m.Header.Set(wire.HeaderContentType, wire.ContentTypeJPEG)
 		if _, err := js.PublishMsg(ctx, m); err != nil {

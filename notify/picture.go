@@ -10,11 +10,6 @@ import (
 	"camhub/internal/wire"
 )
 
-// ThumbSubject is where the detector stores an event's picture (the frame
-// that started it, a JPEG at most 640 pixels wide) in the stream CLIPS:
-// clips.<event-id>.<id>.thumb.
-func ThumbSubject(eid, id string) string { return wire.ClipsPrefix + "." + eid + "." + id + ".thumb" }
-
 // freshFor: an event stored longer ago than this has had time to get its
 // picture; the notifier does not wait for one.
 const freshFor = 30 * time.Second
@@ -24,7 +19,7 @@ const freshFor = 30 * time.Second
 // the replay buffer; else nil.
 func (n *Notifier) picture(ctx context.Context, j job) []byte {
 	ev := j.ev
-	subj := ThumbSubject(ev.ID, ev.Camera)
+	subj := wire.ThumbSubject(ev.ID, ev.Camera)
 	// Subscribe first, so that a thumbnail stored after the look-up below
 	// is not missed: it is published on its subject like any message.
 	sub, err := n.nc.SubscribeSync(subj)
