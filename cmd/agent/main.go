@@ -67,7 +67,7 @@ type settings struct {
 // flags returns the agent's flag set, the schema of its configuration.
 func flags() (*pflag.FlagSet, *settings) {
 	s := &settings{
-		size:    cli.Size{Point: image.Pt(agent.DefaultWidth, agent.DefaultHeight)},
+		size:      cli.Size{Point: image.Pt(agent.DefaultWidth, agent.DefaultHeight)},
 		quality:   intRange{v: agent.DefaultQuality, min: 1, max: 100},
 		loQuality: intRange{v: agent.DefaultLoQuality, min: 1, max: 100},
 	}
