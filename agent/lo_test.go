@@ -3,12 +3,14 @@ package agent
 import (
 	"encoding/json"
 	"errors"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"camhub/internal/ops"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
 )
@@ -60,6 +62,14 @@ func TestLoTierJPEG(t *testing.T) {
 	r := start(t, cfg, dial(t, url))
 	var got tiered
 	collectTiers(t, ch, &got, 20*time.Second, func(g *tiered) bool { return len(g.lo) >= 15 && len(g.main) >= 30 })
+	srv := httptest.NewServer(ops.Handler(r.a.Collector(), func() (bool, any) { return r.a.Health() }))
+	defer srv.Close()
+	if n := scrape(t, srv.URL, "camhub_agent_lo_frames_sent_total", "front"); n < 15 {
+		t.Errorf("camhub_agent_lo_frames_sent_total %v", n)
+	}
+	if n := scrape(t, srv.URL, "camhub_agent_lo_encode_seconds_total", "front"); n <= 0 {
+		t.Errorf("camhub_agent_lo_encode_seconds_total %v", n)
+	}
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
