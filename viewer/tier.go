@@ -19,9 +19,9 @@ import (
 // A switch never blanks the tile: the new tier is subscribed while the old
 // one still is, frames of both are shown until the first frame of the new
 // tier arrives, and only then is the old tier unsubscribed. Tiers are
-// switched for cameras given by a camera list (Config.Cams), whose
-// subscriptions are per camera, and for JPEG cameras with a JPEG small
-// tier; other cameras are read at the main tier. Rewinds, exports and
+// switched for JPEG cameras with a JPEG small tier; other cameras are read
+// at the main tier. With a camera list (Config.Cams) subscriptions are per
+// camera, and a camera read at its small tier receives nothing else. Rewinds, exports and
 // snapshots read the hub's buffer, which holds the main tier alone.
 
 // Pins of Grid.SetTier.
@@ -78,11 +78,14 @@ func (s *slot) onLoFrame(m *nats.Msg) {
 func (f *Feed) setTier(s *slot, lo bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.fixed || f.rewound || f.nc == nil || s.lo.Load() == lo {
+	if f.rewound || f.nc == nil || s.lo.Load() == lo {
 		return nil
 	}
 	s.lo.Store(lo)
 	s.arrived.Store(false)
+	if !lo && !f.fixed {
+		return nil // the subscription to every camera's frames brings the main tier
+	}
 	subj, handler, sub := wire.FramesSubject(s.id), s.onFrame, &s.mainSub
 	if lo {
 		subj, handler, sub = wire.LoFramesSubject(s.id), s.onLoFrame, &s.loSub

@@ -181,3 +181,61 @@ func TestGridReadsSmallTier(t *testing.T) {
 		t.Error("SetTier(high) accepted")
 	}
 }
+
+// Without a camera list, small tiles read the small tiers too: a
+// subscription for each, beside the one to every camera's main frames,
+// whose frames of those cameras are dropped undecoded.
+func TestGridReadsSmallTierEveryCamera(t *testing.T) {
+	cfg := hubtest.Config()
+	cfg.Monitor = "127.0.0.1:0"
+	h := hubtest.Start(t, &cfg)
+	ids := []string{"a", "b", "c", "d", "e"}
+	tieredCams(t, h.ClientURL(), ids)
+	feed, err := NewFeed(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := testenv.Conn(t, h.ClientURL(), nats.Name("tier-viewer-all"))
+	if err := feed.Subscribe(nc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(feed.Close)
+	g := NewGrid(feed, image.Pt(1280, 720), testenv.Quiet())
+	t.Cleanup(g.Close)
+	want := []string{wire.AllFrames}
+	for _, id := range ids {
+		want = append(want, wire.LoFramesSubject(id))
+	}
+	slices.Sort(want)
+	testenv.Eventually(t, 20*time.Second, "every tile showing its small tier", func() bool {
+		now := time.Now()
+		g.Update(now)
+		tiles := g.Tiles(now)
+		if len(tiles) != len(ids) {
+			return false
+		}
+		for _, tl := range tiles {
+			if tl.Tier != TierLo || tl.Frame.Width != 320 {
+				return false
+			}
+		}
+		return slices.Equal(frameSubs(t, h.MonitorAddr().String(), "tier-viewer-all"), want)
+	})
+	// main frames keep coming and are dropped: the tiles stay small
+	decoded := stats(g, "a").Decoded
+	testenv.Eventually(t, 10*time.Second, "more frames", func() bool { return stats(g, "a").Decoded > decoded+5 })
+	if tl := tileOf(t, g, "a", time.Now()); tl.Tier != TierLo {
+		t.Fatalf("tile a %+v", tl)
+	}
+	g.SetSolo("c")
+	testenv.Eventually(t, 20*time.Second, "c alone on its main tier", func() bool {
+		now := time.Now()
+		g.Update(now)
+		tl := tileOf(t, g, "c", now)
+		if tl.Picture.Empty() {
+			t.Fatal("c went blank")
+		}
+		return tl.Tier == TierMain && tl.Frame.Width == 1280 &&
+			!slices.Contains(frameSubs(t, h.MonitorAddr().String(), "tier-viewer-all"), wire.LoFramesSubject("c"))
+	})
+}
