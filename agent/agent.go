@@ -104,6 +104,19 @@ type Config struct {
 	// Encoder is avcodec.CodecAuto (the default: the hardware encoder
 	// where there is one, else libx264), CodecX264 or CodecV4L2M2M.
 	Encoder string
+
+	// The small tier (cams.<id>.lo.…), off unless one of these is set.
+	// From a captured source, each frame due under LoFPS (default FPS)
+	// is scaled to fit LoWidth x LoHeight (default DefaultLoWidth x
+	// DefaultLoHeight, at most half of Width x Height) and JPEG-encoded
+	// at LoQuality (default DefaultLoQuality); LoCodec is then CodecJPEG.
+	// LoSource, an RTSP camera's sub-stream, is passed through instead
+	// (LoCodec CodecH264).
+	LoWidth, LoHeight int
+	LoFPS             float64
+	LoCodec           string
+	LoQuality         int
+	LoSource          string
 }
 
 // MaxBitrate is the largest Config.Bitrate.
@@ -134,7 +147,7 @@ func (c Config) withDefaults() Config {
 	if c.Encoder == "" {
 		c.Encoder = avcodec.CodecAuto
 	}
-	return c
+	return c.loDefaults()
 }
 
 // Validate checks every setting, as New does, without a connection. Its
@@ -197,6 +210,9 @@ func (c Config) validate() (Source, error) {
 	if c.ReportInterval < MinReportInterval || c.ReportInterval > wire.MaxReportInterval {
 		return Source{}, fmt.Errorf("%w: report interval %v: want %v to %v",
 			ErrConfig, c.ReportInterval, MinReportInterval, wire.MaxReportInterval)
+	}
+	if err := c.validateLo(src); err != nil {
+		return Source{}, err
 	}
 	return src, nil
 }
@@ -272,6 +288,7 @@ type Agent struct {
 	st      counters
 	seq     uint64        // the last Frame-Seq given; capture goroutine only
 	venc    *videoEncoder // with --codec h264; capture goroutine only
+	lo      *loTier       // the small tier; nil without one
 	// maxPayload is the server's, as of the last status report: the
 	// capture goroutine must not ask the connection, whose lock a publish
 	// stalled on a dead link holds.
@@ -329,11 +346,22 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Agent, error) {
 		backoffMax:    10 * time.Second,
 		state:         wire.StateStarting,
 	}
+	if cfg.loOn() {
+		a.lo = newLoTier(a)
+	}
 	a.warn = ratelog.New(a.log, time.Minute)
 	a.srcWarn = ratelog.New(a.log, warnEvery, ratelog.Gap(warnChangedEvery))
 	a.maxPayload.Store(nc.MaxPayload())
 	a.connected.Store(nc.IsConnected())
 	return a, nil
+}
+
+// LoStats returns the small tier's counters; zero without one.
+func (a *Agent) LoStats() LoStats {
+	if a.lo == nil {
+		return LoStats{}
+	}
+	return a.lo.stats()
 }
 
 // Stats returns the agent's counters.
@@ -410,6 +438,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.publish(ctx)
 	}()
+	if l := a.lo; l != nil {
+		// The small tier's publisher (and sub-stream) run apart from
+		// the main tier's: neither waits on the other.
+		if l.src != "" {
+			wg.Go(func() { l.capturePassthrough(ctx) })
+			wg.Go(func() { l.publishVideo(ctx) })
+		} else {
+			wg.Go(func() { l.publish(ctx) })
+		}
+		a.log.Info("small tier on", "codec", l.codec, "size", fmt.Sprintf("%dx%d", l.w, l.h), "fps", a.cfg.LoFPS,
+			"source", natsconn.RedactURL(l.src), "subject", wire.SubjectPrefix+"."+a.cfg.ID+"."+wire.KindLo+".>")
+	}
 
 	var err error
 	tick := time.NewTicker(a.cfg.ReportInterval)
@@ -440,6 +480,9 @@ loop:
 	for a.vq.Len() > 0 { // access units left waiting when Run stopped
 		a.vq.Pop(context.Background())
 		a.st.dropped.Add(1)
+	}
+	if a.lo != nil {
+		a.lo.drain()
 	}
 	if ended {
 		a.log.Info("video file ended")
@@ -552,6 +595,10 @@ func (a *Agent) sourceFailed(err error, retry time.Duration) {
 // status builds a status report.
 func (a *Agent) status(fps float64, now time.Time) wire.Status {
 	st := a.Stats()
+	var lo *wire.Tier
+	if a.lo != nil {
+		lo = a.lo.status(now)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return wire.Status{
@@ -572,6 +619,7 @@ func (a *Agent) status(fps float64, now time.Time) wire.Status {
 		IntervalMS:    a.cfg.ReportInterval.Milliseconds(),
 		Version:       version.String(),
 		Codec:         a.cfg.Codec,
+		Lo:            lo,
 	}
 }
 

@@ -23,6 +23,9 @@ const (
 func (a *Agent) capture(ctx context.Context) (ended bool) {
 	defer a.box.close()
 	defer a.vq.Close(errCaptureEnded)
+	if a.lo != nil && a.lo.box != nil {
+		defer a.lo.close()
+	}
 	var enc *encoder // JPEG
 	if a.cfg.Codec == CodecH264 {
 		a.venc = newVideoEncoder(a)
@@ -189,8 +192,10 @@ func (a *Agent) drawPattern(ctx context.Context, enc *encoder) {
 func (a *Agent) deliver(img gocv.Mat, t time.Time, enc *encoder) {
 	if a.venc != nil {
 		a.venc.encode(img, t)
+		a.deliverLo(img, t, a.venc.fitted, a.venc.scaled)
 		return
 	}
+	defer func() { a.deliverLo(img, t, enc.fitted, enc.scaled) }()
 	a.seq++
 	a.st.frames.Store(a.seq)
 	f := a.box.get()
@@ -203,6 +208,19 @@ func (a *Agent) deliver(img gocv.Mat, t time.Time, enc *encoder) {
 		a.st.replaced.Add(1)
 		a.st.dropped.Add(1)
 	}
+}
+
+// deliverLo makes the small tier's frame, if there is one, after the main
+// tier's was handed on: from the main tier's scaled frame when there is one
+// (cheaper to shrink than the camera's), else from img.
+func (a *Agent) deliverLo(img gocv.Mat, t time.Time, fitted gocv.Mat, scaled bool) {
+	if a.lo == nil || a.lo.box == nil {
+		return
+	}
+	if scaled && !fitted.Empty() {
+		img = fitted
+	}
+	a.lo.deliver(img, t)
 }
 
 // payloadLimit is the largest JPEG that fits in a message.

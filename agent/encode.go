@@ -59,6 +59,7 @@ type encoder struct {
 	params     []int
 	tj         *turbojpeg.Encoder // nil if it could not be made: OpenCV encodes
 	fitted     gocv.Mat           // the frame scaled to fit maxW x maxH
+	scaled     bool               // fitted holds the last frame (it was scaled)
 	small      gocv.Mat           // fitted, scaled down further by a step
 	st         *counters
 	log        *slog.Logger
@@ -115,7 +116,8 @@ func fitSize(w, h, maxW, maxH int) (int, int) {
 func (e *encoder) encode(img gocv.Mat, f *frame) bool {
 	w, h := fitSize(img.Cols(), img.Rows(), e.maxW, e.maxH)
 	src := img
-	if w != img.Cols() || h != img.Rows() {
+	e.scaled = w != img.Cols() || h != img.Rows()
+	if e.scaled {
 		gocv.Resize(img, &e.fitted, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
 		src = e.fitted
 	}

@@ -40,6 +40,16 @@ var (
 		{metric("gops_dropped_total", "H.264: times the rest of a GOP was dropped (publisher behind, publish failed); its frames count in frames_dropped_total."), func(s Stats) uint64 { return s.GOPsDropped }},
 		{metric("source_errors_total", "Times the source failed to open or stopped giving frames."), func(s Stats) uint64 { return s.SourceErrors }},
 	}
+	// the small tier's, present only when the agent has one
+	mLoCounters = []struct {
+		desc *prometheus.Desc
+		get  func(LoStats) uint64
+	}{
+		{metric("lo_frames_sent_total", "Small tier: frames published (cams.<id>.lo.*)."), func(s LoStats) uint64 { return s.Sent }},
+		{metric("lo_bytes_sent_total", "Small tier: bytes published."), func(s LoStats) uint64 { return s.Bytes }},
+		{metric("lo_frames_dropped_total", "Small tier: frames given a small-tier Frame-Seq but not published."), func(s LoStats) uint64 { return s.Dropped }},
+	}
+	mLoEncode  = metric("lo_encode_seconds_total", "Small tier: time the capture goroutine spent scaling and encoding it.")
 	mUp        = metric("up", "1 while the agent is streaming, else 0.")
 	mConnected = metric("nats_connected", "1 while connected to NATS, else 0.")
 )
@@ -58,6 +68,10 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range mCounters {
 		ch <- c.desc
 	}
+	for _, c := range mLoCounters {
+		ch <- c.desc
+	}
+	ch <- mLoEncode
 	ch <- mUp
 	ch <- mConnected
 }
@@ -67,6 +81,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.a.Stats()
 	for _, m := range mCounters {
 		ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(m.get(st)), id)
+	}
+	if c.a.lo != nil {
+		lo := c.a.LoStats()
+		for _, m := range mLoCounters {
+			ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(m.get(lo)), id)
+		}
+		ch <- prometheus.MustNewConstMetric(mLoEncode, prometheus.CounterValue, lo.Encode.Seconds(), id)
 	}
 	ok, h := c.a.Health()
 	ch <- prometheus.MustNewConstMetric(mUp, prometheus.GaugeValue, b2f(ok), id)

@@ -34,6 +34,7 @@ type videoEncoder struct {
 	enc    *avcodec.Encoder // nil until the first frame, or after a failure
 	codec  string           // RFC 6381, from the encoder's first keyframe
 	fitted gocv.Mat         // the frame scaled to fit the size, even sides
+	scaled bool             // fitted holds the last frame
 	bgr    gocv.Mat         // a grey or BGRA frame as BGR
 	logged bool             // the encoder's name was logged at Info
 	retry  time.Time        // after opening failed, when to try again
@@ -95,7 +96,8 @@ func (v *videoEncoder) encode(img gocv.Mat, t time.Time) {
 	}
 	w, h := fitSize(src.Cols(), src.Rows(), a.cfg.Width, a.cfg.Height)
 	w, h = max(2, w&^1), max(2, h&^1) // H.264 in 4:2:0 wants even sides
-	if w != src.Cols() || h != src.Rows() {
+	v.scaled = w != src.Cols() || h != src.Rows()
+	if v.scaled {
 		gocv.Resize(src, &v.fitted, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
 		src = v.fitted
 	}

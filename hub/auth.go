@@ -237,12 +237,13 @@ func RolePermissions(role, user string, cams []string) (*server.Permissions, err
 }
 
 // AgentPermissions lets an agent publish its cameras' frames (JPEG or
-// H.264) and status reports, exactly the subjects of the wire contract, and
-// nothing else; it subscribes to nothing.
+// H.264), their small tier's, and status reports, exactly the subjects of
+// the wire contract, and nothing else; it subscribes to nothing.
 func AgentPermissions(cams []string) *server.Permissions {
 	var pub []string
 	for _, id := range cams {
-		pub = append(pub, wire.FramesSubject(id), wire.VideoSubject(id, true), wire.VideoSubject(id, false), wire.StatusSubject(id))
+		pub = append(pub, wire.FramesSubject(id), wire.VideoSubject(id, true), wire.VideoSubject(id, false), wire.StatusSubject(id),
+			wire.LoFramesSubject(id), wire.LoVideoSubject(id, true), wire.LoVideoSubject(id, false))
 	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
@@ -251,8 +252,8 @@ func AgentPermissions(cams []string) *server.Permissions {
 }
 
 // ViewerPermissions lets a viewer read cams (every camera if empty): live
-// frames, status, motion and snapshots, the camera list, Home Assistant's
-// discovery configs (and say Home Assistant started), and the replay buffer,
+// frames (both tiers), status, motion and snapshots, the camera list, Home
+// Assistant's discovery configs (and say Home Assistant started), and the replay buffer,
 // events and event clips through JetStream. Replies
 // come to the user's own inbox prefix (wire.InboxPrefix), so one viewer
 // cannot read another's replies.
@@ -301,7 +302,8 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 		pub = append(pub, api+"STREAM.MSG.GET."+fs, api+"CONSUMER.CREATE."+fs+".>",
 			api+"DIRECT.GET."+fs, api+"DIRECT.GET."+fs+".>",
 			api+"CONSUMER.CREATE."+es+".>", api+"CONSUMER.CREATE."+cs+".>")
-		sub = append(sub, wire.AllFrames, wire.AllVideo, wire.AllStatus, wire.AllMotion, wire.AllEvents, wire.AllSnapshots)
+		sub = append(sub, wire.AllFrames, wire.AllVideo, wire.AllStatus, wire.AllMotion, wire.AllEvents, wire.AllSnapshots,
+			wire.AllLoFrames, wire.AllLoVideo)
 	}
 	for _, id := range cams {
 		// An ordered consumer with one filter subject is created on
@@ -316,7 +318,8 @@ func ViewerPermissions(user string, cams []string) *server.Permissions {
 			api+"CONSUMER.CREATE."+es+".*."+wire.EventsSubject(id),
 			api+"CONSUMER.CREATE."+cs+".*."+wire.ClipFilter("*", id))
 		sub = append(sub, wire.FramesSubject(id), wire.VideoFilter(id), wire.StatusSubject(id),
-			wire.MotionSubject(id), wire.EventsSubject(id), wire.SnapshotSubject(id))
+			wire.MotionSubject(id), wire.EventsSubject(id), wire.SnapshotSubject(id),
+			wire.LoFramesSubject(id), wire.LoVideoFilter(id))
 	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},

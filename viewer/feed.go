@@ -45,6 +45,7 @@ type delivery struct {
 	err   error // a live message that is not a frame: counted, then skipped
 	// behind: replayed while the player was behind live.
 	behind bool
+	lo     bool // a small-tier frame
 	at     time.Time
 }
 
@@ -69,11 +70,21 @@ type slot struct {
 	// seen is when the hub last heard of the camera before this viewer
 	// started (from the camera list), in Unix nanoseconds; 0 if unknown.
 	seen atomic.Int64
+
+	// The tier read (tier.go): lo is whether the small tier is wanted,
+	// arrived whether a frame of the wanted tier came since the switch.
+	// mainSub and loSub (under the feed's mu) are the frame subscriptions
+	// of a feed with a camera list.
+	lo, arrived    atomic.Bool
+	mainSub, loSub *nats.Subscription
 }
 
 func (s *slot) onFrame(m *nats.Msg) {
 	if err := wire.CheckLive(m); err != nil {
 		s.feed.badMessage(s.id, "frame", err) // not shown at all
+		return
+	}
+	if !s.accept(false) { // the small tier is read
 		return
 	}
 	// Only counted here; the grid skips the frame when it looks at it, and
@@ -121,6 +132,7 @@ type Feed struct {
 	slots map[string]*slot
 	order []*slot // tiles in display order; replaced, never modified
 	subs  []*nats.Subscription
+	nc    *nats.Conn // what Subscribe was given, for tier switches
 
 	gen     atomic.Uint64 // incremented when a camera is added
 	ignored atomic.Uint64 // messages of cameras beyond MaxCameras or with bad subjects
@@ -194,6 +206,7 @@ func CheckCams(ids []string) error {
 func (f *Feed) Subscribe(nc *nats.Conn) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.nc = nc
 	sub := func(subject string, h nats.MsgHandler, msgs, bytes int) error {
 		s, err := nc.Subscribe(subject, h)
 		if err != nil {
@@ -205,7 +218,13 @@ func (f *Feed) Subscribe(nc *nats.Conn) error {
 	if f.fixed {
 		for _, s := range f.order {
 			if !f.rewound {
-				if err := sub(wire.FramesSubject(s.id), s.onFrame, pendingFramesPerCamera, pendingBytesPerCamera); err != nil {
+				// the frames' subscription is the tier's (tier.go)
+				ms, err := nc.Subscribe(wire.FramesSubject(s.id), s.onFrame)
+				if err != nil {
+					return fmt.Errorf("subscribing to %s: %w", wire.FramesSubject(s.id), err)
+				}
+				s.mainSub = ms
+				if err := ms.SetPendingLimits(pendingFramesPerCamera, pendingBytesPerCamera); err != nil {
 					return err
 				}
 				if err := sub(wire.VideoFilter(s.id), s.onVideo, pendingFramesPerCamera*8, pendingBytesPerCamera); err != nil {
@@ -278,6 +297,14 @@ func (f *Feed) Close() {
 		_ = s.Unsubscribe() // fails only if the connection is closed
 	}
 	f.subs = nil
+	for _, s := range f.order {
+		for _, ts := range []**nats.Subscription{&s.mainSub, &s.loSub} {
+			if *ts != nil {
+				_ = (*ts).Unsubscribe()
+				*ts = nil
+			}
+		}
+	}
 	if f.stop != nil {
 		f.stop()
 	}

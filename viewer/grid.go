@@ -41,6 +41,9 @@ type Grid struct {
 	byID        map[string]*tile
 	laid        bool
 	notice      string
+
+	pin  string // the tier pinned (tier.go); "" or TierAuto: by tile size
+	solo string // the camera shown alone; "": every camera
 }
 
 // tile is one camera's place on the grid.
@@ -53,6 +56,7 @@ type tile struct {
 	picRect image.Rectangle // where pic goes on the canvas
 	frame   wire.Frame      // headers of the frame in pic
 	scale   turbojpeg.Scale // the scale it was decoded at
+	lo      bool            // pic is a small-tier frame
 	good    time.Time       // when the frame in pic was received
 	behind  bool            // the frame in pic was replayed behind live
 	shown   *delivery       // the newest delivery looked at
@@ -119,6 +123,14 @@ func (g *Grid) relayout() {
 		return
 	}
 	g.laid, g.gen = true, gen
+	if g.solo != "" {
+		for _, s := range order {
+			if s.id == g.solo {
+				order = []*slot{s}
+				break
+			}
+		}
+	}
 	rects := Layout(len(order), g.size)
 	g.tiles = g.tiles[:0]
 	for i, s := range order {
@@ -165,6 +177,7 @@ func (g *Grid) Update(now time.Time) bool {
 	g.relayout()
 	changed := gen != g.gen
 	for _, t := range g.tiles {
+		g.chooseTier(t)
 		if d := t.slot.frame.Load(); d != nil && d != t.shown {
 			t.shown = d
 			if err := g.decode(t, d); err != nil {
@@ -222,7 +235,7 @@ func (g *Grid) decode(t *tile, d *delivery) error {
 		gocv.Resize(t.raw, &t.pic, shown, 0, 0, interpolation(got, shown))
 	}
 	t.picRect = Centre(shown, t.rect)
-	t.frame, t.scale, t.good, t.behind, t.video = f, scale, d.at, d.behind, false
+	t.frame, t.scale, t.good, t.behind, t.video, t.lo = f, scale, d.at, d.behind, false, d.lo
 	t.decoded++
 	return nil
 }
@@ -317,13 +330,23 @@ type Tile struct {
 	// Info is what the label says after the camera id when the picture
 	// is shown, if there is room: "15.0 fps  age 35ms", "REPLAY -12.3s".
 	Info string
+	// Tier is the tier of the picture shown, TierMain or TierLo; Reads
+	// the tier the tile reads now (they differ during a switch).
+	Tier, Reads string
 }
 
 // Tiles returns the tiles as of the last Update or Render, judged at now.
 func (g *Grid) Tiles(now time.Time) []Tile {
 	tiles := make([]Tile, len(g.tiles))
 	for i, t := range g.tiles {
-		tiles[i] = Tile{ID: t.slot.id, Rect: t.rect, Frame: t.frame, Scale: t.scale, Live: t.live(now), Replay: t.behind}
+		tiles[i] = Tile{ID: t.slot.id, Rect: t.rect, Frame: t.frame, Scale: t.scale, Live: t.live(now), Replay: t.behind,
+			Tier: TierMain, Reads: TierMain}
+		if t.lo {
+			tiles[i].Tier = TierLo
+		}
+		if t.slot.lo.Load() {
+			tiles[i].Reads = TierLo
+		}
 		if !t.pic.Empty() {
 			tiles[i].Picture = t.picRect
 			tiles[i].Info = t.info(now)[0]

@@ -60,6 +60,9 @@ type Config struct {
 	// Speed is the playback speed of a rewind (1: real time, which stays
 	// as far behind live as it started; faster catches up); 1 if zero.
 	Speed float64
+	// Tier pins the tier cameras are read at: TierAuto (by tile size, the
+	// default if empty), TierMain or TierLo. See Grid.SetTier.
+	Tier string
 }
 
 // Viewer is the grid window.
@@ -113,6 +116,13 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Viewer, error) {
 	}
 	v := &Viewer{cfg: cfg, nc: nc, log: log, feed: feed, player: player, url: natsconn.RedactURL(strings.Join(nc.Opts.Servers, ","))}
 	v.grid = NewGrid(feed, image.Point(cfg.WindowSize), log)
+	if cfg.Tier != "" {
+		if err := v.grid.SetTier(cfg.Tier); err != nil {
+			v.grid.Close()
+			feed.Close()
+			return nil, err
+		}
+	}
 	return v, nil
 }
 
@@ -236,11 +246,30 @@ func (v *Viewer) loop(ctx context.Context) error {
 		case 'q', 'Q', 27:
 			v.log.Info("stopping", "reason", "key pressed")
 			return nil
+		default:
+			v.key(key)
 		}
 		if w.GetWindowProperty(gocv.WindowPropertyVisible) < 1 {
 			v.log.Info("stopping", "reason", "window closed")
 			return nil
 		}
+	}
+}
+
+// key handles the grid's keys: 1-9 shows that camera alone and 0 every
+// camera again; t pins the next tier (auto, main, lo).
+func (v *Viewer) key(k int) {
+	switch {
+	case k >= '1' && k <= '9':
+		if ids := v.feed.IDs(); int(k-'1') < len(ids) {
+			v.grid.SetSolo(ids[k-'1'])
+		}
+	case k == '0':
+		v.grid.SetSolo("")
+	case k == 't' || k == 'T':
+		next := map[string]string{TierAuto: TierMain, TierMain: TierLo, TierLo: TierAuto}[v.grid.Tier()]
+		_ = v.grid.SetTier(next)
+		v.log.Info("tier pinned", "tier", next)
 	}
 }
 

@@ -17,7 +17,8 @@ type frame struct {
 	received time.Time
 	// n numbers a camera's frames on a board 1, 2, 3 ...: a client that
 	// sent frame n and next sends frame m skipped m-n-1.
-	n uint64
+	n  uint64
+	lo bool // a small-tier frame (tier.go)
 }
 
 // fpsFrames is how many receive times a feed keeps to measure its rate, and

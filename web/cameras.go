@@ -124,6 +124,12 @@ type Camera struct {
 	Bytes       uint64    `json:"bytes_received"`          // their bytes
 	Drops       uint64    `json:"frames_missed"`           // frames missing from Frame-Seq
 	Received    time.Time `json:"frame_received,omitzero"` // when the newest frame arrived here
+
+	// Lo is the camera's small tier, as its newest report says (null:
+	// none); the page asks for it (lo=) for small JPEG tiles.
+	Lo *wire.Tier `json:"lo,omitempty"`
+	// Codec is the main tier's codec, jpeg or h264, as reported.
+	Codec string `json:"codec,omitempty"`
 }
 
 // cameras lists the cameras the server shows, judged at now: the configured
@@ -176,6 +182,7 @@ func describe(id string, rep report, known bool, st feedStats, now time.Time) Ca
 	c := Camera{Entry: camlist.Entry{ID: id, State: camlist.StateOffline}}
 	if known {
 		c.Entry = camlist.Heard(rep.status, rep.at, now).Entry()
+		c.Lo, c.Codec = rep.status.Lo, rep.status.Codec
 	}
 	c.Frames, c.Bytes, c.Drops, c.RxFPS = st.Frames, st.Bytes, st.Drops, st.FPS
 	if f := st.Newest; f != nil {

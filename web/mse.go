@@ -141,6 +141,11 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "/api/media is live and every frame: rewind or limit the rate with /api/stream")
 		return
 	}
+	lo, err := loQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	want, ok := s.wanted(w, r, q.Cams)
 	if !ok {
 		return
@@ -189,6 +194,7 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 	if c.rc.Flush() != nil {
 		return
 	}
+	c.useTiers(lo)
 	// JPEG cameras come from the live board; H.264 cameras' tiles on
 	// the board (pictures decoded for /api/stream) are left out.
 	wantJPEG := func(id string) bool {
@@ -199,13 +205,15 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 		defer mc.mu.Unlock()
 		return mc.cams[id] == nil
 	}
+	wantMain := c.wantMain(wantJPEG)
 	var (
 		fresh []*frame
 		cams  []*mediaCam
 	)
 	for {
 		var wake <-chan struct{}
-		fresh, wake = c.src.newer(c.sent, wantJPEG, fresh[:0])
+		fresh, wake = c.src.newer(c.sent, wantMain, fresh[:0])
+		fresh = c.newerLo(wantJPEG, fresh)
 		wrote := false
 		now := time.Now()
 		for i, f := range fresh {
@@ -243,6 +251,7 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-wake:
+		case <-c.wakeLo: // nil without tiers: never
 		case <-mc.wake:
 		case <-ctx.Done():
 			return

@@ -57,6 +57,12 @@ type client struct {
 	idle      time.Duration
 	lastWrite time.Time
 	idleTimer *time.Timer
+	// lo are the cameras sent from their small tier (tier.go), sentLo
+	// the number of the small-tier frame sent last of each, wakeLo a
+	// channel closed on the next small-tier frame; nil without tiers.
+	lo     map[string]bool
+	sentLo map[string]uint64
+	wakeLo <-chan struct{}
 }
 
 // open admits a stream of cameras ids (nil: every camera; only with the
@@ -315,6 +321,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	lo, err := loQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	want, ok := s.wanted(w, r, q.Cams)
 	if !ok {
 		return
@@ -330,6 +341,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
+	if q.Since <= 0 {
+		c.useTiers(lo) // a rewind is main-tier only: the buffer holds no other
+	}
+	wantMain := c.wantMain(want)
 	h := w.Header()
 	h.Set("Content-Type", MuxContentType)
 	noCache(h)
@@ -340,7 +355,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	var fresh []*frame
 	for {
 		var wake <-chan struct{}
-		fresh, wake = c.src.newer(c.sent, want, fresh[:0])
+		fresh, wake = c.src.newer(c.sent, wantMain, fresh[:0])
+		fresh = c.newerLo(want, fresh)
 		now := time.Now()
 		wrote := false
 		var soonest time.Duration
@@ -385,6 +401,9 @@ func appendRecordHeader(b []byte, f *frame, now time.Time) []byte {
 	b = strconv.AppendInt(b, int64(f.Height), 10)
 	b = append(b, `,"age_ms":`...)
 	b = strconv.AppendInt(b, max(now.Sub(f.Time), 0).Milliseconds(), 10)
+	if f.lo {
+		b = append(b, `,"tier":"lo"`...)
+	}
 	b = append(b, `,"len":`...)
 	b = strconv.AppendInt(b, int64(len(f.jpeg)), 10)
 	return append(b, "}\n"...)
@@ -433,6 +452,8 @@ func (c *client) wait(wake <-chan struct{}, d time.Duration) bool {
 	select {
 	case <-wake:
 		return true
+	case <-c.wakeLo: // nil without tiers: never
+		return true
 	case <-tc:
 		return true
 	case <-idle:
@@ -458,10 +479,14 @@ func (c *client) write(f *frame, head, tail []byte) error {
 	if err != nil {
 		return c.failed(err)
 	}
-	if prev := c.sent[f.id]; prev != 0 && f.n > prev+1 {
+	sent := c.sent
+	if f.lo {
+		sent = c.sentLo
+	}
+	if prev := sent[f.id]; prev != 0 && f.n > prev+1 {
 		c.s.skipped.Add(f.n - prev - 1)
 	}
-	c.sent[f.id] = f.n
+	sent[f.id] = f.n
 	if c.last != nil {
 		c.last[f.id] = time.Now()
 	}

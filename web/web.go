@@ -168,6 +168,7 @@ type Server struct {
 	gate *gate           // logins; nil: none
 
 	live    *board
+	liveLo  *board // the cameras' small tiers (tier.go)
 	dir     *directory
 	vmu     sync.Mutex
 	vids    videos
@@ -230,7 +231,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, nc: nc, js: js, log: log, tls: tlsConfig, warn: ratelog.New(log, time.Minute),
-		live: newBoard(MaxCameras), dir: newDirectory(MaxCameras),
+		live: newBoard(MaxCameras), liveLo: newBoard(MaxCameras), dir: newDirectory(MaxCameras),
 		vids:  videos{cams: make(map[string]*videoCam), watch: make(map[string]int)},
 		media: media{clients: make(map[*mediaClient]struct{})},
 	}
@@ -320,6 +321,9 @@ func (s *Server) subscribe() error {
 		if err := sub.SetPendingLimits(pendingFrames, pendingBytes); err != nil {
 			return err
 		}
+	}
+	if err := s.subscribeLo(); err != nil {
+		return err
 	}
 	sub, err := s.nc.Subscribe(wire.AllStatus, func(m *nats.Msg) { s.dir.onStatus(m, s.want) })
 	if err != nil {

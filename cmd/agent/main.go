@@ -52,6 +52,12 @@ type settings struct {
 	codec          string
 	bitrate        int
 	encoder        string
+	loSize         optSize
+	loFPS          float64
+	loCodec        string
+	loQuality      intRange
+	loSource       string
+	loSourceFile   string
 	http           string
 	cli.Common
 }
@@ -59,8 +65,9 @@ type settings struct {
 // flags returns the agent's flag set, the schema of its configuration.
 func flags() (*pflag.FlagSet, *settings) {
 	s := &settings{
-		size:    cli.Size{Point: image.Pt(agent.DefaultWidth, agent.DefaultHeight)},
-		quality: intRange{v: agent.DefaultQuality, min: 1, max: 100},
+		size:      cli.Size{Point: image.Pt(agent.DefaultWidth, agent.DefaultHeight)},
+		quality:   intRange{v: agent.DefaultQuality, min: 1, max: 100},
+		loQuality: intRange{v: agent.DefaultLoQuality, min: 1, max: 100},
 	}
 	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // run reports errors itself
@@ -92,6 +99,16 @@ func flags() (*pflag.FlagSet, *settings) {
 	fs.IntVar(&s.bitrate, "bitrate", 0, "H.264 encoder's target in `bit/s`; 0 encodes at constant quality")
 	fs.StringVar(&s.encoder, "encoder", avcodec.CodecAuto, "H.264 `encoder`: auto (the Raspberry Pi 4's hardware encoder if it opens,\n"+
 		"else libx264), libx264 or h264_v4l2m2m")
+	fs.Var(&s.loSize, "lo-size", "also publish a small tier of this camera on cams.<id>.lo.frames, each\n"+
+		"frame scaled to fit this size (e.g. 320x180; at most half of --size), for grids\n"+
+		"of small tiles (default: none)")
+	fs.Float64Var(&s.loFPS, "lo-fps", 0, "the small tier's most frames per second (default: --fps)")
+	fs.StringVar(&s.loCodec, "lo-codec", "", "the small tier's `codec`: jpeg when encoded here (the default), h264 with --lo-source")
+	fs.Var(&s.loQuality, "lo-quality", "the small tier's JPEG quality, 1-100")
+	fs.StringVar(&s.loSource, "lo-source", "", "an RTSP camera's sub-stream `URL`, passed through as the small tier on\n"+
+		"cams.<id>.lo.video.key|delta (H.264); a URL with a password belongs in\n"+
+		"--lo-source-file or CAMHUB_LO_SOURCE")
+	fs.StringVar(&s.loSourceFile, "lo-source-file", "", "read --lo-source from the first line of this `file`")
 	fs.StringVar(&s.http, "http", "", "serve /metrics (Prometheus) and /healthz on this `host:port`, e.g. :9101 (default: off)")
 	s.AddFlags(fs)
 	return fs, s
@@ -122,6 +139,10 @@ With --codec h264 an rtsp:// camera's H.264 (and a command's) is passed through
 without decoding: --fps, --size and --quality do not apply. Every other source is
 encoded with libavcodec (--bitrate, --encoder).
 
+A small tier (--lo-size, or --lo-source for an IP camera's sub-stream) is a second,
+smaller stream of the same camera on cams.<id>.lo.…: grids of small tiles read it
+instead of the full frames. It is sent and dropped apart from the main frames.
+
 Joining a secured hub (the default): on the hub, "hub camera add front" prints a
 join token; give it once with --join-file (or $CAMHUB_JOIN). The agent keeps it
 in --state-dir and later starts need neither --join-file nor --id:
@@ -133,6 +154,8 @@ Examples:
   agent --id cam0 --source 0
   agent --id door --codec h264 --source rtsp://user:pass@10.0.0.5/stream
   agent --id test --codec h264 --source testpattern --bitrate 500000
+  agent --id porch --source 0 --size 1280x720 --lo-size 320x180      # and a small tier
+  agent --id door --codec h264 --source-file door.url --lo-source-file door-sub.url
   agent --id pi --codec h264 --source 'exec:rpicam-vid -t 0 --inline --codec libav --libav-format mpegts -o -'
   CAMHUB_SOURCE='rtsp://cam/stream?token=...' agent --id gate   # not in the process list
 
@@ -194,6 +217,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		s.source = src
 	}
+	if s.loSourceFile != "" {
+		if fs.Changed("lo-source") {
+			return fail(errors.New("give --lo-source or --lo-source-file, not both"))
+		}
+		src, err := natsconn.ReadSecret(s.loSourceFile)
+		if err != nil {
+			return fail(fmt.Errorf("--lo-source-file: %w", err))
+		}
+		s.loSource = src
+	}
 	cfg := agent.Config{
 		ID:             s.id,
 		Site:           s.site,
@@ -208,6 +241,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Codec:          s.codec,
 		Bitrate:        s.bitrate,
 		Encoder:        s.encoder,
+		LoWidth:        s.loSize.X,
+		LoHeight:       s.loSize.Y,
+		LoFPS:          s.loFPS,
+		LoCodec:        s.loCodec,
+		LoSource:       s.loSource,
+	}
+	if fs.Changed("lo-quality") {
+		cfg.LoQuality = s.loQuality.v
+		if !fs.Changed("lo-size") && !fs.Changed("lo-codec") && !fs.Changed("lo-fps") && s.loSource == "" {
+			return fail(errors.New("--lo-quality: give --lo-size for a small tier"))
+		}
 	}
 	// Checked before connecting, so that a mistake is reported at once.
 	if err := cfg.Validate(); err != nil {
@@ -252,6 +296,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cli.ExitFailure
 	}
 	return cli.ExitOK
+}
+
+// optSize is a --size-like flag that is unset (zero) by default, shown as
+// such in the help.
+type optSize struct{ cli.Size }
+
+func (s *optSize) String() string {
+	if s.X == 0 && s.Y == 0 {
+		return ""
+	}
+	return s.Size.String()
+}
+
+// Set takes "" as unset, for an empty key in the YAML file.
+func (s *optSize) Set(v string) error {
+	if strings.TrimSpace(v) == "" {
+		s.Point = image.Point{}
+		return nil
+	}
+	return s.Size.Set(v)
 }
 
 // intRange is a pflag.Value for an integer within [min, max].

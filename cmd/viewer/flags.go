@@ -42,6 +42,7 @@ type options struct {
 	since time.Duration
 	at    timeValue
 	speed float64
+	tier  string // the grid's tier pin
 	// export and snapshot
 	cam      string
 	from, to timeValue
@@ -67,7 +68,7 @@ var commonFlags = []string{config.FileFlag, "nats", "user", "password-file", "tl
 // commands is viewer's command table. A new command is a line here and
 // its run function.
 var commands = []*command{
-	{"", "show the grid (the default)", runGrid, []string{"cams", "window-size", "since", "at", "speed", "http", "http-tls-cert", "http-tls-key"}},
+	{"", "show the grid (the default)", runGrid, []string{"cams", "window-size", "since", "at", "speed", "tier", "http", "http-tls-cert", "http-tls-key"}},
 	{"list", "print the cameras the hub knows, with their state (--json for JSON)", runList, []string{"json"}},
 	{"snapshot", "write the newest frame of cameras in the replay buffer as JPEGs", runSnapshot, []string{"cam", "cams", "out", "out-dir"}},
 	{"export", "write a video clip of cameras from the replay buffer", runExport,
@@ -138,6 +139,9 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	fs.DurationVar(&o.since, "since", 0, "grid: rewind this far (e.g. 20s, 2m) and play on into live; export: the clip starts this long ago")
 	fs.Var(&o.at, "at", "grid: rewind to this capture time (RFC 3339, e.g. 2026-11-24T08:00:05Z) and play on into live")
 	fs.Float64Var(&o.speed, "speed", 1, "grid: playback speed of a rewind: 1 stays behind live, 2 plays twice as fast until it catches up")
+	fs.StringVar(&o.tier, "tier", viewer.TierAuto, "grid: the `tier` cameras with a small tier are read at: auto (the small tier while\n"+
+		"a tile is at most half the camera's size, e.g. in a grid of many; the main one alone),\n"+
+		"main or lo; the t key in the window changes it, 1-9 shows one camera alone, 0 them all")
 	fs.StringVar(&o.cam, "cam", "", "export, snapshot: the camera (`id`)")
 	fs.Var(&o.from, "from", "export: capture time of the clip's start (RFC 3339; default: the oldest frame in the buffer)")
 	fs.Var(&o.to, "to", "export: capture time of the clip's end (RFC 3339; default: the newest frame in the buffer)")
@@ -187,6 +191,9 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	var err error
 	switch o.command.name {
 	case "":
+		if err = viewer.CheckTier(o.tier); err != nil {
+			return nil, fmt.Errorf("--tier: %w", err)
+		}
 		err = o.checkRewind(fs)
 	case "export":
 		if o.event != "" {

@@ -41,7 +41,7 @@ func runGrid(ctx context.Context, o *options, stdout, stderr io.Writer, log *slo
 		return cli.ExitFailure
 	}
 	defer nc.Close()
-	cfg := viewer.Config{Cams: o.cams, WindowSize: o.size.Point}
+	cfg := viewer.Config{Cams: o.cams, WindowSize: o.size.Point, Tier: o.tier}
 	if o.rewinding() {
 		cfg.Rewind, cfg.Speed = o.at.t, o.speed
 		if cfg.Rewind.IsZero() {

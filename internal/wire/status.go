@@ -46,6 +46,8 @@ type Status struct {
 	Time          time.Time `json:"time"`        // when this report was made
 	IntervalMS    int64     `json:"interval_ms"` // the agent's report interval
 	Version       string    `json:"version"`
+	// Lo is the camera's small tier (cams.<id>.lo.…), if it has one.
+	Lo *Tier `json:"lo,omitempty"`
 }
 
 // Interval is the agent's report interval: DefaultReportInterval if it did
@@ -94,6 +96,14 @@ func ParseStatus(subject string, data []byte) (*Status, error) {
 	}
 	if s.IntervalMS < 0 || s.Width < 0 || s.Height < 0 || s.FPS < 0 {
 		return nil, fmt.Errorf("%w on %s: negative field", ErrBadStatus, subject)
+	}
+	if l := s.Lo; l != nil {
+		if l.Width < 0 || l.Height < 0 || l.FPS < 0 {
+			return nil, fmt.Errorf("%w on %s: negative field in lo", ErrBadStatus, subject)
+		}
+		if l.Codec != CodecJPEG && l.Codec != CodecH264 {
+			return nil, fmt.Errorf("%w on %s: lo codec %q", ErrBadStatus, subject, l.Codec)
+		}
 	}
 	return &s, nil
 }

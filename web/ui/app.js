@@ -16,6 +16,10 @@ const state = {
   since: 0, // seconds rewound; 0: live
   ctrl: null, // the AbortController of the current stream
   retries: 0,
+  // quality tiers: the cameras the stream sends from their small tier
+  // (lo=), and the pin: auto (by tile size), main or lo
+  lo: '',
+  tier: localStorage.getItem('camhub.tier') || 'auto',
 };
 
 function fmtAge(ms) {
@@ -156,6 +160,11 @@ function label(t) {
 // onFrame takes one frame of the stream.
 function onFrame(h, blob) {
   const t = tileFor(h.id);
+  // api/media's JPEG records do not say the tier: a frame of the small
+  // tier's width is one
+  const lo = t.cam && t.cam.lo;
+  t.el.dataset.tier = h.tier || (lo && h.width === lo.width && h.width < t.cam.width ? 'lo' : 'main');
+  t.el.dataset.width = String(h.width);
   t.el.dataset.age = String(h.age_ms);
   t.el.dataset.seq = String(h.seq);
   if (state.since) {
@@ -208,10 +217,38 @@ async function read(reader) {
   }
 }
 
+// loCams lists the cameras to read at their small tier: JPEG cameras with
+// a JPEG small tier whose tile shows at most half the camera's size in
+// device pixels (or all of them, pinned to lo). Rewinds read the main tier.
+function loCams() {
+  if (state.since || state.tier === 'main') return '';
+  const dpr = window.devicePixelRatio || 1;
+  const ids = [];
+  for (const t of tiles.values()) {
+    const c = t.cam;
+    if (!c || !c.lo || c.lo.codec !== 'jpeg' || (c.codec && c.codec !== 'jpeg')) continue;
+    if (state.solo && state.solo !== t.id) continue;
+    const pic = t.img.parentElement;
+    const w = pic.clientWidth * dpr;
+    const h = pic.clientHeight * dpr;
+    if (state.tier === 'lo' || (c.width > 0 && 2 * w <= c.width && 2 * h <= c.height)) ids.push(t.id);
+  }
+  return ids.sort().join(',');
+}
+
+// retier reopens the stream when the tiers it should read changed: the
+// tiles keep their pictures until the new stream's first frames, which
+// come at once (the server's newest frame of each camera).
+function retier() {
+  if (loCams() !== state.lo) restart();
+}
+
 function streamURL() {
   const p = new URLSearchParams();
   if (state.solo) p.set('cams', state.solo);
   if (state.since) p.set('since', state.since + 's');
+  state.lo = loCams();
+  if (state.lo) p.set('lo', state.lo);
   const q = p.toString();
   // live, where the browser plays H.264 itself: api/media (mse.js)
   const path = !state.since && camhubMedia.mode() !== 'jpeg' ? 'api/media' : 'api/stream';
@@ -270,6 +307,7 @@ async function poll() {
         t.cam = c;
         label(t);
       }
+      retier();
       if (notice.classList.contains('bad') && state.retries === 0) say('');
     }
   } catch (e) {
@@ -322,6 +360,26 @@ window.addEventListener('hashchange', applyHash);
 // A hidden tab receives nothing; it catches up with the newest frames when
 // it is shown again.
 document.addEventListener('visibilitychange', restart);
+
+// The tier pin: a small button cycling auto, main, lo.
+const tierBtn = document.createElement('button');
+tierBtn.type = 'button';
+tierBtn.id = 'tier';
+tierBtn.title = 'quality tier: auto reads a camera\'s small tier for small tiles';
+const showTier = () => { tierBtn.textContent = 'tier: ' + state.tier; };
+tierBtn.addEventListener('click', () => {
+  state.tier = { auto: 'main', main: 'lo', lo: 'auto' }[state.tier] || 'auto';
+  localStorage.setItem('camhub.tier', state.tier);
+  showTier();
+  retier();
+});
+showTier();
+rewind.after(tierBtn);
+let resized = null;
+window.addEventListener('resize', () => {
+  clearTimeout(resized);
+  resized = setTimeout(retier, 300);
+});
 
 state.solo = undefined; // so that applyHash applies whatever the address says
 applyHash();

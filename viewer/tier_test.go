@@ -1,0 +1,241 @@
+package viewer
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"camhub/hub/hubtest"
+	"camhub/internal/testenv"
+	"camhub/internal/testenv/cvtest"
+	"camhub/internal/wire"
+)
+
+// tieredCams publishes, for each camera, a 1280x720 main frame, a 320x180
+// small-tier frame and a status report saying so, every 40 ms, until the
+// test ends.
+func tieredCams(t *testing.T, url string, ids []string) {
+	t.Helper()
+	pub := testenv.Conn(t, url)
+	main := cvtest.JPEG(t, cvtest.Red, 1280, 720)
+	lo := cvtest.JPEG(t, cvtest.Blue, 320, 180)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() { close(stop); wg.Wait() })
+	wg.Go(func() {
+		tick := time.NewTicker(40 * time.Millisecond)
+		defer tick.Stop()
+		for seq := uint64(1); ; seq++ {
+			now := time.Now()
+			for _, id := range ids {
+				m := testenv.FrameMsg(id, seq, now, main, 1280, 720)
+				l := testenv.FrameMsg(id, seq, now, lo, 320, 180)
+				l.Subject = wire.LoFramesSubject(id)
+				st, _ := json.Marshal(wire.Status{ID: id, Host: "h", Source: "testpattern", State: wire.StateStreaming,
+					Codec: wire.CodecJPEG, Width: 1280, Height: 720, Started: now, Time: now, IntervalMS: 2000,
+					Lo: &wire.Tier{Codec: wire.CodecJPEG, Width: 320, Height: 180}})
+				if pub.PublishMsg(m) != nil || pub.PublishMsg(l) != nil || pub.Publish(wire.StatusSubject(id), st) != nil {
+					return
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+}
+
+// frameSubs asks the NATS server's monitoring endpoint which frame
+// subjects (main or small tier) the connection named name subscribes to.
+func frameSubs(t *testing.T, monitor, name string) []string {
+	t.Helper()
+	resp, err := http.Get("http://" + monitor + "/connz?subs=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c struct {
+		Connections []struct {
+			Name string   `json:"name"`
+			Subs []string `json:"subscriptions_list"`
+		} `json:"connections"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	var subs []string
+	for _, conn := range c.Connections {
+		if conn.Name != name {
+			continue
+		}
+		for _, s := range conn.Subs {
+			if strings.HasSuffix(s, "."+wire.KindFrames) {
+				subs = append(subs, s)
+			}
+		}
+	}
+	slices.Sort(subs)
+	return subs
+}
+
+// A grid of 8 cameras reads only their small tiers (the NATS server says
+// which subjects the viewer subscribes to); shown alone, a camera switches
+// to its main tier without its tile ever going blank, and back.
+func TestGridReadsSmallTier(t *testing.T) {
+	cfg := hubtest.Config()
+	cfg.Monitor = "127.0.0.1:0"
+	h := hubtest.Start(t, &cfg)
+	var ids []string
+	for i := range 8 {
+		ids = append(ids, fmt.Sprintf("cam%d", i))
+	}
+	tieredCams(t, h.ClientURL(), ids)
+
+	feed, err := NewFeed(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := testenv.Conn(t, h.ClientURL(), nats.Name("tier-viewer"))
+	if err := feed.Subscribe(nc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(feed.Close)
+	g := NewGrid(feed, image.Pt(1280, 720), testenv.Quiet())
+	t.Cleanup(g.Close)
+
+	var want []string
+	for _, id := range ids {
+		want = append(want, wire.LoFramesSubject(id))
+	}
+	slices.Sort(want)
+	monitor := h.MonitorAddr().String()
+	testenv.Eventually(t, 20*time.Second, "every tile showing its small tier and only small tiers subscribed", func() bool {
+		g.Update(time.Now())
+		for _, tl := range g.Tiles(time.Now()) {
+			if tl.Tier != TierLo || tl.Reads != TierLo || tl.Frame.Width != 320 {
+				return false
+			}
+		}
+		return slices.Equal(frameSubs(t, monitor, "tier-viewer"), want)
+	})
+
+	// cam3 alone: 1280x720 is more than half its main tier's size.
+	if !g.SetSolo("cam3") {
+		t.Fatal("SetSolo(cam3)")
+	}
+	switched := func(tier string) {
+		t.Helper()
+		testenv.Eventually(t, 20*time.Second, "cam3 showing its "+tier+" tier", func() bool {
+			now := time.Now()
+			g.Update(now)
+			tl := tileOf(t, g, "cam3", now)
+			if tl.Picture.Empty() || !tl.Live {
+				t.Fatalf("cam3's tile went blank while switching to %s: %+v", tier, tl)
+			}
+			return tl.Tier == tier
+		})
+	}
+	switched(TierMain)
+	if n := len(g.Tiles(time.Now())); n != 1 {
+		t.Fatalf("%d tiles shown solo", n)
+	}
+	if tl := tileOf(t, g, "cam3", time.Now()); tl.Frame.Width != 1280 || tl.Reads != TierMain {
+		t.Fatalf("solo tile %+v", tl)
+	}
+	testenv.Eventually(t, 10*time.Second, "cam3's small tier unsubscribed", func() bool {
+		g.Update(time.Now())
+		subs := frameSubs(t, monitor, "tier-viewer")
+		return slices.Contains(subs, wire.FramesSubject("cam3")) && !slices.Contains(subs, wire.LoFramesSubject("cam3"))
+	})
+
+	// back to the grid, and a pin
+	g.SetSolo("")
+	switched(TierLo)
+	if err := g.SetTier(TierMain); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "every tile on the main tier when pinned", func() bool {
+		now := time.Now()
+		g.Update(now)
+		for _, tl := range g.Tiles(now) {
+			if tl.Picture.Empty() {
+				t.Fatalf("%s went blank", tl.ID)
+			}
+			if tl.Tier != TierMain {
+				return false
+			}
+		}
+		return true
+	})
+	if err := g.SetTier("high"); err == nil {
+		t.Error("SetTier(high) accepted")
+	}
+}
+
+// Without a camera list, small tiles read the small tiers too: a
+// subscription for each, beside the one to every camera's main frames,
+// whose frames of those cameras are dropped undecoded.
+func TestGridReadsSmallTierEveryCamera(t *testing.T) {
+	cfg := hubtest.Config()
+	cfg.Monitor = "127.0.0.1:0"
+	h := hubtest.Start(t, &cfg)
+	ids := []string{"a", "b", "c", "d", "e"}
+	tieredCams(t, h.ClientURL(), ids)
+	feed, err := NewFeed(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := testenv.Conn(t, h.ClientURL(), nats.Name("tier-viewer-all"))
+	if err := feed.Subscribe(nc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(feed.Close)
+	g := NewGrid(feed, image.Pt(1280, 720), testenv.Quiet())
+	t.Cleanup(g.Close)
+	want := []string{wire.AllFrames}
+	for _, id := range ids {
+		want = append(want, wire.LoFramesSubject(id))
+	}
+	slices.Sort(want)
+	testenv.Eventually(t, 20*time.Second, "every tile showing its small tier", func() bool {
+		now := time.Now()
+		g.Update(now)
+		tiles := g.Tiles(now)
+		if len(tiles) != len(ids) {
+			return false
+		}
+		for _, tl := range tiles {
+			if tl.Tier != TierLo || tl.Frame.Width != 320 {
+				return false
+			}
+		}
+		return slices.Equal(frameSubs(t, h.MonitorAddr().String(), "tier-viewer-all"), want)
+	})
+	// main frames keep coming and are dropped: the tiles stay small
+	decoded := stats(g, "a").Decoded
+	testenv.Eventually(t, 10*time.Second, "more frames", func() bool { return stats(g, "a").Decoded > decoded+5 })
+	if tl := tileOf(t, g, "a", time.Now()); tl.Tier != TierLo {
+		t.Fatalf("tile a %+v", tl)
+	}
+	g.SetSolo("c")
+	testenv.Eventually(t, 20*time.Second, "c alone on its main tier", func() bool {
+		now := time.Now()
+		g.Update(now)
+		tl := tileOf(t, g, "c", now)
+		if tl.Picture.Empty() {
+			t.Fatal("c went blank")
+		}
+		return tl.Tier == TierMain && tl.Frame.Width == 1280 &&
+			!slices.Contains(frameSubs(t, h.MonitorAddr().String(), "tier-viewer-all"), wire.LoFramesSubject("c"))
+	})
+}
