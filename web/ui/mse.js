@@ -33,6 +33,7 @@ const camhubMedia = (() => {
   const PROBE = 'video/mp4; codecs="avc1.42E01E"';
 
   const players = new Map(); // camera id -> Player
+  let floorMs = 0; // capture time before which pictures are not shown (a rewind's start)
   let skew = null; // the server's clock minus ours, least-delay estimate
   let ticker = null;
 
@@ -167,6 +168,12 @@ const camhubMedia = (() => {
         const rate = behind > aim + NUDGE_S ? 1.05 : 1;
         if (v.playbackRate !== rate) v.playbackRate = rate;
       }
+      if (floorMs && this.times.length) {
+        // a rewind: from the time asked for, not the keyframe before it
+        const last = this.times[this.times.length - 1];
+        const from = last[0] + (floorMs - last[1]) / 1000;
+        if (v.currentTime < from - 0.001 && end >= from) v.currentTime = from;
+      }
       if (v.paused) v.play().catch(() => { /* played at the next tick */ });
       const q = v.getVideoPlaybackQuality();
       const frames = q.totalVideoFrames;
@@ -190,6 +197,7 @@ const camhubMedia = (() => {
         if (this.ages.length >= MAX_SAMPLES) this.ages.splice(0, MAX_SAMPLES / 2);
         this.ages.push(age);
         t.el.dataset.age = String(age);
+        t.el.dataset.time = String(Math.round(at[1] + (v.currentTime - at[0]) * 1000));
         t.age.textContent = fmtAge(age);
       }
       // frames shown a second, over the last second
@@ -380,6 +388,10 @@ const camhubMedia = (() => {
 
     draw(frame) {
       const c = this.canvas;
+      if (floorMs && this.offset !== null && frame.timestamp / 1000 + this.offset < floorMs - 1) {
+        frame.close(); // before the time asked for: decoded, not shown
+        return;
+      }
       if (c.width !== frame.displayWidth || c.height !== frame.displayHeight) {
         c.width = frame.displayWidth;
         c.height = frame.displayHeight;
@@ -392,7 +404,10 @@ const camhubMedia = (() => {
       t.shown = this.frames;
       t.el.dataset.shown = String(this.frames);
       if (this.frames === 1) label(t);
-      if (this.offset !== null) this.shownAt = pts / 1000 + this.offset;
+      if (this.offset !== null) {
+        this.shownAt = pts / 1000 + this.offset;
+        t.el.dataset.time = String(Math.round(this.shownAt));
+      }
     }
 
     // tick measures the age of the picture shown, as a Player's does.
@@ -548,6 +563,11 @@ const camhubMedia = (() => {
     return p ? p.ages.slice(from || 0) : [];
   }
 
-  return { mode, read, reset, stats, ages };
+  // floor: pictures captured before ms (since 1970; 0: none) are decoded
+  // but not shown: a rewind starts at the keyframe before the time asked
+  // for (timeline.js).
+  function floor(ms) { floorMs = ms || 0; }
+
+  return { mode, read, reset, stats, ages, floor };
 })();
 window.camhubMedia = camhubMedia;
