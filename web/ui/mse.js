@@ -34,6 +34,7 @@ const camhubMedia = (() => {
 
   const players = new Map(); // camera id -> Player
   let floorMs = 0; // capture time before which pictures are not shown (a rewind's start)
+  const STILL = -1; // floorMs: each fragment's newest picture alone is shown
   let skew = null; // the server's clock minus ours, least-delay estimate
   let ticker = null;
 
@@ -111,6 +112,10 @@ const camhubMedia = (() => {
 
     push(data, media, capture) {
       if (this.failed) return;
+      if (media !== null) {
+        this.still = floorMs === STILL;
+        this.floor = this.still ? capture : floorMs;
+      }
       if (this.queue.length >= MAX_QUEUE) {
         this.fail('the browser does not keep up');
         return;
@@ -168,13 +173,18 @@ const camhubMedia = (() => {
         const rate = behind > aim + NUDGE_S ? 1.05 : 1;
         if (v.playbackRate !== rate) v.playbackRate = rate;
       }
-      if (floorMs && this.times.length) {
-        // a rewind: from the time asked for, not the keyframe before it
+      if (this.floor && this.times.length) {
+        // a rewind: from the time asked for, not the keyframe before it;
+        // a still: at its newest picture, paused
         const last = this.times[this.times.length - 1];
-        const from = last[0] + (floorMs - last[1]) / 1000;
-        if (v.currentTime < from - 0.001 && end >= from) v.currentTime = from;
+        const from = last[0] + (this.floor - last[1]) / 1000 + 0.0005;
+        if (end >= from && (this.still ? Math.abs(v.currentTime - from) > 0.001 : v.currentTime < from - 0.001)) v.currentTime = from;
       }
-      if (v.paused) v.play().catch(() => { /* played at the next tick */ });
+      if (this.still) {
+        if (!v.paused) v.pause();
+      } else if (v.paused) {
+        v.play().catch(() => { /* played at the next tick */ });
+      }
       const q = v.getVideoPlaybackQuality();
       const frames = q.totalVideoFrames;
       if (frames > 0 && frames !== t.shown) {
@@ -367,6 +377,7 @@ const camhubMedia = (() => {
       if (!list.length) return;
       const last = list[list.length - 1];
       this.offset = capture - last.pts / 1000;
+      this.floor = floorMs === STILL ? capture : floorMs;
       for (const s of list) {
         if (this.decoder.decodeQueueSize > 15) {
           this.skipping = true; // behind: wait for a keyframe
@@ -388,7 +399,7 @@ const camhubMedia = (() => {
 
     draw(frame) {
       const c = this.canvas;
-      if (floorMs && this.offset !== null && frame.timestamp / 1000 + this.offset < floorMs - 1) {
+      if (this.floor && this.offset !== null && frame.timestamp / 1000 + this.offset < this.floor - 1) {
         frame.close(); // before the time asked for: decoded, not shown
         return;
       }
@@ -565,7 +576,8 @@ const camhubMedia = (() => {
 
   // floor: pictures captured before ms (since 1970; 0: none) are decoded
   // but not shown: a rewind starts at the keyframe before the time asked
-  // for (timeline.js).
+  // for (timeline.js). -1: only each fragment's newest picture is shown
+  // (a still: a keyframe and the access units up to the time asked for).
   function floor(ms) { floorMs = ms || 0; }
 
   return { mode, read, reset, stats, ages, floor };

@@ -156,8 +156,8 @@ const camhubTimeline = (() => {
       const res = await fetch(stillURL(t, exact), { signal: ctrl.signal, cache: 'no-store' });
       if (loggedOut(res)) return; // app.js
       if (res.ok) {
-        // exactly t: the H.264 pictures before it are decoded, not shown
-        camhubMedia.floor(exact ? t - 1 : 0);
+        // each H.264 camera's newest picture alone: the ones before it are decoded, not shown
+        camhubMedia.floor(-1);
         await camhubMedia.read(res.body.getReader());
         tl.seeks.push({ at: t, exact, ms: performance.now() - asked });
         if (tl.seeks.length > 1000) tl.seeks.splice(0, 500);
