@@ -327,7 +327,7 @@ func TestTimelinePage(t *testing.T) {
 			x, y := barPoint(t, ctx, 0.3)
 			start := time.Now()
 			act(t, ctx, "pressing on the bar", mouse(chromedp.MousePressed, x, y))
-			poll(t, ctx, "every tile within a GOP of the pointer", atTimeJS(tlJPEGInterval, time.Second))
+			tlPoll(t, ctx, problems, "every tile within a GOP of the pointer", atTimeJS(tlJPEGInterval, time.Second))
 			t.Logf("seek on press: %v to both tiles", time.Since(start))
 			var drags []time.Duration
 			for _, f := range []float64{0.5, 0.45, 0.7, 0.2, 0.6} {
@@ -443,4 +443,16 @@ func touchAction(typ input.DispatchTouchEventType, x, y float64) chromedp.Action
 		_, err := cdp.Call(ctx, tg, input.DispatchTouchEvent, p)
 		return err
 	})
+}
+
+// tlPoll is poll that, on failure, says what the tiles and the timeline
+// show, and what went to the console.
+func tlPoll(t *testing.T, ctx context.Context, problems func() []string, what, expr string) {
+	t.Helper()
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second)))
+	if err == nil {
+		return
+	}
+	state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({times: `+tlTimesJS+`, mode: camhubTimeline.mode(), seeks: camhubTimeline.seeks(), stats: camhubMedia.stats()})`))
+	t.Fatalf("%s: %v\nstate: %s\nconsole: %q", what, err, state, problems())
 }

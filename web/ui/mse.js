@@ -457,7 +457,7 @@ const camhubMedia = (() => {
         p.close();
         players.delete(id);
       }
-      onFrame({ id, seq, width, height, age_ms: Math.max(0, Math.round(now() - capture)) },
+      onFrame({ id, seq, width, height, time: capture, age_ms: Math.max(0, Math.round(now() - capture)) },
         new Blob([payload], { type: 'image/jpeg' }));
       return;
     }
