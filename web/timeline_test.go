@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -341,20 +343,37 @@ func TestTimelinePage(t *testing.T) {
 			// space pauses; a drag shows the time under the pointer
 			act(t, ctx, "space", chromedp.KeyEvent(" "))
 			poll(t, ctx, "paused", `camhubTimeline.mode() === 'paused'`)
+			act(t, ctx, "timing pointer events", chromedp.Evaluate[chromedp.Void](`for (const k of ['pointerdown', 'pointermove'])
+				document.getElementById('tl-bar').addEventListener(k, (e) => { window.tlPointer = e.timeStamp; }, true)`))
 			x, y := barPoint(t, ctx, tc.first.Add(5*time.Second))
 			start := time.Now()
 			act(t, ctx, "pressing on the bar", mouse(chromedp.MousePressed, x, y))
 			tlPoll(t, ctx, problems, "every tile within a GOP of the pointer", atTimeJS(tlJPEGInterval, time.Second))
 			t.Logf("seek on press: %v to both tiles", time.Since(start))
-			var drags []time.Duration
 			// within the history published (frames 100 ms apart there;
-			// live, under load, the test's may not be)
-			for _, s := range []time.Duration{10 * time.Second, 9 * time.Second, 15 * time.Second, 3 * time.Second, 12 * time.Second} {
+			// live, under load, the test's may not be); each drag timed
+			// in the page, from the pointer event to both tiles showing
+			// the time
+			var drags []time.Duration
+			moves := []time.Duration{10 * time.Second, 9 * time.Second, 15 * time.Second, 3 * time.Second, 12 * time.Second}
+			if v := os.Getenv("CAMHUB_TIMELINE_SEEKS"); v != "" { // more, to measure
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					t.Fatalf("CAMHUB_TIMELINE_SEEKS: %v", err)
+				}
+				rng := rand.New(rand.NewPCG(1, 2))
+				for range n {
+					moves = append(moves[:len(moves)-1], time.Duration(1000+rng.IntN(18000))*time.Millisecond, moves[len(moves)-1])
+				}
+			}
+			for _, s := range moves {
 				x, y = barPoint(t, ctx, tc.first.Add(s))
-				start := time.Now()
 				act(t, ctx, "dragging", mouse(chromedp.MouseMoved, x, y))
-				tlPoll(t, ctx, problems, "every tile within a GOP of the pointer", atTimeJS(tlJPEGInterval, time.Second))
-				drags = append(drags, time.Since(start))
+				ms := run(t, ctx, "timing the drag", chromedp.Evaluate[float64](seekProbeJS(atTimeJS(tlJPEGInterval, time.Second)), chromedp.EvalAwaitPromise))
+				if ms < 0 {
+					tlPoll(t, ctx, problems, "every tile within a GOP of the pointer", atTimeJS(tlJPEGInterval, time.Second))
+				}
+				drags = append(drags, time.Duration(ms*float64(time.Millisecond)))
 			}
 			// release: exactly there
 			act(t, ctx, "releasing", mouse(chromedp.MouseReleased, x, y))
@@ -372,7 +391,9 @@ func TestTimelinePage(t *testing.T) {
 			for _, s := range seeks {
 				inPage = append(inPage, time.Duration(s.MS*float64(time.Millisecond)))
 			}
-			t.Logf("%s: drag to both tiles showing the time (pointer event to tiles, polled): %v; stills in the page (request to read): %v", player, drags, inPage)
+			sorted := slices.Sorted(slices.Values(drags))
+			t.Logf("%s: %d drags, pointer event to both tiles showing the time: p50 %v, p90 %v, max %v (%v); stills (request to read): %v",
+				player, len(drags), sorted[len(sorted)/2], sorted[len(sorted)*9/10], sorted[len(sorted)-1], drags, inPage)
 			saveShot(t, ctx, "timeline-"+player)
 
 			// keys: shift+left steps back 10 s, right 1 s, exactly
@@ -462,6 +483,21 @@ func touchAction(typ input.DispatchTouchEventType, x, y float64) chromedp.Action
 		_, err := cdp.Call(ctx, tg, input.DispatchTouchEvent, p)
 		return err
 	})
+}
+
+// seekProbeJS is a promise of the milliseconds from the last pointer
+// event on the timeline to cond being true (checked every frame); -1
+// after 20 s.
+func seekProbeJS(cond string) string {
+	return fmt.Sprintf(`new Promise((resolve) => {
+		const end = performance.now() + 20000;
+		const check = () => {
+			if (%s) resolve(performance.now() - window.tlPointer);
+			else if (performance.now() > end) resolve(-1);
+			else requestAnimationFrame(check);
+		};
+		check();
+	})`, cond)
 }
 
 // tlPoll is poll that, on failure, says what the tiles and the timeline
