@@ -220,7 +220,8 @@ function streamURL() {
   const p = new URLSearchParams();
   if (state.solo) p.set('cams', state.solo);
   if (state.since) p.set('since', state.since + 's');
-  if (state.at) p.set('at', String(Math.round(state.at)));
+  // a rewind reopened (the tab shown again, a retry) goes on from where it is
+  if (state.at) p.set('at', String(Math.round(window.camhubTimeline ? camhubTimeline.position() : state.at)));
   if (state.at && state.speed !== 1) p.set('speed', String(state.speed));
   const q = p.toString();
   // where the browser plays H.264 itself: api/media (mse.js)

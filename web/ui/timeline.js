@@ -332,6 +332,12 @@ const camhubTimeline = (() => {
     draw();
   }
 
+  // app.js reopens the stream when the tab is shown again: playing, it
+  // goes on from where the clock says it is
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && tl.mode === 'playing') state.at = position();
+  }, true);
+
   setInterval(draw, 250);
   draw();
   poll();
