@@ -312,9 +312,10 @@ func act(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 // The timeline in a real browser, with a JPEG and an H.264 camera (played
 // by WebCodecs and by MSE): it spans the buffer; dragging shows every tile
 // at the time under the pointer (within a GOP), release exactly there
-// (within a frame); playing advances every tile in sync; the keys step,
-// pause and play, and go live; nothing goes to the console. It logs how
-// long seeks took.
+// (within a frame); playing advances every tile in sync, at 4x four
+// times as fast; the keys step, pause and play, and go live; nothing goes
+// to the console. It logs how long seeks took (CAMHUB_TIMELINE_SEEKS=n
+// drags n more times).
 func TestTimelinePage(t *testing.T) {
 	for _, player := range []string{"webcodecs", "mse"} {
 		t.Run(player, func(t *testing.T) {
@@ -419,6 +420,19 @@ func TestTimelinePage(t *testing.T) {
 			}
 			if !run(t, ctx, "rewound", chromedp.Evaluate[bool](`document.getElementById('grid').classList.contains('rewound')`)) {
 				t.Error("the grid is not marked as rewound")
+			}
+
+			// 4 times real time: the tiles advance about four seconds a second
+			act(t, ctx, "4x", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById('tl-speed'); s.value = '4'; s.dispatchEvent(new Event('change')); })()`))
+			a := run(t, ctx, "times", chromedp.Evaluate[tlTimes](tlTimesJS))
+			poll(t, ctx, "every tile playing at 4x", fmt.Sprintf(`(() => { const t = %s; return t.pic > %f && t.cam > %f; })()`, tlTimesJS, a.Pic+500, a.Cam+500))
+			a = run(t, ctx, "times", chromedp.Evaluate[tlTimes](tlTimesJS))
+			wall := time.Now()
+			poll(t, ctx, "every tile 4 s on", fmt.Sprintf(`(() => { const t = %s; return t.pic > %f && t.cam > %f; })()`, tlTimesJS, a.Pic+4000, a.Cam+4000))
+			if d := time.Since(wall); d > 2500*time.Millisecond {
+				t.Errorf("at 4x, 4 s of pictures took %v", d)
+			} else {
+				t.Logf("at 4x, 4 s of pictures took %v", d)
 			}
 
 			// L: live, the pictures new

@@ -236,6 +236,7 @@ function restart() {
   if (state.hold) return; // the timeline shows pictures of its own: keep what is shown (timeline.js)
   camhubMedia.reset(); // mse.js
   camhubMedia.floor(state.at); // H.264 pictures before it are decoded, not shown
+  camhubMedia.speed(state.at ? state.speed : 1);
   if (document.hidden) return; // reopened when the page is shown again
   const ctrl = new AbortController();
   state.ctrl = ctrl;

@@ -35,6 +35,7 @@ const camhubMedia = (() => {
   const players = new Map(); // camera id -> Player
   let floorMs = 0; // capture time before which pictures are not shown (a rewind's start)
   const STILL = -1; // floorMs: each fragment's newest picture alone is shown
+  let rate = 1; // playback speed: a rewind played faster than real time
   let skew = null; // the server's clock minus ours, least-delay estimate
   let ticker = null;
 
@@ -170,8 +171,8 @@ const camhubMedia = (() => {
         v.currentTime = Math.max(b.start(b.length - 1), end - aim);
         this.jumps++;
       } else {
-        const rate = behind > aim + NUDGE_S ? 1.05 : 1;
-        if (v.playbackRate !== rate) v.playbackRate = rate;
+        const r = behind > aim + NUDGE_S ? rate * 1.05 : rate;
+        if (v.playbackRate !== r) v.playbackRate = r;
       }
       if (this.floor && this.times.length) {
         // a rewind: from the time asked for, not the keyframe before it;
@@ -580,6 +581,10 @@ const camhubMedia = (() => {
   // (a still: a keyframe and the access units up to the time asked for).
   function floor(ms) { floorMs = ms || 0; }
 
-  return { mode, read, reset, stats, ages, floor };
+  // speed sets how fast MSE players play (a rewind at the speed asked
+  // for: the server sends the access units at that pace).
+  function speed(s) { rate = s > 0 ? s : 1; }
+
+  return { mode, read, reset, stats, ages, floor, speed };
 })();
 window.camhubMedia = camhubMedia;

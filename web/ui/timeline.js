@@ -12,7 +12,7 @@
 // "live" returns to live.
 //
 // Keys: left and right step 1 s (with shift 10 s), space pauses and plays,
-// L goes live. Each tile says the capture time of the picture it shows in
+// L goes live. Playback runs at 1, 2, 4 or 8 times real time. Each tile says the capture time of the picture it shows in
 // data-time (ms since 1970), as the tests read it.
 'use strict';
 
@@ -26,6 +26,7 @@ const camhubTimeline = (() => {
   const head = document.getElementById('tl-head');
   const readout = document.getElementById('tl-time');
   const playBtn = document.getElementById('tl-play');
+  const speedSel = document.getElementById('tl-speed');
 
   const tl = {
     from: null, // ms: the oldest capture time in the buffer
@@ -287,6 +288,11 @@ const camhubTimeline = (() => {
   bar.addEventListener('pointercancel', release);
 
   playBtn.addEventListener('click', toggle);
+  speedSel.addEventListener('change', () => {
+    const p = position();
+    state.speed = Number(speedSel.value) || 1;
+    if (tl.mode === 'playing') play(p);
+  });
   // the rewind buttons: jump back and play, or live
   rewind.addEventListener('click', (e) => {
     const b = e.target.closest('button');
