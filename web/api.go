@@ -67,6 +67,8 @@ func (s *Server) routeTable() ([]route, error) {
 		{"GET /api/events", routeLogin, http.HandlerFunc(s.handleEvents)},                       // events.go
 		{"GET /api/events/{event}/thumb.jpg", routeLogin, http.HandlerFunc(s.handleEventThumb)}, // events.go
 		{"GET /api/events/{event}/clip", routeLogin, http.HandlerFunc(s.handleEventClip)},       // events.go
+		{"GET /api/timeline", routeLogin, http.HandlerFunc(s.handleTimeline)},
+		{"GET /api/still", routeLogin, http.HandlerFunc(s.handleStill)},
 		{"GET /cams/{id}/snapshot.jpg", routeLogin, http.HandlerFunc(s.handleSnapshot)},
 		{"GET /cams/{id}/stream.mjpg", routeLogin, http.HandlerFunc(s.handleMJPEG)},
 		{"GET /healthz", routePublic, http.HandlerFunc(s.handleHealth)},
@@ -192,6 +194,10 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !q.At.IsZero() {
+		s.handleSnapshotAt(w, r, id, q) // timeline.go
+		return
+	}
 	var wf wire.Frame
 	var jpeg []byte
 	// an H.264 camera's board picture is kept up only while watched
@@ -217,12 +223,17 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		}
 		wf, jpeg = rf.Frame, rf.JPEG
 	}
+	writeSnapshot(w, id, wf, jpeg, q.Download)
+}
+
+// writeSnapshot answers with a snapshot: JPEG of frame wf of camera id.
+func writeSnapshot(w http.ResponseWriter, id string, wf wire.Frame, jpeg []byte, download bool) {
 	h := w.Header()
 	h.Set("Content-Type", wire.ContentTypeJPEG)
 	h.Set("Content-Length", strconv.Itoa(len(jpeg)))
 	h.Set("Cache-Control", "no-store")
 	disposition := "inline"
-	if q.Download {
+	if download {
 		disposition = "attachment"
 	}
 	h.Set("Content-Disposition", fmt.Sprintf("%s; filename=%q", disposition, snapshotName(id, wf.Time)))

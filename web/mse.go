@@ -130,15 +130,15 @@ func (s *Server) mediaCatchUp(ctx context.Context, js jetstream.JetStream, id st
 
 // handleMedia answers GET /api/media[?cams=a,b]: the live pictures of
 // every camera (or cams) in MediaContentType. Cameras that join appear in
-// it. It has no rewind: the page rewinds through /api/stream.
+// it. With since or at it rewinds (handleMediaReplay).
 func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 	q, err := parseQuery(r.URL.RawQuery, MaxCameras)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if q.Since > 0 || q.FPS > 0 {
-		writeError(w, http.StatusBadRequest, "/api/media is live and every frame: rewind or limit the rate with /api/stream")
+	if q.FPS > 0 {
+		writeError(w, http.StatusBadRequest, "/api/media sends every frame: limit the rate with /api/stream")
 		return
 	}
 	lo, err := loQuery(r.URL.RawQuery)
@@ -148,6 +148,10 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	want, ok := s.wanted(w, r, q.Cams)
 	if !ok {
+		return
+	}
+	if !q.live() {
+		s.handleMediaReplay(w, r, q, want) // timeline.go
 		return
 	}
 	who := viewerOf(r) // nil without logins

@@ -233,13 +233,13 @@ func TestMediaStream(t *testing.T) {
 			break
 		}
 	}
-	res, err := http.Get(ts.URL + "/api/media?since=10s")
+	res, err := http.Get(ts.URL + "/api/media?fps=5")
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusBadRequest {
-		t.Errorf("a rewind of /api/media: %s, want 400", res.Status)
+		t.Errorf("a rate limit of /api/media: %s, want 400", res.Status)
 	}
 }
 

@@ -34,6 +34,7 @@ const (
 // streamQuery is what a client asks of a stream or a snapshot.
 type streamQuery struct {
 	Since    time.Duration // rewind by this much; 0: live
+	At       time.Time     // rewind to this capture time (timeline.go); zero: Since says
 	Speed    float64       // replay speed, 1: real time
 	FPS      float64       // at most this many frames a second per camera; 0: all
 	Cams     []string      // the cameras of a multi-camera stream; nil: all
@@ -50,6 +51,11 @@ func parseQuery(raw string, maxCams int) (streamQuery, error) {
 	}
 	if s, ok := one(v, "since"); ok {
 		if q.Since, err = parseSince(s); err != nil {
+			return q, err
+		}
+	}
+	if s, ok := one(v, "at"); ok {
+		if q.At, err = parseAt(s, time.Now()); err != nil {
 			return q, err
 		}
 	}
@@ -104,6 +110,17 @@ func parseSince(s string) (time.Duration, error) {
 		return bad()
 	}
 	return d, nil
+}
+
+// live reports whether q asks for live pictures, not a rewind.
+func (q streamQuery) live() bool { return q.Since <= 0 && q.At.IsZero() }
+
+// start is the capture time a rewind asked for at now starts at.
+func (q streamQuery) start(now time.Time) time.Time {
+	if !q.At.IsZero() {
+		return q.At
+	}
+	return now.Add(-q.Since)
 }
 
 // parseNumber reads a finite number in [lo, hi].

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -38,6 +39,15 @@ var queryCases = []struct {
 	{"cams=%zz", false, streamQuery{}},
 	{"download=maybe", false, streamQuery{}},
 	{"since=%", false, streamQuery{}},
+	{"at=0", false, streamQuery{}},
+	{"at=-1", false, streamQuery{}},
+	{"at=1000000000000", false, streamQuery{}}, // 2001: older than MaxSince
+	{"at=4102444800000", false, streamQuery{}}, // 2100
+	{"at=NaN", false, streamQuery{}},
+	{"at=Infinity", false, streamQuery{}},
+	{"at=1e300", false, streamQuery{}},
+	{"at=2001-09-09T01:46:40Z", false, streamQuery{}},
+	{"at=yesterday", false, streamQuery{}},
 }
 
 func TestParseQuery(t *testing.T) {
@@ -50,6 +60,14 @@ func TestParseQuery(t *testing.T) {
 		if tc.ok && (q.Since != tc.q.Since || q.Speed != tc.q.Speed || q.FPS != tc.q.FPS || q.Download != tc.q.Download ||
 			len(q.Cams) != len(tc.q.Cams)) {
 			t.Errorf("%q: %+v, want %+v", tc.raw, q, tc.q)
+		}
+	}
+	// a capture time, in milliseconds or RFC 3339
+	at := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	for _, raw := range []string{"at=" + strconv.FormatInt(at.UnixMilli(), 10), "at=" + url.QueryEscape(at.Format(time.RFC3339Nano))} {
+		q, err := parseQuery(raw+"&speed=2", 4)
+		if err != nil || !q.At.Equal(at) || q.live() || !q.start(time.Now()).Equal(at) || q.Speed != 2 {
+			t.Errorf("%q: %+v, %v; want a rewind to %v", raw, q, err, at)
 		}
 	}
 	if _, err := parseQuery("cams=a,b,c,d,e", 4); err == nil {
@@ -79,12 +97,13 @@ func FuzzQuery(f *testing.F) {
 				t.Fatalf("%q: %v does not wrap ErrBadRequest", raw, err)
 			}
 		} else if q.Since < 0 || q.Since > MaxSince || !(q.Speed > 0 && q.Speed <= MaxSpeed) ||
-			!(q.FPS >= 0 && q.FPS <= MaxFPS) || len(q.Cams) > MaxCameras {
+			!(q.FPS >= 0 && q.FPS <= MaxFPS) || len(q.Cams) > MaxCameras ||
+			(!q.At.IsZero() && (time.Since(q.At) > MaxSince+time.Minute || time.Until(q.At) > maxAhead)) {
 			t.Fatalf("%q: out of bounds: %+v", raw, q)
 		}
 		// Requests that answer at once (no stream is opened: no camera
 		// exists), through the whole handler.
-		for _, path := range []string{"/api/cams?", "/cams/x/snapshot.jpg?", "/cams/x/stream.mjpg?", "/healthz?"} {
+		for _, path := range []string{"/api/cams?", "/cams/x/snapshot.jpg?", "/cams/x/stream.mjpg?", "/healthz?", "/api/timeline?", "/api/still?"} {
 			req := httptest.NewRequest("GET", "/", nil)
 			req.URL.Path, req.URL.RawQuery = path[:len(path)-1], raw
 			rec := httptest.NewRecorder()

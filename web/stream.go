@@ -87,7 +87,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, ids []string, q st
 		stopLogin = context.AfterFunc(who.ctx, cancel)
 	}
 	unwatch := func() {}
-	if q.Since <= 0 {
+	if q.live() {
 		unwatch = s.watch(ids)
 	}
 	done := func() {
@@ -106,7 +106,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, ids []string, q st
 		c.timer = time.NewTimer(time.Hour)
 		c.timer.Stop()
 	}
-	if q.Since > 0 {
+	if !q.live() {
 		if ids == nil {
 			for _, cam := range s.camerasFor(who, time.Now()) {
 				ids = append(ids, cam.ID)
@@ -158,7 +158,7 @@ func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, js 
 		return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("speed %v: must be from %v to %v (1 is real time)", q.Speed, replay.MinSpeed, replay.MaxSpeed)}
 	}
 	b := newBoard(len(ids) + len(vids))
-	start := time.Now().Add(-q.Since)
+	start := q.start(time.Now())
 	var p *replay.Player
 	if len(ids) > 0 {
 		p, err = replay.NewPlayer(js, ids, start, q.Speed, func(id string, f replay.Frame, _ time.Duration) {
@@ -168,7 +168,7 @@ func (s *Server) startReplay(ctx context.Context, cancel context.CancelFunc, js 
 			return nil, &httpError{http.StatusBadRequest, err.Error()}
 		}
 	}
-	log := s.log.With("cameras", append(slices.Clip(ids), vids...), "since", q.Since)
+	log := s.log.With("cameras", append(slices.Clip(ids), vids...), "from", start)
 	failed := make(chan error, 1)
 	started = s.spawn(func() {
 		defer s.replays.Add(-1)

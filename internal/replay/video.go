@@ -138,8 +138,10 @@ type VideoCursor struct {
 // VideoCursorOptions says where a VideoCursor starts and what it reads.
 type VideoCursorOptions struct {
 	// StartSeq, if set, is the stream sequence of the first access unit
-	// read; otherwise the cursor starts at the oldest.
-	StartSeq uint64
+	// read; otherwise StartTime, if set, is when the hub stored the first
+	// (no earlier than it); neither: the cursor starts at the oldest.
+	StartSeq  uint64
+	StartTime time.Time
 	// KeysOnly reads keyframes alone.
 	KeysOnly bool
 	// HeadersOnly reads the headers without the access units.
@@ -154,8 +156,12 @@ func OpenVideoCursor(ctx context.Context, js jetstream.JetStream, id string, o V
 		return nil, err
 	}
 	cfg := jetstream.OrderedConsumerConfig{HeadersOnly: o.HeadersOnly}
-	if o.StartSeq > 0 {
+	switch {
+	case o.StartSeq > 0:
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, o.StartSeq
+	case !o.StartTime.IsZero():
+		start := o.StartTime
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
 	}
 	filter := wire.VideoFilter(id)
 	if o.KeysOnly {

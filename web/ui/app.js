@@ -14,6 +14,9 @@ const tiles = new Map(); // camera id -> tile
 const state = {
   solo: null, // the camera shown alone, or null
   since: 0, // seconds rewound; 0: live
+  at: 0, // ms since 1970: the time played from (timeline.js); 0: none
+  speed: 1, // with at
+  hold: false, // no stream: the timeline is paused or dragged (timeline.js)
   ctrl: null, // the AbortController of the current stream
   retries: 0,
   // quality tiers: the cameras the stream sends from their small tier
@@ -21,6 +24,9 @@ const state = {
   lo: '',
   tier: localStorage.getItem('camhub.tier') || 'auto',
 };
+
+// rewinding says whether the page shows the past.
+function rewinding() { return !!(state.since || state.at || state.hold); }
 
 function fmtAge(ms) {
   if (ms < 1000) return (ms / 1000).toFixed(1) + ' s';
@@ -137,8 +143,8 @@ function label(t) {
     const nameEl = t.el.querySelector('.name');
     if (nameEl.textContent !== name) nameEl.textContent = name;
     if (!t.player) t.fps.textContent = c.rx_fps > 0 ? c.rx_fps.toFixed(1) + ' fps' : '';
-    if (!state.since && !t.player) t.age.textContent = c.frame_age_ms == null ? '' : fmtAge(c.frame_age_ms);
-    if (!state.since) {
+    if (!rewinding() && !t.player) t.age.textContent = c.frame_age_ms == null ? '' : fmtAge(c.frame_age_ms);
+    if (!rewinding()) {
       if (c.state === 'offline') {
         note = 'offline';
         if (c.last_seen) note += ' \u00b7 last seen ' + new Date(c.last_seen).toLocaleTimeString();
@@ -151,7 +157,7 @@ function label(t) {
   }
   if (!note && t.player && t.player.failed) note = 'H.264: ' + t.player.failed; // mse.js
   if (!note && t.shown === 0) note = 'waiting for a picture\u2026';
-  if (!note && state.since && !t.rewound) note = 'rewinding\u2026';
+  if (!note && (state.since || state.at) && !state.hold && !t.rewound) note = 'rewinding\u2026';
   t.note.textContent = note;
   t.el.classList.toggle('down', note !== '');
   t.el.dataset.state = c ? c.state : '';
@@ -167,7 +173,9 @@ function onFrame(h, blob) {
   t.el.dataset.width = String(h.width);
   t.el.dataset.age = String(h.age_ms);
   t.el.dataset.seq = String(h.seq);
-  if (state.since) {
+  // the capture time shown, ms since 1970 (timeline.js, tests)
+  t.el.dataset.time = String(typeof h.time === 'number' ? Math.round(h.time) : Date.parse(h.time));
+  if (rewinding()) {
     t.age.textContent = '\u2212' + fmtAge(h.age_ms);
     if (!t.rewound) {
       t.rewound = true;
@@ -221,7 +229,7 @@ async function read(reader) {
 // a JPEG small tier whose tile shows at most half the camera's size in
 // device pixels (or all of them, pinned to lo). Rewinds read the main tier.
 function loCams() {
-  if (state.since || state.tier === 'main') return '';
+  if (rewinding() || state.tier === 'main') return '';
   const dpr = window.devicePixelRatio || 1;
   const ids = [];
   for (const t of tiles.values()) {
@@ -249,8 +257,11 @@ function streamURL() {
   if (state.since) p.set('since', state.since + 's');
   state.lo = loCams();
   if (state.lo) p.set('lo', state.lo);
+  // a rewind reopened (the tab shown again, a retry) goes on from where it is
+  if (state.at) p.set('at', String(Math.round(window.camhubTimeline ? camhubTimeline.position() : state.at)));
+  if (state.at && state.speed !== 1) p.set('speed', String(state.speed));
   const q = p.toString();
-  // live, where the browser plays H.264 itself: api/media (mse.js)
+  // where the browser plays H.264 itself: api/media (mse.js)
   const path = !state.since && camhubMedia.mode() !== 'jpeg' ? 'api/media' : 'api/stream';
   return path + (q ? '?' + q : '');
 }
@@ -259,7 +270,10 @@ function streamURL() {
 function restart() {
   if (state.ctrl) state.ctrl.abort();
   state.ctrl = null;
+  if (state.hold) return; // the timeline shows pictures of its own: keep what is shown (timeline.js)
   camhubMedia.reset(); // mse.js
+  camhubMedia.floor(state.at); // H.264 pictures before it are decoded, not shown
+  camhubMedia.speed(state.at ? state.speed : 1);
   if (document.hidden) return; // reopened when the page is shown again
   const ctrl = new AbortController();
   state.ctrl = ctrl;
@@ -273,7 +287,7 @@ async function run(ctrl) {
     if (!res.ok) {
       let msg = res.status + ' ' + res.statusText;
       try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
-      if (state.since) {
+      if (state.since || state.at) {
         // nothing to rewind, or too many rewinds: back to live
         say(msg, true);
         setSince(0, true);
@@ -335,6 +349,9 @@ function applyHash() {
 
 function setSince(seconds, quiet) {
   state.since = seconds;
+  state.at = 0;
+  state.hold = false;
+  if (window.camhubTimeline) camhubTimeline.wentLive(); // timeline.js
   for (const b of rewind.querySelectorAll('button')) {
     b.classList.toggle('on', Number(b.dataset.since) === seconds);
   }

@@ -33,6 +33,9 @@ const camhubMedia = (() => {
   const PROBE = 'video/mp4; codecs="avc1.42E01E"';
 
   const players = new Map(); // camera id -> Player
+  let floorMs = 0; // capture time before which pictures are not shown (a rewind's start)
+  const STILL = -1; // floorMs: each fragment's newest picture alone is shown
+  let rate = 1; // playback speed: a rewind played faster than real time
   let skew = null; // the server's clock minus ours, least-delay estimate
   let ticker = null;
 
@@ -110,6 +113,10 @@ const camhubMedia = (() => {
 
     push(data, media, capture) {
       if (this.failed) return;
+      if (media !== null) {
+        this.still = floorMs === STILL;
+        this.floor = this.still ? capture : floorMs;
+      }
       if (this.queue.length >= MAX_QUEUE) {
         this.fail('the browser does not keep up');
         return;
@@ -164,10 +171,21 @@ const camhubMedia = (() => {
         v.currentTime = Math.max(b.start(b.length - 1), end - aim);
         this.jumps++;
       } else {
-        const rate = behind > aim + NUDGE_S ? 1.05 : 1;
-        if (v.playbackRate !== rate) v.playbackRate = rate;
+        const r = behind > aim + NUDGE_S ? rate * 1.05 : rate;
+        if (v.playbackRate !== r) v.playbackRate = r;
       }
-      if (v.paused) v.play().catch(() => { /* played at the next tick */ });
+      if (this.floor && this.times.length) {
+        // a rewind: from the time asked for, not the keyframe before it;
+        // a still: at its newest picture, paused
+        const last = this.times[this.times.length - 1];
+        const from = last[0] + (this.floor - last[1]) / 1000 + 0.0005;
+        if (end >= from && (this.still ? Math.abs(v.currentTime - from) > 0.001 : v.currentTime < from - 0.001)) v.currentTime = from;
+      }
+      if (this.still) {
+        if (!v.paused) v.pause();
+      } else if (v.paused) {
+        v.play().catch(() => { /* played at the next tick */ });
+      }
       const q = v.getVideoPlaybackQuality();
       const frames = q.totalVideoFrames;
       if (frames > 0 && frames !== t.shown) {
@@ -190,6 +208,7 @@ const camhubMedia = (() => {
         if (this.ages.length >= MAX_SAMPLES) this.ages.splice(0, MAX_SAMPLES / 2);
         this.ages.push(age);
         t.el.dataset.age = String(age);
+        t.el.dataset.time = String(Math.round(at[1] + (v.currentTime - at[0]) * 1000));
         t.age.textContent = fmtAge(age);
       }
       // frames shown a second, over the last second
@@ -359,6 +378,7 @@ const camhubMedia = (() => {
       if (!list.length) return;
       const last = list[list.length - 1];
       this.offset = capture - last.pts / 1000;
+      this.floor = floorMs === STILL ? capture : floorMs;
       for (const s of list) {
         if (this.decoder.decodeQueueSize > 15) {
           this.skipping = true; // behind: wait for a keyframe
@@ -380,6 +400,10 @@ const camhubMedia = (() => {
 
     draw(frame) {
       const c = this.canvas;
+      if (this.floor && this.offset !== null && frame.timestamp / 1000 + this.offset < this.floor - 1) {
+        frame.close(); // before the time asked for: decoded, not shown
+        return;
+      }
       if (c.width !== frame.displayWidth || c.height !== frame.displayHeight) {
         c.width = frame.displayWidth;
         c.height = frame.displayHeight;
@@ -392,7 +416,10 @@ const camhubMedia = (() => {
       t.shown = this.frames;
       t.el.dataset.shown = String(this.frames);
       if (this.frames === 1) label(t);
-      if (this.offset !== null) this.shownAt = pts / 1000 + this.offset;
+      if (this.offset !== null) {
+        this.shownAt = pts / 1000 + this.offset;
+        t.el.dataset.time = String(Math.round(this.shownAt));
+      }
     }
 
     // tick measures the age of the picture shown, as a Player's does.
@@ -431,7 +458,7 @@ const camhubMedia = (() => {
         p.close();
         players.delete(id);
       }
-      onFrame({ id, seq, width, height, age_ms: Math.max(0, Math.round(now() - capture)) },
+      onFrame({ id, seq, width, height, time: capture, age_ms: Math.max(0, Math.round(now() - capture)) },
         new Blob([payload], { type: 'image/jpeg' }));
       return;
     }
@@ -548,6 +575,16 @@ const camhubMedia = (() => {
     return p ? p.ages.slice(from || 0) : [];
   }
 
-  return { mode, read, reset, stats, ages };
+  // floor: pictures captured before ms (since 1970; 0: none) are decoded
+  // but not shown: a rewind starts at the keyframe before the time asked
+  // for (timeline.js). -1: only each fragment's newest picture is shown
+  // (a still: a keyframe and the access units up to the time asked for).
+  function floor(ms) { floorMs = ms || 0; }
+
+  // speed sets how fast MSE players play (a rewind at the speed asked
+  // for: the server sends the access units at that pace).
+  function speed(s) { rate = s > 0 ? s : 1; }
+
+  return { mode, read, reset, stats, ages, floor, speed };
 })();
 window.camhubMedia = camhubMedia;
