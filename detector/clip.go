@@ -184,10 +184,7 @@ func (d *Detector) copyClip(ctx context.Context, ev wire.Event, video bool, afte
 
 // storeClipMsg stores a copy of m, a frame captured as f, in CLIPS.
 func (d *Detector) storeClipMsg(ctx context.Context, eid string, m jetstream.Msg, f wire.Frame, src uint64) error {
-	h := make(nats.Header, len(m.Headers())+2)
-	for k, v := range m.Headers() {
-		h[k] = append([]string(nil), v...)
-	}
+	h := wire.ClipHeader(m.Headers())
 	kind := wire.KindFrames
 	if _, key, err := wire.ParseVideoSubject(m.Subject()); err == nil {
 		kind = wire.VideoDelta

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Motion, events and clips (docs/PROTOCOL.md, "Motion, events and clips").
@@ -62,6 +64,22 @@ func EventsSubject(id string) string { return SubjectPrefix + "." + id + "." + K
 // ClipFilter matches every message of event eid's clip of camera id (so
 // that NATS permissions can grant a camera's clips: clips.*.<id>.>).
 func ClipFilter(eid, id string) string { return ClipsPrefix + "." + eid + "." + id + ".>" }
+
+// ClipHeader is the header of a clip's copy of a buffered message with
+// header h: the camera's own headers, without JetStream's (Nats-…), which
+// describe where the original was stored and which JetStream refuses in a
+// published message (a frame a central hub sourced from a site's buffer
+// carries Nats-Stream-Source). The caller sets the copy's own message id.
+func ClipHeader(h nats.Header) nats.Header {
+	c := make(nats.Header, len(h)+2)
+	for k, v := range h {
+		if strings.HasPrefix(k, "Nats-") {
+			continue
+		}
+		c[k] = append([]string(nil), v...)
+	}
+	return c
+}
 
 // ThumbSubject is where event eid of camera id keeps its thumbnail: a
 // JPEG of the picture that started it, at most MaxThumbWidth wide, with
