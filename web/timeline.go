@@ -51,9 +51,13 @@ const maxAhead = time.Minute
 // TimelineCamera is what the buffer holds of one camera.
 type TimelineCamera struct {
 	ID    string    `json:"id"`
-	From  time.Time `json:"from"`            // capture time of its oldest frame (access unit) in the buffer
-	To    time.Time `json:"to"`              // and of its newest
+	From  time.Time `json:"from,omitzero"`   // capture time of its oldest frame (access unit) in the buffer
+	To    time.Time `json:"to,omitzero"`     // and of its newest
 	Video bool      `json:"video,omitempty"` // it sends H.264
+	// Error says why the buffer could not be read for this camera (a
+	// busy hub that did not answer in time): it has no From and To, and
+	// the timeline's ends are the other cameras'.
+	Error string `json:"error,omitempty"`
 }
 
 // Timeline is the body of GET /api/timeline.
@@ -155,8 +159,9 @@ func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, replay.ErrNoFrames):
 			continue // nothing of it in the buffer
 		case err != nil:
-			writeError(w, http.StatusBadGateway, "reading the replay buffer: %v", err)
-			return
+			s.warn.Warn("timeline: reading the replay buffer", "camera", c.ID, "error", err)
+			tl.Cameras = append(tl.Cameras, TimelineCamera{ID: c.ID, Video: c.Video, Error: err.Error()})
+			continue
 		}
 		if tl.From == nil || c.From.Before(*tl.From) {
 			tl.From = new(c.From)

@@ -110,9 +110,14 @@ const camhubTimeline = (() => {
       if (res.ok) {
         const b = await res.json();
         tl.skew = Date.parse(b.now) - Date.now();
-        tl.from = b.from ? Date.parse(b.from) : null;
-        tl.to = b.to ? Date.parse(b.to) : null;
-        bar.dataset.cams = String(b.cameras.length);
+        // a camera the hub did not answer for in time has an error and no
+        // times; with none answered, the range shown stays as it was
+        const read = b.cameras.filter((c) => !c.error);
+        if (read.length || !b.cameras.length) {
+          tl.from = b.from ? Date.parse(b.from) : null;
+          tl.to = b.to ? Date.parse(b.to) : null;
+          bar.dataset.cams = String(read.length);
+        }
         draw();
       }
     } catch (e) { /* app.js reports an unreachable server */ }
