@@ -134,6 +134,7 @@ Examples:
   agent --id door --codec h264 --source rtsp://user:pass@10.0.0.5/stream
   agent --id test --codec h264 --source testpattern --bitrate 500000
   agent --id pi --codec h264 --source 'exec:rpicam-vid -t 0 --inline --codec libav --libav-format mpegts -o -'
+  agent healthcheck :9101     # exit 0 if the agent with --http :9101 is healthy (agent healthcheck --help)
   CAMHUB_SOURCE='rtsp://cam/stream?token=...' agent --id gate   # not in the process list
 
 Flags:
@@ -148,6 +149,9 @@ Flags override the environment, which overrides the file.
 
 // run is the agent command: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return ops.Healthcheck(ctx, "agent", args[1:], stdout, stderr)
+	}
 	fs, s := flags()
 	fs.Usage = func() {
 		fmt.Fprint(stdout, usageHead, fs.FlagUsages(), usageTail)
