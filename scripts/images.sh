@@ -102,8 +102,8 @@ local_goproxy() {
 	port=${CAMHUB_MODPROXY_PORT:-38111}
 	python3 -m http.server --bind "$gw" --directory "$(go env GOMODCACHE)/cache/download" "$port" >/dev/null 2>&1 &
 	proxy_pid=$!
-	deadline=$((SECONDS + 10))
-	until curl -fsS -o /dev/null "http://$gw:$port/"; do
+	deadline=$((SECONDS + 30))
+	until curl -fsS -o /dev/null "http://$gw:$port/" 2>/dev/null; do
 		[ $SECONDS -lt $deadline ] || die "module cache server on $gw:$port did not start (port taken? set CAMHUB_MODPROXY_PORT)"
 		sleep 0.2
 	done
