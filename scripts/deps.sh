@@ -3,6 +3,8 @@
 #   scripts/deps.sh build   OpenCV's, TurboJPEG's and FFmpeg's (libavcodec,
 #                           libswscale) development files and a C++ compiler
 #   scripts/deps.sh test    the above, plus what the tests drive: Xvfb, X tools,
+#                           Prometheus (the dashboard test), qemu-user with binfmt
+#                           (arm64 containers),
 #                           ImageMagick, GStreamer plugins, ffmpeg, and
 #                           opencv-doc for its sample clips (real footage),
 #                           mosquitto-clients (a real MQTT client)
@@ -11,7 +13,7 @@
 set -euo pipefail
 
 build=(pkg-config g++ libopencv-dev libturbojpeg0-dev libavcodec-dev libswscale-dev libavutil-dev)
-test=(xvfb x11-apps imagemagick xdotool gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium ffmpeg iproute2 curl python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 opencv-doc mosquitto-clients)
+test=(xvfb x11-apps imagemagick xdotool gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium ffmpeg iproute2 curl python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 opencv-doc mosquitto-clients prometheus qemu-user-static binfmt-support)
 
 bench=(libjpeg-turbo-progs ffmpeg python3-zmq python3-opencv python3-numpy python3-matplotlib opencv-doc)
 

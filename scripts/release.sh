@@ -27,7 +27,8 @@ Cross-compiles camhub for Raspberry Pi OS bookworm and packs it in DIR
                              Zero 2 W); not the ARMv6 Pi 1 and Zero/Zero W
                       amd64  this machine's architecture, built natively (for tests)
   --out DIR         output directory (default dist)
-  --programs LIST   which of agent,hub,viewer to build (default all three)
+  --programs LIST   which of agent,hub,viewer to build (default all three; also detector,
+                    the motion detector as a program of its own, for images)
   --version V       the version to stamp (default: git describe --tags --always --dirty)
   -h, --help        this help
 
@@ -82,7 +83,7 @@ host_arch=$(dpkg --print-architecture 2>/dev/null) || die "this script needs a D
 pkgs=()
 IFS=, read -r -a pkg_names <<<"$programs"
 for p in "${pkg_names[@]}"; do
-	case $p in agent | hub | viewer) pkgs+=("./cmd/$p") ;; *) die "unknown program '$p' (agent, hub, viewer)" ;; esac
+	case $p in agent | hub | viewer | detector) pkgs+=("./cmd/$p") ;; *) die "unknown program '$p' (agent, hub, viewer, detector)" ;; esac
 done
 IFS=, read -r -a arch_list <<<"$arches"
 [ ${#arch_list[@]} -gt 0 ] || die "no architecture given"

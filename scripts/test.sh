@@ -23,9 +23,10 @@ if [ -n "$cgodeps" ]; then
 	exit 1
 fi
 go test -race -tags matprofile -count=1 -timeout 30m "$@" ./...
-# The Docker packaging (Dockerfile, docker-compose.yml): where a Docker engine
+# The Docker packaging (deploy/docker/Dockerfile's images, docker-compose.yml,
+# the Grafana dashboard against a real Prometheus): where a Docker engine
 # runs, unless CAMHUB_COMPOSE_TEST=0. ~15 min the first time (base images,
-# apt), ~4 min after a Go change (the cgo build), ~1 min otherwise.
+# apt), ~4 min after a Go change (the cgo build), ~1.5 min otherwise.
 if [ "${CAMHUB_COMPOSE_TEST:-1}" != 0 ] && docker info >/dev/null 2>&1; then scripts/compose-test.sh; fi
 # The Raspberry Pi builds and install (make release, the arm64 and armhf
 # agents under qemu against a local hub, systemd-analyze verify, install.sh
@@ -36,3 +37,8 @@ if [ "${CAMHUB_PI_TEST:-1}" != 0 ]; then
 	docker info >/dev/null 2>&1 || export CAMHUB_PI_TEST_DOCKER="${CAMHUB_PI_TEST_DOCKER:-0}"
 	scripts/pi-test.sh
 fi
+# The arm64 images (scripts/images.sh: cross-built, loaded without a registry)
+# run under qemu-user in Docker, an arm64 agent streaming to an amd64 hub:
+# where a Docker engine runs, unless CAMHUB_IMAGES_TEST=0. Reuses the compose
+# test's images and the Pi test's sysroot and Go build cache: ~2 min.
+if [ "${CAMHUB_IMAGES_TEST:-1}" != 0 ] && docker info >/dev/null 2>&1; then scripts/images-test.sh; fi

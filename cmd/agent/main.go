@@ -157,6 +157,7 @@ Examples:
   agent --id porch --source 0 --size 1280x720 --lo-size 320x180      # and a small tier
   agent --id door --codec h264 --source-file door.url --lo-source-file door-sub.url
   agent --id pi --codec h264 --source 'exec:rpicam-vid -t 0 --inline --codec libav --libav-format mpegts -o -'
+  agent healthcheck :9101     # exit 0 if the agent with --http :9101 is healthy (agent healthcheck --help)
   CAMHUB_SOURCE='rtsp://cam/stream?token=...' agent --id gate   # not in the process list
 
 Flags:
@@ -171,6 +172,9 @@ Flags override the environment, which overrides the file.
 
 // run is the agent command: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return ops.Healthcheck(ctx, "agent", args[1:], stdout, stderr)
+	}
 	fs, s := flags()
 	fs.Usage = func() {
 		fmt.Fprint(stdout, usageHead, fs.FlagUsages(), usageTail)

@@ -34,6 +34,7 @@ Usage:
   detector [flags]
 
 Examples:
+  detector --join-file detector.join     # hub user add detector --role admin >detector.join
   detector --nats nats://hub.lan:4222
   detector --motion-cams front,garden --motion-threshold 30
 
@@ -80,6 +81,12 @@ func parse(args []string, stdout io.Writer) (*options, error) {
 	if _, err := o.motion.Camera(); err != nil {
 		return nil, err
 	}
+	// A joined detector (the token of `hub user add NAME --role admin`)
+	// connects to the token's hub unless told otherwise.
+	if _, err := o.auth.Resolve(natsconn.KindViewer, ""); err != nil {
+		return nil, err
+	}
+	o.nats = o.auth.URLs(o.nats, fs.Changed("nats"))
 	return &o, nil
 }
 

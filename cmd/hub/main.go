@@ -16,6 +16,7 @@ import (
 	"camhub/internal/cli"
 	"camhub/internal/config"
 	"camhub/internal/motion"
+	"camhub/internal/ops"
 	"camhub/internal/version"
 	"camhub/notify"
 )
@@ -37,6 +38,7 @@ Usage:
   hub [flags]
   hub camera add|list|remove ...         # cameras that may join (hub camera --help)
   hub user add|list|remove ...           # viewers and admins (hub user --help)
+  hub healthcheck [ADDR]                 # exit 0 if the hub on ADDR (its --http) is healthy
 
 Secure by default: with no --insecure, --auth or --tls-cert, the hub keeps in
 its --data directory (mode 0700) a CA, a server certificate for its names and
@@ -192,6 +194,9 @@ func (o *options) secured() bool {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "camera" || args[0] == "user") {
 		return admin(args, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return ops.Healthcheck(ctx, "hub", args[1:], stdout, stderr)
 	}
 	o, err := parse(args, stdout)
 	if err != nil {

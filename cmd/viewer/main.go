@@ -12,6 +12,7 @@ import (
 
 	"camhub/internal/cli"
 	"camhub/internal/natsconn"
+	"camhub/internal/ops"
 )
 
 // Qt wants its windows on the process's main thread: keep the main
@@ -55,6 +56,7 @@ Examples:
   viewer --at 2026-11-24T08:00:05Z         # from a time (RFC 3339) still in the buffer
   viewer list
   viewer list --json | jq '.[] | select(.state == "live") | .id'
+  viewer healthcheck :8080                 # exit 0 if the viewer --http on :8080 is healthy
   viewer snapshot --cam front --out front.jpg
   viewer snapshot --cams front,back --out-dir snaps        # snaps/front.jpg, snaps/back.jpg
   viewer export --cam front --since 60s --out front.mp4
@@ -95,6 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// NATS reports errors (a permission the hub refused) on its own
 	// goroutine, through the logger, while the command writes too.
 	stderr = &lockedWriter{w: stderr}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return ops.Healthcheck(ctx, "viewer", args[1:], stdout, stderr)
+	}
 	o, err := parse(args, stdout)
 	if err != nil {
 		return cli.ParseError(stderr, "viewer", err)
