@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -195,6 +196,13 @@ func (d *Detector) storeClipMsg(ctx context.Context, eid string, m jetstream.Msg
 	h.Set(wire.HeaderMsgID, eid+"."+kind+"."+strconv.FormatInt(f.Time.UnixNano(), 10)+"."+strconv.FormatUint(f.Seq, 10))
 	h.Set(wire.HeaderClipSource, strconv.FormatUint(src, 10))
 	msg := &nats.Msg{Subject: wire.ClipSubject(eid, m.Subject()), Header: h, Data: m.Data()}
+	return d.storeClip(ctx, msg, &d.copied, "the clip")
+}
+
+// storeClip stores msg, a part of an event's clip (what), in CLIPS,
+// retrying while the hub starts, and counts it in stored unless JetStream
+// already had it (a copy made again after a restart).
+func (d *Detector) storeClip(ctx context.Context, msg *nats.Msg, stored *atomic.Uint64, what string) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -203,12 +211,9 @@ func (d *Detector) storeClipMsg(ctx context.Context, eid string, m jetstream.Msg
 		cancel()
 		if err == nil {
 			if !ack.Duplicate {
-				d.copied.Add(1)
+				stored.Add(1)
 			}
 			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
 		}
 		select {
 		case <-ctx.Done():
@@ -216,7 +221,7 @@ func (d *Detector) storeClipMsg(ctx context.Context, eid string, m jetstream.Msg
 		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("storing the clip in %s: %w", wire.ClipsStream, err)
+	return fmt.Errorf("storing %s in %s: %w", what, wire.ClipsStream, err)
 }
 
 // clipSoFar reads the headers of what CLIPS holds of event eid.

@@ -5,13 +5,10 @@ package detector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"image"
 	"strconv"
-	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"gocv.io/x/gocv"
 
 	"camhub/internal/turbojpeg"
@@ -141,23 +138,5 @@ func (c *camera) thumb(ctx context.Context) {
 
 // storeThumb stores a thumbnail in CLIPS, retrying while the hub starts.
 func (d *Detector) storeThumb(ctx context.Context, msg *nats.Msg) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var ack *jetstream.PubAck
-		ack, err = d.js.PublishMsg(pctx, msg)
-		cancel()
-		if err == nil {
-			if !ack.Duplicate {
-				d.thumbs.Add(1)
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("storing the thumbnail in %s: %w", wire.ClipsStream, err)
+	return d.storeClip(ctx, msg, &d.thumbs, "the thumbnail")
 }

@@ -76,23 +76,11 @@ func FrameAt(ctx context.Context, js jetstream.JetStream, id string, t time.Time
 // captured at or before t, or its oldest if all are later, looking first
 // among those stored in the keySeek before t.
 func keyframeNear(ctx context.Context, js jetstream.JetStream, id string, t time.Time) (uint64, error) {
-	c, err := OpenVideoCursor(ctx, js, id, VideoCursorOptions{KeysOnly: true, HeadersOnly: true, Pull: 256, StartTime: t.Add(-keySeek)})
+	seq, at, err := keyframeBefore(ctx, js, id, t, t.Add(-keySeek))
 	if err != nil {
 		return 0, err
 	}
-	defer c.Close()
-	var seq uint64
-	for {
-		a, ok, err := c.Next(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("camera %q: reading its keyframes: %w", id, err)
-		}
-		if !ok || a.Time.After(t) {
-			break
-		}
-		seq = a.StreamSeq
-	}
-	if seq != 0 {
+	if seq != 0 && !at.After(t) {
 		return seq, nil
 	}
 	return KeyframeAt(ctx, js, id, t) // further back, or all later

@@ -216,26 +216,33 @@ func (c *VideoCursor) read(ctx context.Context, more func() bool) (AU, bool, err
 // error wrapping ErrNoFrames if the buffer holds none. It reads the
 // headers of the camera's keyframes.
 func KeyframeAt(ctx context.Context, js jetstream.JetStream, id string, t time.Time) (uint64, error) {
-	c, err := OpenVideoCursor(ctx, js, id, VideoCursorOptions{KeysOnly: true, HeadersOnly: true, Pull: 256})
+	seq, _, err := keyframeBefore(ctx, js, id, t, time.Time{})
+	if err == nil && seq == 0 {
+		err = noFrames(id)
+	}
+	return seq, err
+}
+
+// keyframeBefore reads the headers of camera id's keyframes captured from
+// from on (zero: all of them): it returns the stream sequence and capture
+// time of the newest captured at or before t, else of the oldest (after
+// t); a sequence of 0 if there is none.
+func keyframeBefore(ctx context.Context, js jetstream.JetStream, id string, t, from time.Time) (seq uint64, at time.Time, err error) {
+	c, err := OpenVideoCursor(ctx, js, id, VideoCursorOptions{KeysOnly: true, HeadersOnly: true, Pull: 256, StartTime: from})
 	if err != nil {
-		return 0, err
+		return 0, at, err
 	}
 	defer c.Close()
-	var seq uint64
 	for {
 		a, ok, err := c.Next(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("camera %q: reading its keyframes: %w", id, err)
+			return 0, at, fmt.Errorf("camera %q: reading its keyframes: %w", id, err)
 		}
 		if !ok || (seq != 0 && a.Time.After(t)) {
-			break
+			return seq, at, nil
 		}
-		seq = a.StreamSeq
+		seq, at = a.StreamSeq, a.Time
 	}
-	if seq == 0 {
-		return 0, noFrames(id)
-	}
-	return seq, nil
 }
 
 // Bad is the number of messages skipped because they were not camhub
