@@ -189,24 +189,33 @@ func TestStreamTiers(t *testing.T) {
 	}
 }
 
-// The page with 8 small tiles reads every camera's small tier (the bytes
-// it receives say so too); a camera shown alone switches to its main tier
-// without its picture going blank, and back.
-func TestPageTiers(t *testing.T) {
+// tieredPage starts a hub, n cameras named by format (cam0, cam1, ...) with a small tier
+// publishing a frame every interval, and the web server behind a test
+// server that counts the bytes it sends.
+func tieredPage(t *testing.T, n int, format string, interval time.Duration) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
 	_, nc := startHub(t)
 	s, err := New(Config{}, nc, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sent atomic.Int64
-	ts := httptest.NewServer(countBytes(s.Handler(), &sent))
+	sent := new(atomic.Int64)
+	ts := httptest.NewServer(countBytes(s.Handler(), sent))
 	t.Cleanup(ts.Close)
 	t.Cleanup(s.Close)
 	var ids []string
-	for i := range 8 {
-		ids = append(ids, fmt.Sprintf("cam%d", i))
+	for i := range n {
+		ids = append(ids, fmt.Sprintf(format, i))
 	}
-	tieredCameras(t, nc, ids, 100*time.Millisecond)
+	tieredCameras(t, nc, ids, interval)
+	return ts, sent
+}
+
+// The page with 8 small tiles reads every camera's small tier (the bytes
+// it receives say so too); a camera shown alone switches to its main tier
+// without its picture going blank, and back.
+func TestPageTiers(t *testing.T) {
+	ts, sent := tieredPage(t, 8, "cam%d", 100*time.Millisecond)
 
 	ctx, problems := browser(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL)); err != nil {
@@ -263,20 +272,7 @@ func TestPageTiers(t *testing.T) {
 //
 //	go test -run TestPageTierBytes -v ./web/
 func TestPageTierBytes(t *testing.T) {
-	_, nc := startHub(t)
-	s, err := New(Config{}, nc, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sent atomic.Int64
-	ts := httptest.NewServer(countBytes(s.Handler(), &sent))
-	t.Cleanup(ts.Close)
-	t.Cleanup(s.Close)
-	var ids []string
-	for i := range 16 {
-		ids = append(ids, fmt.Sprintf("cam%02d", i))
-	}
-	tieredCameras(t, nc, ids, time.Second/15)
+	ts, sent := tieredPage(t, 16, "cam%02d", time.Second/15)
 	ctx, _ := browser(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL)); err != nil {
 		t.Fatal(err)
