@@ -70,6 +70,8 @@ env CGO_ENABLED=1 GOOS=linux GOARCH=arm64 \
 	"CC=$triplet-gcc --sysroot=$sr" "CXX=$triplet-g++ --sysroot=$sr" \
 	"CGO_LDFLAGS=-Wl,--allow-shlib-undefined -Wl,-rpath-link=$sr/usr/lib/$triplet" \
 	go test -c -trimpath -o "$work/motiontest.arm64" "$pkg" || die "the arm64 cross-compile failed"
+machine=$(readelf -h "$work/motiontest.arm64" | sed -n 's/.*Machine: *//p')
+[ "$machine" = AArch64 ] || die "the arm64 test binary is for '$machine', not AArch64"
 log "building the motion tests for amd64"
 go test -c -trimpath -o "$work/motiontest.amd64" "$pkg" || die "the amd64 build failed"
 t_build=$((SECONDS - t0))
