@@ -36,6 +36,9 @@ if [ "${CAMHUB_COMPOSE_TEST:-1}" != 0 ] && docker info >/dev/null 2>&1; then scr
 if [ "${CAMHUB_PI_TEST:-1}" != 0 ]; then
 	docker info >/dev/null 2>&1 || export CAMHUB_PI_TEST_DOCKER="${CAMHUB_PI_TEST_DOCKER:-0}"
 	scripts/pi-test.sh
+	# The motion detector's arm64 build under qemu: the same events as amd64
+	# (~1.5 min with pi-test's builds of gocv in Go's cache; ~14 min without).
+	scripts/motion-arm64-test.sh
 fi
 # The arm64 images (scripts/images.sh: cross-built, loaded without a registry)
 # run under qemu-user in Docker, an arm64 agent streaming to an amd64 hub:
