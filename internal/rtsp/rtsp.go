@@ -81,6 +81,12 @@ type Options struct {
 	// Logger gets the few events that are not per access unit; nil
 	// discards them.
 	Logger *slog.Logger
+	// Deliver, when set, is given every access unit on the source's
+	// receiving goroutine instead of the queue Read takes them from:
+	// one goroutine hand-off a frame fewer for a reader that has a
+	// queue of its own (Read then only waits for the stream to end and
+	// returns why). It must not block, and owns the access unit.
+	Deliver func(h264.AccessUnit)
 }
 
 func (o *Options) fill() error {
@@ -426,7 +432,7 @@ func (s *Source) handle(nalus [][]byte, m auMeta) {
 	if m.ntpOK && m.ntp.Sub(m.recv).Abs() <= s.opts.MaxClockSkew {
 		t, src = m.ntp, h264.TimeRTCP
 	}
-	s.queue.Push(h264.AccessUnit{
+	au := h264.AccessUnit{
 		Data:       data,
 		Key:        key,
 		Seq:        s.seq,
@@ -437,13 +443,19 @@ func (s *Source) handle(nalus [][]byte, m auMeta) {
 		Codec:      s.codec,
 		Width:      s.spsInfo.Width,
 		Height:     s.spsInfo.Height,
-	})
+	}
+	if s.opts.Deliver != nil {
+		s.opts.Deliver(au)
+		return
+	}
+	s.queue.Push(au)
 }
 
 // Read returns the next access unit, waiting until one comes, ctx is done
 // or the stream fails. The first is a keyframe, and so is the first after
 // any gap in AccessUnit.Seq. The access unit's Data is the reader's: it
-// may keep it, or give it back with h264.Recycle when done.
+// may keep it, or give it back with h264.Recycle when done. With
+// Options.Deliver, Read returns only the error that ends the stream.
 func (s *Source) Read(ctx context.Context) (h264.AccessUnit, error) {
 	return s.queue.Pop(ctx)
 }
