@@ -74,7 +74,7 @@ func BenchmarkAgent(b *testing.B) {
 		b.Run(fmt.Sprintf("testpattern-%dx%d", sz.w, sz.h), func(b *testing.B) {
 			benchAgent(b, Config{Source: "testpattern", Width: sz.w, Height: sz.h})
 		})
-		// the same frames encoded as H.264 with libx264 (veryfast,
+		// the same frames encoded as H.264 with libx264 (its default preset,
 		// constant quality), for the cost of --codec h264 against JPEG
 		b.Run(fmt.Sprintf("testpattern-h264-%dx%d", sz.w, sz.h), func(b *testing.B) {
 			benchAgent(b, Config{Source: "testpattern", Width: sz.w, Height: sz.h, Codec: CodecH264, Encoder: avcodec.CodecX264})
