@@ -283,7 +283,6 @@ func (l *loTier) publishVideo(ctx context.Context) {
 			return
 		}
 		if skip && !au.Key {
-			h264.Recycle(au.Data)
 			l.st.dropped.Add(1)
 			continue
 		}
@@ -295,7 +294,6 @@ func (l *loTier) publishVideo(ctx context.Context) {
 		msg.Data = au.Data
 		err = l.a.nc.PublishMsg(msg)
 		msg.Data = nil
-		h264.Recycle(au.Data) // copied by the NATS client
 		if err != nil {
 			l.st.publishFailed.Add(1)
 			l.st.dropped.Add(1)

@@ -191,8 +191,7 @@ func (a *Agent) pushVideo(au h264.AccessUnit) {
 // until the queue is closed and empty or ctx is done. After an access
 // unit fails to publish, deltas are dropped up to the next keyframe that
 // is sent (they refer to what was lost), and the encoder is asked for one,
-// again each time a delta is dropped while connected. It is the last
-// reader of an access unit: it gives its Data back with h264.Recycle.
+// again each time a delta is dropped while connected.
 func (a *Agent) publishVideo(ctx context.Context) {
 	msg := &nats.Msg{Header: make(nats.Header, 9)}
 	skip := false
@@ -202,7 +201,6 @@ func (a *Agent) publishVideo(ctx context.Context) {
 			return
 		}
 		if skip && !au.Key {
-			h264.Recycle(au.Data)
 			a.st.dropped.Add(1)
 			// ask for a keyframe once the link is back, not one a frame
 			// while it is down
@@ -219,8 +217,6 @@ func (a *Agent) publishVideo(ctx context.Context) {
 		msg.Data = au.Data
 		err = a.nc.PublishMsg(msg)
 		msg.Data = nil
-		// the NATS client copied it: its buffer serves a later access unit
-		h264.Recycle(au.Data)
 		a.connected.Store(err == nil)
 		if err != nil {
 			a.st.publishFailed.Add(1)

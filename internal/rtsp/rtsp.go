@@ -396,14 +396,13 @@ func (s *Source) handle(nalus [][]byte, m auMeta) {
 		s.queue.Skip()
 		return
 	}
-	// one copy of the NAL units, into a buffer the reader may recycle
-	// (h264.Recycle), with the parameter sets put in a keyframe that
-	// lacks them
+	// one copy of the NAL units, with the parameter sets put in a
+	// keyframe that lacks them
 	size := len(s.sps) + len(s.pps) + 8
 	for _, n := range nalus {
 		size += 4 + len(n)
 	}
-	data, added, err := h264.AppendAccessUnit(h264.Buffer(size), nalus, s.sps, s.pps)
+	data, added, err := h264.AppendAccessUnit(make([]byte, 0, size), nalus, s.sps, s.pps)
 	if err != nil {
 		s.broken(err)
 		return
@@ -417,7 +416,6 @@ func (s *Source) handle(nalus [][]byte, m auMeta) {
 	}
 	dts, err := s.dts.Extract(forDTS, m.pts)
 	if err != nil {
-		h264.Recycle(data)
 		s.dts = mch264.DTSExtractor{}
 		s.dts.Initialize()
 		s.dtsReady = false
@@ -453,8 +451,7 @@ func (s *Source) handle(nalus [][]byte, m auMeta) {
 
 // Read returns the next access unit, waiting until one comes, ctx is done
 // or the stream fails. The first is a keyframe, and so is the first after
-// any gap in AccessUnit.Seq. The access unit's Data is the reader's: it
-// may keep it, or give it back with h264.Recycle when done. With
+// any gap in AccessUnit.Seq. The access unit's Data is the reader's. With
 // Options.Deliver, Read returns only the error that ends the stream.
 func (s *Source) Read(ctx context.Context) (h264.AccessUnit, error) {
 	return s.queue.Pop(ctx)

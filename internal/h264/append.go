@@ -1,9 +1,6 @@
 package h264
 
-import (
-	"fmt"
-	"sync"
-)
+import "fmt"
 
 // startCode4 is the start code Join and AppendAccessUnit put before every
 // NAL unit.
@@ -16,7 +13,7 @@ var startCode4 = []byte{0, 0, 0, 1}
 // slice, after an access unit delimiter, as EnsureParams does; added says
 // so. It makes one pass over the NAL units and one copy of their bytes: a
 // source that receives NAL units (an RTP depacketizer) builds the access
-// unit it sends with it, into a buffer from Buffer.
+// unit it sends with it.
 func AppendAccessUnit(dst []byte, nalus [][]byte, sps, pps []byte) (au []byte, added bool, err error) {
 	key, hasSPS, hasPPS := false, false, false
 	size := 0
@@ -70,51 +67,4 @@ func grow(b []byte, n int) []byte {
 	c := make([]byte, len(b), len(b)+n)
 	copy(c, b)
 	return c
-}
-
-// freeBuffers bounds the buffers kept for reuse: enough for the access
-// units between a few sources and their readers; more are left to the
-// garbage collector.
-const freeBuffers = 32
-
-// free holds access unit buffers given back with Recycle, newest last.
-var free struct {
-	sync.Mutex
-	bufs [][]byte
-}
-
-// Buffer returns an empty slice with room for at least n bytes, reusing
-// one given back with Recycle when it can. A source that builds an access
-// unit per frame takes its buffer here; the reader that is done with it
-// (its bytes sent, or copied by the NATS client) gives it back, so a
-// stream allocates nothing per frame once its buffers have grown.
-func Buffer(n int) []byte {
-	free.Lock()
-	var b []byte
-	if k := len(free.bufs); k > 0 {
-		b = free.bufs[k-1]
-		free.bufs[k-1] = nil
-		free.bufs = free.bufs[:k-1]
-	}
-	free.Unlock()
-	if cap(b) < n {
-		// a keyframe is several deltas: room to spare, so that the
-		// buffer fits most frames after it too
-		b = make([]byte, 0, max(n+n/2, 4096))
-	}
-	return b[:0]
-}
-
-// Recycle gives back an access unit's Data for Buffer to reuse. The caller
-// must own it, keep no reference to it, and nothing else may hold one:
-// only the last reader of an AccessUnit recycles it. Nil is ignored.
-func Recycle(b []byte) {
-	if cap(b) == 0 || cap(b) > MaxAccessUnitSize {
-		return
-	}
-	free.Lock()
-	if len(free.bufs) < freeBuffers {
-		free.bufs = append(free.bufs, b[:0])
-	}
-	free.Unlock()
 }
