@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"camhub/internal/h264"
 	"camhub/internal/mpegts"
@@ -60,29 +61,41 @@ func (a *Agent) capturePassthrough(ctx context.Context) {
 // passSession opens the source and passes its access units on until ctx is
 // done or the source fails. It returns how many it read, and closes the
 // source.
+//
+// An RTSP camera's access units are handed on by the camera's receiving
+// goroutine itself (rtsp.Options.Deliver): the video queue is the only
+// one between camera and publisher, and this goroutine only waits for the
+// stream to end. Close waits for that goroutine, so n and a.seq are this
+// goroutine's again when passSession returns.
 func (a *Agent) passSession(ctx context.Context) (n int, err error) {
-	src, err := a.openAUSource(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer src.Close()
-	for {
-		au, err := a.readAU(ctx, src)
-		if err != nil {
-			if ctx.Err() != nil {
-				return n, nil
-			}
-			return n, err
-		}
+	var got atomic.Int64 // access units handed on
+	deliver := func(au h264.AccessUnit) {
 		a.st.captured.Add(1)
-		if n == 0 {
+		if got.Add(1) == 1 {
 			a.sourceOK()
 		}
-		n++
 		a.seq++
 		a.st.frames.Store(a.seq)
 		au.Seq = a.seq
 		a.pushVideo(au)
+	}
+	src, err := a.openAUSource(ctx, deliver)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		src.Close() // waits for the goroutine that delivers
+		n = int(got.Load())
+	}()
+	for {
+		au, err := a.readAU(ctx, src)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, nil
+			}
+			return 0, err
+		}
+		deliver(au)
 	}
 }
 
@@ -104,8 +117,9 @@ func (a *Agent) readAU(ctx context.Context, src auSource) (h264.AccessUnit, erro
 
 var errSilent = errors.New("source silent")
 
-// openAUSource opens the RTSP camera or starts the command.
-func (a *Agent) openAUSource(ctx context.Context) (auSource, error) {
+// openAUSource opens the RTSP camera or starts the command. The camera's
+// access units go to deliver as they come; the command's are read.
+func (a *Agent) openAUSource(ctx context.Context, deliver func(h264.AccessUnit)) (auSource, error) {
 	if a.src.Kind == Command {
 		return startCommand(ctx, a.src, a.cfg.OpenTimeout, a.log)
 	}
@@ -113,6 +127,7 @@ func (a *Agent) openAUSource(ctx context.Context) (auSource, error) {
 		OpenTimeout: a.cfg.OpenTimeout,
 		ReadTimeout: a.cfg.OpenTimeout, // as for every network source
 		Logger:      a.log,
+		Deliver:     deliver,
 	})
 	if err != nil {
 		return nil, err

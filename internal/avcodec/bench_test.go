@@ -68,7 +68,7 @@ func meanPSNR(b *testing.B, src []gocv.Mat, decoded func(i int, dst *gocv.Mat)) 
 func BenchmarkEncode(b *testing.B) {
 	for _, sz := range benchSizes {
 		frames := vtestFrames(b, sz.X, sz.Y, benchFrames)
-		for _, preset := range []string{PresetUltrafast, PresetVeryfast} {
+		for _, preset := range []string{PresetUltrafast, PresetSuperfast, PresetVeryfast} {
 			b.Run(fmt.Sprintf("%dx%d/x264-%s", sz.X, sz.Y, preset), func(b *testing.B) {
 				cfg := EncoderConfig{Width: sz.X, Height: sz.Y, FPS: 10, Preset: preset, Codec: CodecX264}
 				e := newEncoder(b, cfg)

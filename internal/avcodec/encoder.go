@@ -26,31 +26,36 @@ const (
 	CodecV4L2M2M = "h264_v4l2m2m" // the Raspberry Pi 4's hardware encoder
 )
 
-// Presets of libx264 that EncoderConfig.Preset accepts: the two fast
+// Presets of libx264 that EncoderConfig.Preset accepts: the three fast
 // enough for a camera on a small machine.
 const (
 	PresetUltrafast = "ultrafast"
+	PresetSuperfast = "superfast"
 	PresetVeryfast  = "veryfast"
 )
 
 // Defaults of EncoderConfig.
 const (
-	// DefaultPreset is veryfast: on real footage (OpenCV's vtest clip at
-	// 640x480) it matches the SSIM of JPEG at quality 80 with 7 times
-	// fewer bytes, where ultrafast manages 5 times fewer; it costs 1.5 to
-	// 1.8 times ultrafast's CPU (docs/BENCHMARKS.md). Choose ultrafast
-	// where CPU, not the link, is short.
-	DefaultPreset      = PresetVeryfast
+	// DefaultPreset is superfast: on real footage (OpenCV's vtest clip at
+	// 640x480) it matches the SSIM of JPEG at quality 80 with more than 6
+	// times fewer bytes, as veryfast does (7 times), for about two thirds
+	// of veryfast's CPU; ultrafast manages 5 times fewer
+	// (docs/BENCHMARKS-H264.md). Choose ultrafast where CPU, not the link,
+	// is short, veryfast where the link is.
+	DefaultPreset      = PresetSuperfast
 	DefaultKeyInterval = time.Second
 )
 
 // DefaultCRF returns the constant rate factor a preset uses in quality
 // mode: the lowest quality at which its SSIM is that of JPEG at quality
-// 80 on real footage (vtest at 640x480: JPEG 0.976; veryfast at 25 0.977,
-// ultrafast at 26 0.977).
+// 80 on real footage (vtest at 640x480: JPEG 0.976; veryfast at 25 and
+// ultrafast at 26 0.977, superfast at 27 0.976).
 func DefaultCRF(preset string) int {
-	if preset == PresetUltrafast {
+	switch preset {
+	case PresetUltrafast:
 		return 26
+	case PresetSuperfast:
+		return 27
 	}
 	return 25
 }
@@ -73,7 +78,7 @@ type EncoderConfig struct {
 	CRF     int // libx264's constant rate factor when Bitrate is 0; 0: DefaultCRF(Preset)
 
 	KeyInterval time.Duration // time between keyframes; 0: DefaultKeyInterval
-	Preset      string        // PresetUltrafast or PresetVeryfast (libx264); "": DefaultPreset
+	Preset      string        // PresetUltrafast, PresetSuperfast or PresetVeryfast (libx264); "": DefaultPreset
 	Codec       string        // CodecAuto, CodecX264 or CodecV4L2M2M; "": CodecAuto
 
 	// Threads is the number of threads libx264 uses; 0 is 1, which costs
@@ -96,8 +101,8 @@ func (c EncoderConfig) withDefaults() (EncoderConfig, error) {
 	if c.Preset == "" {
 		c.Preset = DefaultPreset
 	}
-	if c.Preset != PresetUltrafast && c.Preset != PresetVeryfast {
-		return c, fmt.Errorf("avcodec: preset %q: want %s or %s", c.Preset, PresetUltrafast, PresetVeryfast)
+	if c.Preset != PresetUltrafast && c.Preset != PresetSuperfast && c.Preset != PresetVeryfast {
+		return c, fmt.Errorf("avcodec: preset %q: want %s, %s or %s", c.Preset, PresetUltrafast, PresetSuperfast, PresetVeryfast)
 	}
 	if c.CRF == 0 {
 		c.CRF = DefaultCRF(c.Preset)

@@ -82,6 +82,21 @@ func FuzzSplit(f *testing.F) {
 			}
 		}
 
+		// AppendAccessUnit is Join then EnsureParams, in one pass, after
+		// what is already in the buffer
+		if nalus, err := Split(in); err == nil {
+			sps, pps := []byte{0x67, 0x42, 0xC0, 0x0A, 0xDA}, []byte{0x68, 0xCE}
+			joined := Join(nalus)
+			want, werr := EnsureParams(joined, sps, pps)
+			got, added, gerr := AppendAccessUnit([]byte("prefix"), nalus, sps, pps)
+			if (gerr == nil) != (werr == nil) {
+				t.Fatalf("EnsureParams: %v, AppendAccessUnit: %v", werr, gerr)
+			}
+			if gerr == nil && (string(got[:6]) != "prefix" || !bytes.Equal(got[6:], want) || added != (len(want) != len(joined))) {
+				t.Fatalf("AppendAccessUnit gave %x (added %v), want %x", got, added, want)
+			}
+		}
+
 		units, err := AccessUnits(in)
 		if err == nil && !bytes.Equal(bytes.Join(units, nil), in) {
 			t.Fatal("the access units are not the stream")

@@ -329,3 +329,49 @@ func TestParseSPSFromX264(t *testing.T) {
 		}
 	}
 }
+
+// AppendAccessUnit builds what Join and EnsureParams build, into a buffer
+// from Buffer, and a recycled buffer is reused.
+func TestAppendAccessUnit(t *testing.T) {
+	aus := fixtureAUs(t)
+	sps, pps, err := Params(aus[0])
+	if err != nil || sps == nil || pps == nil {
+		t.Fatalf("no parameter sets in the first access unit: %v", err)
+	}
+	for i, au := range aus {
+		nalus, err := Split(au)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// as a camera that sends its parameter sets out of band
+		var bare [][]byte
+		for _, n := range nalus {
+			if Type(n) != TypeSPS && Type(n) != TypePPS {
+				bare = append(bare, n)
+			}
+		}
+		for _, in := range [][][]byte{nalus, bare} {
+			want, err := EnsureParams(Join(in), sps, pps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 0, len(want))
+			got, added, err := AppendAccessUnit(buf, in, sps, pps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("access unit %d: AppendAccessUnit differs from Join and EnsureParams", i)
+			}
+			if wantAdded := len(in) != len(nalus) && IsKeyframe(want); added != wantAdded {
+				t.Errorf("access unit %d: added %v, want %v", i, added, wantAdded)
+			}
+			if &got[0] != &buf[:1][0] {
+				t.Errorf("access unit %d: the buffer was not used", i)
+			}
+		}
+	}
+	if _, _, err := AppendAccessUnit(nil, [][]byte{{0x65, 0x88}}, nil, pps); !errors.Is(err, ErrBadSPS) {
+		t.Errorf("a keyframe without an SPS and none given: %v, want ErrBadSPS", err)
+	}
+}

@@ -16,11 +16,13 @@
 package rtsp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,6 +81,12 @@ type Options struct {
 	// Logger gets the few events that are not per access unit; nil
 	// discards them.
 	Logger *slog.Logger
+	// Deliver, when set, is given every access unit on the source's
+	// receiving goroutine instead of the queue Read takes them from:
+	// one goroutine hand-off a frame fewer for a reader that has a
+	// queue of its own (Read then only waits for the stream to end and
+	// returns why). It must not block, and owns the access unit.
+	Deliver func(h264.AccessUnit)
 }
 
 func (o *Options) fill() error {
@@ -134,6 +142,7 @@ type Source struct {
 	buffered  bool // the decoder holds part of an access unit
 	sps, pps  []byte
 	spsInfo   h264.SPS
+	codec     string // spsInfo.Codec()
 	dts       mch264.DTSExtractor
 	dtsReady  bool // dts has seen a keyframe since its last reset
 	seq       uint64
@@ -210,6 +219,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Source, error) {
 			s.log.Info("rtsp transport switched", "why", err)
 		},
 	}
+	c.DialContext = dialBuffered
 	switch opts.Transport {
 	case "tcp":
 		t := gortsplib.TransportTCP
@@ -297,7 +307,7 @@ func offers(desc *description.Session) string {
 func (s *Source) setParams(sps, pps []byte) {
 	if sps != nil && !bytes.Equal(sps, s.sps) {
 		if info, err := h264.ParseSPS(sps); err == nil {
-			s.sps, s.spsInfo = bytes.Clone(sps), info
+			s.sps, s.spsInfo, s.codec = bytes.Clone(sps), info, info.Codec()
 		}
 	}
 	if pps != nil && !bytes.Equal(pps, s.pps) {
@@ -386,17 +396,19 @@ func (s *Source) handle(nalus [][]byte, m auMeta) {
 		s.queue.Skip()
 		return
 	}
-	data := h264.Join(nalus)
-	if key {
-		n := len(data)
-		var err error
-		if data, err = h264.EnsureParams(data, s.sps, s.pps); err != nil {
-			s.broken(err)
-			return
-		}
-		if len(data) != n {
-			s.added.Add(1)
-		}
+	// one copy of the NAL units, with the parameter sets put in a
+	// keyframe that lacks them
+	size := len(s.sps) + len(s.pps) + 8
+	for _, n := range nalus {
+		size += 4 + len(n)
+	}
+	data, added, err := h264.AppendAccessUnit(make([]byte, 0, size), nalus, s.sps, s.pps)
+	if err != nil {
+		s.broken(err)
+		return
+	}
+	if added {
+		s.added.Add(1)
 	}
 	forDTS := nalus
 	if key && !s.dtsReady {
@@ -418,7 +430,7 @@ func (s *Source) handle(nalus [][]byte, m auMeta) {
 	if m.ntpOK && m.ntp.Sub(m.recv).Abs() <= s.opts.MaxClockSkew {
 		t, src = m.ntp, h264.TimeRTCP
 	}
-	s.queue.Push(h264.AccessUnit{
+	au := h264.AccessUnit{
 		Data:       data,
 		Key:        key,
 		Seq:        s.seq,
@@ -426,15 +438,21 @@ func (s *Source) handle(nalus [][]byte, m auMeta) {
 		DTS:        dts,
 		Time:       t,
 		TimeSource: src,
-		Codec:      s.spsInfo.Codec(),
+		Codec:      s.codec,
 		Width:      s.spsInfo.Width,
 		Height:     s.spsInfo.Height,
-	})
+	}
+	if s.opts.Deliver != nil {
+		s.opts.Deliver(au)
+		return
+	}
+	s.queue.Push(au)
 }
 
 // Read returns the next access unit, waiting until one comes, ctx is done
 // or the stream fails. The first is a keyframe, and so is the first after
-// any gap in AccessUnit.Seq.
+// any gap in AccessUnit.Seq. The access unit's Data is the reader's. With
+// Options.Deliver, Read returns only the error that ends the stream.
 func (s *Source) Read(ctx context.Context) (h264.AccessUnit, error) {
 	return s.queue.Pop(ctx)
 }
@@ -462,4 +480,27 @@ func (s *Source) Close() error {
 		<-s.done
 	})
 	return nil
+}
+
+// readBuffer is how much one read of the RTSP connection can take: the
+// packets of a whole 2 Mbit/s frame, where gortsplib's own 4 KiB buffer
+// takes three. With RTP interleaved in the connection (TCP), that is one
+// system call a frame instead of one per few packets.
+const readBuffer = 64 << 10
+
+// bufferedConn reads its connection through a readBuffer-sized buffer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// dialBuffered dials as gortsplib does, with a larger read buffer.
+func dialBuffered(ctx context.Context, network, address string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, readBuffer)}, nil
 }

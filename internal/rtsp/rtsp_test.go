@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"camhub/internal/h264"
+	"camhub/internal/testenv"
 )
 
 func h264Launch(ts string) string {
@@ -520,5 +521,72 @@ func TestServerStalled(t *testing.T) {
 			t.Logf("Read: %v, %v after the camera stopped", err, time.Since(stopped).Round(time.Millisecond))
 			break
 		}
+	}
+}
+
+// With Options.Deliver the access units come through the callback, on the
+// source's own goroutine, byte for byte and in order from a keyframe;
+// Read only says why the stream ended; no call comes after Close.
+func TestDeliver(t *testing.T) {
+	ts, want := clip(t, "320:180", 15, 20, "")
+	srv := startServer(t, h264Launch(ts))
+	var mu sync.Mutex
+	var got []h264.AccessUnit
+	closed := false
+	src, err := Open(context.Background(), srv.URL(), Options{Deliver: func(au h264.AccessUnit) {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			t.Error("an access unit delivered after Close returned")
+		}
+		got = append(got, au)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	testenv.Eventually(t, 30*time.Second, "20 access units delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 20
+	})
+	srv.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if au, err := src.Read(ctx); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Read: %d bytes, %v; want the stream's end", len(au.Data), err)
+	}
+	src.Close()
+	mu.Lock()
+	closed = true
+	aus := got
+	mu.Unlock()
+
+	if !aus[0].Key {
+		t.Fatal("the first access unit delivered is not a keyframe")
+	}
+	first := -1
+	for i, w := range want {
+		if bytes.Equal(aus[0].Data, h264.Join(nalus(t, w, false))) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		t.Fatal("the first access unit delivered is none of the clip's")
+	}
+	for i, au := range aus {
+		if first+i >= len(want) {
+			break
+		}
+		if !bytes.Equal(au.Data, h264.Join(nalus(t, want[first+i], false))) {
+			t.Fatalf("access unit %d is not the clip's %d", i, first+i)
+		}
+		if au.Seq != aus[0].Seq+uint64(i) {
+			t.Fatalf("access unit %d: Seq %d after %d: a gap", i, au.Seq, aus[0].Seq)
+		}
+	}
+	if n := src.queue.Len(); n != 0 {
+		t.Errorf("%d access units queued for Read as well", n)
 	}
 }
