@@ -226,10 +226,7 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 				c.sent[f.id] = f.n // a decoded picture of an H.264 camera
 				continue
 			}
-			rec := MediaRecord{Kind: RecordJPEG, ID: f.id, Time: f.Time, Sent: now, Seq: f.Seq,
-				Width: f.Width, Height: f.Height, Type: wire.ContentTypeJPEG}
-			c.buf = appendRecordHead(c.buf[:0], &rec, len(f.jpeg))
-			if c.write(f, c.buf, nil) != nil {
+			if c.sendJPEG(f, now) != nil {
 				return
 			}
 			wrote = true
@@ -261,6 +258,15 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// sendJPEG writes frame f, a JPEG camera's, as a record of the media
+// stream; now is the record's send time.
+func (c *client) sendJPEG(f *frame, now time.Time) error {
+	rec := MediaRecord{Kind: RecordJPEG, ID: f.id, Time: f.Time, Sent: now, Seq: f.Seq,
+		Width: f.Width, Height: f.Height, Type: wire.ContentTypeJPEG}
+	c.buf = appendRecordHead(c.buf[:0], &rec, len(f.jpeg))
+	return c.write(f, c.buf, nil)
 }
 
 // sendVideo writes what camera v's queue holds as a fragment, preceded by

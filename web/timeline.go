@@ -427,10 +427,7 @@ func (s *Server) handleMediaReplay(w http.ResponseWriter, r *http.Request, q str
 		now := time.Now()
 		for i, f := range fresh {
 			fresh[i] = nil
-			rec := MediaRecord{Kind: RecordJPEG, ID: f.id, Time: f.Time, Sent: now, Seq: f.Seq,
-				Width: f.Width, Height: f.Height, Type: wire.ContentTypeJPEG}
-			c.buf = appendRecordHead(c.buf[:0], &rec, len(f.jpeg))
-			if c.write(f, c.buf, nil) != nil {
+			if c.sendJPEG(f, now) != nil {
 				return
 			}
 			wrote = true
