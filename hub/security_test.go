@@ -54,6 +54,19 @@ func hasConsumer(t *testing.T, js jetstream.JetStream, name string) bool {
 	return false
 }
 
+// waitDeleted waits for the guard to delete consumer name, and checks it
+// counted that one deletion under reason (the first of that reason). The
+// guard counts a deletion once the server has answered it, which can be
+// after the consumer is gone from the listing.
+func waitDeleted(t *testing.T, h *hub.Server, js jetstream.JetStream, name, reason string) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, name+" to be deleted", func() bool { return !hasConsumer(t, js, name) })
+	testenv.Eventually(t, 10*time.Second, name+"'s deletion to be counted", func() bool { return guardDeleted(t, h, reason) >= 1 })
+	if n := guardDeleted(t, h, reason); n != 1 {
+		t.Fatalf("%s deletions counted: %v", reason, n)
+	}
+}
+
 // guardDeleted reads camhub_hub_consumers_deleted_total{reason}.
 func guardDeleted(t *testing.T, h *hub.Server, reason string) float64 {
 	t.Helper()
@@ -159,10 +172,7 @@ func TestViewerDurableAndExcessConsumersDeleted(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("creating a durable (NATS cannot refuse it by permission): %v", err)
 	}
-	testenv.Eventually(t, 10*time.Second, "the durable to be deleted", func() bool { return !hasConsumer(t, ajs, "squat") })
-	if n := guardDeleted(t, h, "durable"); n != 1 {
-		t.Fatalf("durable deletions counted: %v", n)
-	}
+	waitDeleted(t, h, ajs, "squat", "durable")
 
 	// A long-lived ephemeral is a durable in disguise.
 	if _, err := njs.CreateConsumer(ctx, wire.FramesStream, jetstream.ConsumerConfig{
@@ -256,10 +266,7 @@ func TestDeliverSubjectInjection(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("creating the push consumer: %v", err)
 	}
-	testenv.Eventually(t, 10*time.Second, "the push consumer to be deleted", func() bool { return !hasConsumer(t, ajs, "inject") })
-	if n := guardDeleted(t, h, "deliver_subject"); n != 1 {
-		t.Fatalf("deliver_subject deletions counted: %v", n)
-	}
+	waitDeleted(t, h, ajs, "inject", "deliver_subject")
 	// The hub never took it for camera back.
 	for _, id := range h.Online() {
 		if id == "back" {
