@@ -265,7 +265,7 @@ func TestPageAge(t *testing.T) {
 	t.Logf("p99 of the age by window:\n%s", over.String())
 	if bench {
 		pageReport(t, "**Glass to glass** (`TestPageAge`, %s UTC, %v; load average %s at the start, %s at the end): "+
-			"a 640x480 camera of real footage at 15 fps (H.264: a keyframe a second; JPEG: quality about 80), "+
+			"a 640x480 camera of real footage at 15 fps (H.264: libx264 ultrafast, a keyframe a second; JPEG: ffmpeg -q:v 5), "+
 			"captured (timestamped) just before it is published to an in-process hub, through the web server "+
 			"to headless Chromium on loopback, one page per player, side by side, each showing its camera alone, "+
 			"measured from 5 s after the pages started. "+
@@ -349,7 +349,7 @@ func TestPageCPU(t *testing.T) {
 	}
 	if bench {
 		pageReport(t, "**Chromium's CPU per frame shown** (`TestPageCPU`, %s UTC; load average %s at the start, %s at the end): "+
-			"%d cameras of real footage, %dx%d at 15 fps (%d frames/s offered), a 4×4 grid in headless Chromium (1280x900, "+
+			"%d cameras of real footage, %dx%d at 15 fps (%d frames/s offered), a grid of them in headless Chromium (1280x900, "+
 			"software decoding and drawing, no GPU) on loopback; the CPU time of all of Chromium's processes (its /proc tree) "+
 			"over %v from 5 s after every tile shows pictures, divided by the frames the tiles showed in it. %d cores.\n\n"+
 			"| tiles | frames shown/s | Chromium CPU (%% of a core) | CPU ms per frame shown |\n|---|---|---|---|\n%s\n",
