@@ -38,12 +38,23 @@ $py bench/zmq/run.py --frames "$out/frames/640x480" --scenario relay --seconds "
 $py bench/zmq/run.py --frames "$out/frames/640x480" --scenario latency --cams 8 --fps 30 --seconds "$secs" --json "$zmq"
 $py bench/zmq/run.py --frames "$out/frames/1280x720" --scenario overload --cams 8 --fps 30 --seconds $((2 * secs)) --json "$zmq"
 
+# The web page in headless Chromium: the age of what it shows by player,
+# over the run, and Chromium's CPU per frame (web/pagebench_test.go).
+# CAMHUB_PAGE_BENCH sets how long (10m for the 10-minute run).
+page=$out/page.md
+rm -f "$page"
+pagerun=${CAMHUB_PAGE_BENCH:-2m}
+[ -n "$quick" ] && pagerun=15s
+echo "bench: the web page, $pagerun" >&2
+CAMHUB_PAGE_BENCH=$pagerun CAMHUB_PAGE_BENCH_OUT=$PWD/$page \
+	go test -count=1 -timeout 60m -run '^(TestPageAge|TestPageCPU)$' ./web/ >&2
+
 if [ -n "$quick" ]; then
 	report=$out/BENCHMARKS.md command="make bench-quick"
 else
 	report=docs/BENCHMARKS.md command="make bench"
 fi
 chart=$(dirname "$report")/benchmarks.png
-bin/camhub-bench report -in "$results" -zmq "$zmq" -out "$report" -command "$command"
+bin/camhub-bench report -in "$results" -zmq "$zmq" -page "$page" -out "$report" -command "$command"
 $py bench/chart.py "$results" "$zmq" "$chart"
 echo "bench: wrote $report and $chart" >&2

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"gocv.io/x/gocv"
 
+	"camhub/internal/proc"
 	"camhub/internal/wire"
 )
 
@@ -50,11 +51,11 @@ func agentCPU(res *results, o opts) error {
 		}
 		time.Sleep(20 * time.Millisecond) // polling a starting process
 	}
-	cpu0, _ := procCPU(ag.pid())
+	cpu0, _ := proc.CPU(ag.pid())
 	n0 := got.Load()
 	secs := 2 * o.secs
 	time.Sleep(secs)
-	cpu1, _ := procCPU(ag.pid())
+	cpu1, _ := proc.CPU(ag.pid())
 	n1 := got.Load()
 	rss := procRSS(ag.pid())
 	ag.stop()

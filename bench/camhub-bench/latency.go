@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"camhub/internal/proc"
 	"camhub/internal/wire"
 )
 
@@ -49,15 +50,15 @@ func latency(res *results, o opts, mode string, cams int, fps float64) error {
 		return err
 	}
 	time.Sleep(warm) // the warm-up is a duration of the measurement, not a wait for an event
-	cpu0, _ := procCPU(srv.c.pid())
-	pcpu0, _ := procCPU(pub.pid())
+	cpu0, _ := proc.CPU(srv.c.pid())
+	pcpu0, _ := proc.CPU(pub.pid())
 	t0 := time.Now()
 	measuring.Store(true)
 	time.Sleep(o.secs)
 	measuring.Store(false)
 	el := time.Since(t0)
-	cpu1, _ := procCPU(srv.c.pid())
-	pcpu1, _ := procCPU(pub.pid())
+	cpu1, _ := proc.CPU(srv.c.pid())
+	pcpu1, _ := proc.CPU(pub.pid())
 	rss := procRSS(srv.c.pid())
 	pub.wait()
 	mu.Lock()

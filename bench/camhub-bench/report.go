@@ -52,6 +52,7 @@ func reportCmd(args []string) error {
 	out := fs.String("out", "docs/BENCHMARKS.md", "the report")
 	chart := fs.String("chart", "benchmarks.png", "the chart's file name, relative to the report")
 	command := fs.String("command", "make bench", "the command that made the results")
+	page := fs.String("page", "bench/out/page.md", "the web page's tables (web/pagebench_test.go), if any")
 	fs.Parse(args)
 
 	rs, err := readResults(*in)
@@ -277,10 +278,15 @@ func reportCmd(args []string) error {
 
 	p("## 8. H.264\n\nMeasured with `go test -bench`, not yet in this run: [BENCHMARKS-H264.md](BENCHMARKS-H264.md).\n\n")
 
+	if b, err := os.ReadFile(*page); err == nil {
+		p("## 10. The web page\n\nMeasured by `go test` (web/pagebench_test.go, real headless Chromium) in this run.\n\n%s", b)
+	}
+
 	p("## Commands\n\n```\nmake bench            # bench/run.sh: all of the above, this file and its chart\nmake bench-quick      # the same, shorter, into bench/out/\n")
 	p("bin/camhub-bench run -only relay -frames bench/out/frames -bin bin   # one part\n")
 	p("go test -run '^$' -bench . ./internal/turbojpeg/ ./agent/ ./web/    # Go benchmarks of the hot paths (benchstat-comparable)\n")
-	p("go test -run '^$' -bench . -benchtime 300x ./internal/avcodec/          # H.264 encode/decode vs TurboJPEG (BENCHMARKS-H264.md)\n```\n")
+	p("go test -run '^$' -bench . -benchtime 300x ./internal/avcodec/          # H.264 encode/decode vs TurboJPEG (BENCHMARKS-H264.md)\n")
+	p("CAMHUB_PAGE_BENCH=10m CAMHUB_PAGE_BENCH_OUT=page.md go test -run '^TestPageAge$' -timeout 30m ./web/   # the page's age over 10 minutes (section 10)\n```\n")
 
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image/jpeg"
 	"io"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"camhub/internal/proc"
 )
 
 // Result is one measurement, written as a JSON line.
@@ -65,23 +66,6 @@ func percentiles(ds []time.Duration) (p50, p99, mx float64) {
 	slices.Sort(s)
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	return ms(s[len(s)*50/100]), ms(s[min(len(s)-1, len(s)*99/100)]), ms(s[len(s)-1])
-}
-
-// procCPU is a process's CPU time (user + system) from /proc.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// the command name may hold spaces: fields start after its ')'
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
 }
 
 // selfCPU is this process's CPU time.
@@ -193,15 +177,12 @@ func jpegSize(b []byte) (int, int, error) {
 // loadavg is the machine's load average over 1, 5 and 15 minutes.
 func loadavg() map[string]float64 {
 	v := map[string]float64{}
-	b, err := os.ReadFile("/proc/loadavg")
+	l, err := proc.Loadavg()
 	if err != nil {
 		return v
 	}
-	f := strings.Fields(string(b))
 	for i, k := range []string{"load1", "load5", "load15"} {
-		if i < len(f) {
-			v[k], _ = strconv.ParseFloat(f[i], 64)
-		}
+		v[k] = l[i]
 	}
 	return v
 }

@@ -86,6 +86,8 @@ function tileFor(id) {
     pending: null, // the newest frame that came meanwhile
     url: null, // the object URL shown
     rewound: false, // a rewound frame came since the rewind began
+    at: null, // the capture time of the JPEG shown, on this page's clock (ms)
+    ages: [], // the age of the JPEG shown, sampled every AGE_TICK_MS
   };
   el.querySelector('.name').textContent = id;
   t.img.alt = id;
@@ -107,31 +109,57 @@ function tileFor(id) {
 }
 
 // show puts a frame on a tile. Newest wins here too: while the browser
-// decodes one frame, only the newest that arrives meanwhile is kept.
-function show(t, blob) {
+// decodes one frame, only the newest that arrives meanwhile is kept. at is
+// its capture time on this page's clock (ms).
+function show(t, blob, at) {
   if (t.busy) {
-    t.pending = blob;
+    t.pending = [blob, at];
     return;
   }
   t.busy = true;
   const url = URL.createObjectURL(blob);
-  const done = () => {
+  const done = (e) => {
     if (t.url) URL.revokeObjectURL(t.url);
     t.url = url;
     t.busy = false;
     t.shown++;
     t.el.dataset.shown = String(t.shown);
+    if (e.type === 'load') t.at = at;
     if (t.shown === 1) label(t);
     if (t.pending) {
-      const next = t.pending;
+      const [next, nextAt] = t.pending;
       t.pending = null;
-      show(t, next);
+      show(t, next, nextAt);
     }
   };
   t.img.onload = done;
   t.img.onerror = done;
   t.img.src = url;
 }
+
+// The age of the JPEG each tile shows (now minus its capture time), as
+// mse.js measures its H.264 tiles': sampled every AGE_TICK_MS while shown,
+// the last MAX_AGES kept, for window.camhubAges.
+const AGE_TICK_MS = 100;
+const MAX_AGES = 20000;
+setInterval(() => {
+  if (document.hidden) return;
+  const now = Date.now();
+  for (const t of tiles.values()) {
+    if (t.player || t.at === null) continue;
+    if (t.ages.length >= MAX_AGES) t.ages.splice(0, MAX_AGES / 2);
+    t.ages.push(Math.max(0, Math.round(now - t.at)));
+  }
+}, AGE_TICK_MS);
+
+// camhubAges returns the ages of the picture camera id's tile showed, from
+// the from-th sample on: its H.264 player's (mse.js), else its JPEGs'.
+// For benchmarks, tests and the curious.
+window.camhubAges = (id, from) => {
+  const t = tiles.get(id);
+  if (!t) return [];
+  return t.player ? camhubMedia.ages(id, from) : t.ages.slice(from || 0);
+};
 
 // label writes a tile's caption and note from its api/cams entry.
 function label(t) {
@@ -182,7 +210,9 @@ function onFrame(h, blob) {
       label(t);
     }
   }
-  show(t, blob);
+  // its capture time on this page's clock: the age the server gave, or
+  // (api/media) the page measured, taken from the arrival
+  show(t, blob, Date.now() - h.age_ms);
 }
 
 // read parses the stream: a line of JSON, then that many bytes of JPEG, and

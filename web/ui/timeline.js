@@ -12,7 +12,10 @@
 // "live" returns to live.
 //
 // Keys: left and right step 1 s (with shift 10 s), space pauses and plays,
-// L goes live. Playback runs at 1, 2, 4 or 8 times real time. Each tile says the capture time of the picture it shows in
+// L goes live. The motion detector's events (api/events, as the events
+// panel reads them) are marks on the bar at their start, of the camera
+// shown alone or of all; a click or tap on one shows every camera from
+// there (playing on, or paused if the timeline is). Playback runs at 1, 2, 4 or 8 times real time. Each tile says the capture time of the picture it shows in
 // data-time (ms since 1970), as the tests read it.
 'use strict';
 
@@ -20,6 +23,8 @@ const camhubTimeline = (() => {
   const POLL_MS = 2000;
   const STEP_MS = 1000;
   const BIG_STEP_MS = 10000;
+  const EVENTS_MS = 5000;
+  const MAX_EVENTS = 1000; // api/events' limit
 
   const bar = document.getElementById('tl-bar');
   const fill = document.getElementById('tl-fill');
@@ -27,6 +32,7 @@ const camhubTimeline = (() => {
   const readout = document.getElementById('tl-time');
   const playBtn = document.getElementById('tl-play');
   const speedSel = document.getElementById('tl-speed');
+  const marks = document.getElementById('tl-marks');
 
   const tl = {
     from: null, // ms: the oldest capture time in the buffer
@@ -43,6 +49,8 @@ const camhubTimeline = (() => {
     wantStill: null, // the time of the next still, null: none
     exact: false, // the next still is exact
     seeks: [], // {at, asked, shown}: how long each still took, for the curious
+    events: '', // the events marked, as a key: their ids and starts
+    eventsRead: false, // pollEvents is running
   };
 
   function serverNow() { return Date.now() + tl.skew; }
@@ -93,6 +101,7 @@ const camhubTimeline = (() => {
       const behind = Math.max(0, serverNow() - t);
       text = fmtTime(t) + ' \u00b7 \u2212' + fmtAge(behind) + (tl.mode === 'paused' ? ' \u00b7 paused' : '');
     }
+    drawMarks(from, to);
     if (readout.textContent !== text) readout.textContent = text;
     bar.setAttribute('aria-valuetext', text);
     playBtn.textContent = tl.mode === 'paused' ? '\u25b6' : '\u275a\u275a';
@@ -119,9 +128,55 @@ const camhubTimeline = (() => {
           bar.dataset.cams = String(read.length);
         }
         draw();
+        if (!tl.eventsRead) { // from the bar's first span on
+          tl.eventsRead = true;
+          pollEvents();
+        }
       }
     } catch (e) { /* app.js reports an unreachable server */ }
     setTimeout(poll, POLL_MS);
+  }
+
+  // drawMarks puts each event's mark at its start, those of the camera
+  // shown alone (or all) that are on the bar.
+  function drawMarks(from, to) {
+    for (const m of marks.children) {
+      const at = Number(m.dataset.start);
+      const on = at >= from && at <= to && (!state.solo || m.dataset.camera === state.solo);
+      if (m.hidden === on) m.hidden = !on;
+      if (on) m.style.left = ((at - from) / (to - from) * 100) + '%';
+    }
+  }
+
+  // pollEvents reads the events of the span the bar shows.
+  async function pollEvents() {
+    try {
+      const p = new URLSearchParams();
+      p.set('since', new Date(span()[0]).toISOString());
+      p.set('limit', String(MAX_EVENTS));
+      const res = await fetch('api/events?' + p.toString(), { cache: 'no-store' });
+      // a server whose hub keeps no events (503) has no marks
+      if (res.ok || res.status === 503) setEvents(res.ok ? await res.json() : []);
+    } catch (e) { /* app.js reports an unreachable server */ }
+    setTimeout(pollEvents, EVENTS_MS);
+  }
+
+  // setEvents makes a mark for each event.
+  function setEvents(evs) {
+    const key = evs.map((e) => e.id + '@' + e.start).join();
+    if (key === tl.events) return;
+    tl.events = key;
+    marks.replaceChildren(...evs.map((e) => {
+      const m = document.createElement('span');
+      const at = Date.parse(e.start);
+      m.className = 'tl-mark';
+      m.dataset.id = e.id;
+      m.dataset.camera = e.camera;
+      m.dataset.start = String(at);
+      m.title = e.camera + ' \u00b7 ' + fmtTime(at) + ' \u00b7 ' + (100 * (e.score || 0)).toFixed(1) + '% moved';
+      return m;
+    }));
+    draw();
   }
 
   // hold stops the stream, keeping the pictures shown.
@@ -257,6 +312,24 @@ const camhubTimeline = (() => {
     const [from, to] = span();
     return from + x * (to - from);
   }
+
+  // a mark: every camera from the event's start; not a drag of the bar
+  marks.addEventListener('pointerdown', (e) => {
+    if (e.target.closest('.tl-mark')) e.stopPropagation();
+  });
+  marks.addEventListener('click', (e) => {
+    const m = e.target.closest('.tl-mark');
+    if (!m) return;
+    e.stopPropagation();
+    const at = Number(m.dataset.start);
+    if (tl.mode === 'paused') {
+      tl.pos = clamp(at);
+      still(tl.pos, true);
+      draw();
+    } else {
+      play(at);
+    }
+  });
 
   bar.addEventListener('pointerdown', (e) => {
     if (e.button !== 0) return;
