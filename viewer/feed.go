@@ -67,16 +67,19 @@ type slot struct {
 	received atomic.Uint64 // frame messages received
 	status   atomic.Pointer[report]
 	video    *gopqueue.Queue // an H.264 camera's access units
+	loVideo  *gopqueue.Queue // those of its H.264 small tier
 	// seen is when the hub last heard of the camera before this viewer
 	// started (from the camera list), in Unix nanoseconds; 0 if unknown.
 	seen atomic.Int64
 
 	// The tier read (tier.go): lo is whether the small tier is wanted,
-	// arrived whether a frame of the wanted tier came since the switch.
-	// mainSub and loSub (under the feed's mu) are the frame subscriptions
-	// of a feed with a camera list.
-	lo, arrived    atomic.Bool
-	mainSub, loSub *nats.Subscription
+	// arrived whether the grid has shown a picture of the wanted tier
+	// since the switch (for H.264, one its own decoder made from a
+	// keyframe). mainSubs and loSubs (under the feed's mu) are the tiers'
+	// frame and video subscriptions: the main tier's of a feed with a
+	// camera list, the small tier's of any feed.
+	lo, arrived      atomic.Bool
+	mainSubs, loSubs []*nats.Subscription
 }
 
 func (s *slot) onFrame(m *nats.Msg) {
@@ -183,11 +186,16 @@ func NewFeed(ids []string) (*Feed, error) {
 	}
 	f := &Feed{fixed: len(ids) > 0, slots: make(map[string]*slot)}
 	for _, id := range ids {
-		s := &slot{feed: f, id: id, video: gopqueue.New(maxQueuedAUs, maxQueuedBytes)}
+		s := f.newSlot(id)
 		f.slots[id] = s
 		f.order = append(f.order, s)
 	}
 	return f, nil
+}
+
+func (f *Feed) newSlot(id string) *slot {
+	return &slot{feed: f, id: id, video: gopqueue.New(maxQueuedAUs, maxQueuedBytes),
+		loVideo: gopqueue.New(maxQueuedAUs, maxQueuedBytes)}
 }
 
 // CheckCams checks a camera list: valid ids (wire.IDRule), none twice, at
@@ -218,16 +226,8 @@ func (f *Feed) Subscribe(nc *nats.Conn) error {
 	if f.fixed {
 		for _, s := range f.order {
 			if !f.rewound {
-				// the frames' subscription is the tier's (tier.go)
-				ms, err := nc.Subscribe(wire.FramesSubject(s.id), s.onFrame)
-				if err != nil {
-					return fmt.Errorf("subscribing to %s: %w", wire.FramesSubject(s.id), err)
-				}
-				s.mainSub = ms
-				if err := ms.SetPendingLimits(pendingFramesPerCamera, pendingBytesPerCamera); err != nil {
-					return err
-				}
-				if err := sub(wire.VideoFilter(s.id), s.onVideo, pendingFramesPerCamera*8, pendingBytesPerCamera); err != nil {
+				// the frames' and video's subscriptions are the tier's (tier.go)
+				if err := f.subscribeTier(s, false); err != nil {
 					return err
 				}
 			}
@@ -298,12 +298,8 @@ func (f *Feed) Close() {
 	}
 	f.subs = nil
 	for _, s := range f.order {
-		for _, ts := range []**nats.Subscription{&s.mainSub, &s.loSub} {
-			if *ts != nil {
-				_ = (*ts).Unsubscribe()
-				*ts = nil
-			}
-		}
+		unsubscribe(&s.mainSubs)
+		unsubscribe(&s.loSubs)
 	}
 	if f.stop != nil {
 		f.stop()
@@ -358,7 +354,7 @@ func (f *Feed) add(id string) *slot {
 	if f.fixed || len(f.order) >= MaxCameras {
 		return nil
 	}
-	s := &slot{feed: f, id: id, video: gopqueue.New(maxQueuedAUs, maxQueuedBytes)}
+	s := f.newSlot(id)
 	f.slots[id] = s
 	order := append(slices.Clip(f.order), s)
 	slices.SortFunc(order, func(a, b *slot) int { return strings.Compare(a.id, b.id) })
