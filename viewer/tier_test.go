@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -59,33 +58,7 @@ func tieredCams(t *testing.T, url string, ids []string) {
 // subjects (main or small tier) the connection named name subscribes to.
 func frameSubs(t *testing.T, monitor, name string) []string {
 	t.Helper()
-	resp, err := http.Get("http://" + monitor + "/connz?subs=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var c struct {
-		Connections []struct {
-			Name string   `json:"name"`
-			Subs []string `json:"subscriptions_list"`
-		} `json:"connections"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	var subs []string
-	for _, conn := range c.Connections {
-		if conn.Name != name {
-			continue
-		}
-		for _, s := range conn.Subs {
-			if strings.HasSuffix(s, "."+wire.KindFrames) {
-				subs = append(subs, s)
-			}
-		}
-	}
-	slices.Sort(subs)
-	return subs
+	return slices.DeleteFunc(mediaSubs(t, monitor, name), func(s string) bool { return !strings.HasSuffix(s, "."+wire.KindFrames) })
 }
 
 // A grid of 8 cameras reads only their small tiers (the NATS server says
