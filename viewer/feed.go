@@ -31,8 +31,6 @@ const MaxCameras = 64
 const (
 	pendingFramesPerCamera = 32
 	pendingBytesPerCamera  = 32 << 20
-	pendingFramesAll       = 256
-	pendingBytesAll        = 128 << 20
 	pendingStatus          = 64
 	pendingStatusBytes     = 1 << 20
 )
@@ -126,7 +124,10 @@ func (s *slot) onStatus(m *nats.Msg) {
 
 // Feed receives the frames and status reports of the cameras a grid shows.
 // With a camera list it subscribes to those cameras only; without one it
-// subscribes to every camera and adds cameras as they appear, sorted by id.
+// subscribes to every camera's status reports and adds cameras as they
+// report (or as the hub's camera list names them, Seed), sorted by id.
+// Either way frames are subscribed per camera, at the tier it is read at
+// (tier.go): a camera read at its small tier receives nothing else.
 type Feed struct {
 	fixed   bool
 	rewound bool // frames come from a replay player, not subscriptions
@@ -138,7 +139,7 @@ type Feed struct {
 	nc    *nats.Conn // what Subscribe was given, for tier switches
 
 	gen     atomic.Uint64 // incremented when a camera is added
-	ignored atomic.Uint64 // messages of cameras beyond MaxCameras or with bad subjects
+	ignored atomic.Uint64 // status reports of cameras beyond MaxCameras or with bad subjects
 
 	log atomic.Pointer[ratelog.Logger]
 	bad atomic.Uint64 // frame and status messages that were not camhub's
@@ -237,13 +238,15 @@ func (f *Feed) Subscribe(nc *nats.Conn) error {
 		}
 		return nil
 	}
-	if err := sub(wire.AllFrames, f.onAnyFrame, pendingFramesAll, pendingBytesAll); err != nil {
+	if err := sub(wire.AllStatus, f.onAnyStatus, pendingStatus, pendingStatusBytes); err != nil {
 		return err
 	}
-	if err := sub(wire.AllVideo, f.onAnyVideo, pendingFramesAll*8, pendingBytesAll); err != nil {
-		return err
+	for _, s := range f.order { // from the camera list (Seed)
+		if err := f.subscribeTier(s, s.lo.Load()); err != nil {
+			return err
+		}
 	}
-	return sub(wire.AllStatus, f.onAnyStatus, pendingStatus, pendingStatusBytes)
+	return nil
 }
 
 // ErrRewind is wrapped by the errors Rewind returns for a feed it cannot
@@ -308,16 +311,6 @@ func (f *Feed) Close() {
 	f.wg.Wait()
 }
 
-func (f *Feed) onAnyFrame(m *nats.Msg) {
-	if err := wire.CheckLive(m); err != nil {
-		f.badMessage(m.Subject, "frame", err) // and no camera added for it
-		return
-	}
-	if s := f.lookup(m.Subject); s != nil {
-		s.onFrame(m)
-	}
-}
-
 func (f *Feed) onAnyStatus(m *nats.Msg) {
 	if err := wire.CheckLive(m); err != nil {
 		f.badMessage(m.Subject, "status", err)
@@ -344,7 +337,8 @@ func (f *Feed) lookup(subject string) *slot {
 }
 
 // add returns the slot for camera id, adding it unless the feed has a fixed
-// camera list or is full; nil then.
+// camera list or is full; nil then. An added camera's main tier is
+// subscribed once the feed is.
 func (f *Feed) add(id string) *slot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -355,6 +349,12 @@ func (f *Feed) add(id string) *slot {
 		return nil
 	}
 	s := f.newSlot(id)
+	if f.nc != nil {
+		if err := f.subscribeTier(s, false); err != nil {
+			// only if the connection is closed: the viewer is ending
+			f.log.Load().Warn("cannot subscribe to a camera", "camera", id, "error", err)
+		}
+	}
 	f.slots[id] = s
 	order := append(slices.Clip(f.order), s)
 	slices.SortFunc(order, func(a, b *slot) int { return strings.Compare(a.id, b.id) })

@@ -92,9 +92,6 @@ func (f *Feed) setTier(s *slot, lo bool) error {
 	}
 	s.lo.Store(lo)
 	s.arrived.Store(false)
-	if !lo && !f.fixed {
-		return nil // the subscriptions to every camera bring the main tier
-	}
 	if len(*s.subs(lo)) > 0 {
 		return nil // still subscribed: the switch before had not settled
 	}

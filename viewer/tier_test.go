@@ -155,9 +155,9 @@ func TestGridReadsSmallTier(t *testing.T) {
 	}
 }
 
-// Without a camera list, small tiles read the small tiers too: a
-// subscription for each, beside the one to every camera's main frames,
-// whose frames of those cameras are dropped undecoded.
+// Without a camera list, cameras are subscribed one by one as they report,
+// and small tiles read only the small tiers: a camera shown small receives
+// nothing of its main tier. A camera that joins later appears, small too.
 func TestGridReadsSmallTierEveryCamera(t *testing.T) {
 	cfg := hubtest.Config()
 	cfg.Monitor = "127.0.0.1:0"
@@ -175,31 +175,33 @@ func TestGridReadsSmallTierEveryCamera(t *testing.T) {
 	t.Cleanup(feed.Close)
 	g := NewGrid(feed, image.Pt(1280, 720), testenv.Quiet())
 	t.Cleanup(g.Close)
-	want := []string{wire.AllFrames}
-	for _, id := range ids {
-		want = append(want, wire.LoFramesSubject(id))
-	}
-	slices.Sort(want)
-	testenv.Eventually(t, 20*time.Second, "every tile showing its small tier", func() bool {
-		now := time.Now()
-		g.Update(now)
-		tiles := g.Tiles(now)
-		if len(tiles) != len(ids) {
-			return false
+	small := func(ids []string) {
+		t.Helper()
+		var want []string
+		for _, id := range ids {
+			want = append(want, tierSubjects(id, true)...)
 		}
-		for _, tl := range tiles {
-			if tl.Tier != TierLo || tl.Frame.Width != 320 {
+		slices.Sort(want)
+		testenv.Eventually(t, 20*time.Second, "every tile showing its small tier, only small tiers subscribed", func() bool {
+			now := time.Now()
+			g.Update(now)
+			tiles := g.Tiles(now)
+			if len(tiles) != len(ids) {
 				return false
 			}
-		}
-		return slices.Equal(frameSubs(t, h.MonitorAddr().String(), "tier-viewer-all"), want)
-	})
-	// main frames keep coming and are dropped: the tiles stay small
-	decoded := stats(g, "a").Decoded
-	testenv.Eventually(t, 10*time.Second, "more frames", func() bool { return stats(g, "a").Decoded > decoded+5 })
-	if tl := tileOf(t, g, "a", time.Now()); tl.Tier != TierLo {
-		t.Fatalf("tile a %+v", tl)
+			for _, tl := range tiles {
+				if tl.Tier != TierLo || tl.Frame.Width != 320 {
+					return false
+				}
+			}
+			return slices.Equal(mediaSubs(t, h.MonitorAddr().String(), "tier-viewer-all"), want)
+		})
 	}
+	small(ids)
+	// a camera joining
+	tieredCams(t, h.ClientURL(), []string{"f"})
+	ids = append(ids, "f")
+	small(ids)
 	g.SetSolo("c")
 	testenv.Eventually(t, 20*time.Second, "c alone on its main tier", func() bool {
 		now := time.Now()

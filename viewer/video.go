@@ -116,24 +116,6 @@ func (f *Feed) catchUp(s *slot) {
 	})
 }
 
-// onAnyVideo takes an access unit of any camera.
-func (f *Feed) onAnyVideo(m *nats.Msg) {
-	if err := wire.CheckLive(m); err != nil {
-		f.badMessage(m.Subject, "video", err)
-		return
-	}
-	id, _, err := wire.ParseVideoSubject(m.Subject)
-	if err != nil {
-		f.ignored.Add(1)
-		return
-	}
-	if s := f.add(id); s != nil {
-		s.onVideo(m)
-	} else {
-		f.ignored.Add(1)
-	}
-}
-
 // decodeVideo decodes the access units queued for tile t, in order, and
 // shows the newest picture: of both tiers while a switch is under way
 // (tier.go), the wanted tier's last. It reports whether the tile changed.
