@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"gocv.io/x/gocv"
 
 	"camhub/hub/hubtest"
 	"camhub/internal/h264"
@@ -43,8 +44,8 @@ func h264Tier(t *testing.T, w, h int) tierStream {
 	return tierStream{codec: wire.CodecH264, w: w, h: h, aus: aus, avc: avc}
 }
 
-func jpegTier(t *testing.T, w, h int) tierStream {
-	return tierStream{codec: wire.CodecJPEG, w: w, h: h, jpeg: cvtest.JPEG(t, cvtest.Blue, w, h)}
+func jpegTier(t *testing.T, c gocv.Scalar, w, h int) tierStream {
+	return tierStream{codec: wire.CodecJPEG, w: w, h: h, jpeg: cvtest.JPEG(t, c, w, h)}
 }
 
 // msg is the n-th message (from 1) of the tier of camera id, captured at.
@@ -161,7 +162,8 @@ func TestGridSwitchesH264Tiers(t *testing.T) {
 	for i := range 6 {
 		cams = append(cams, tierCam{fmt.Sprintf("cam%d", i), main264, lo264})
 	}
-	cams = append(cams, tierCam{"jpegmain", jpegTier(t, 640, 480), lo264}, tierCam{"jpeglo", main264, jpegTier(t, 160, 120)})
+	cams = append(cams, tierCam{"jpegmain", jpegTier(t, cvtest.Red, 640, 480), lo264},
+		tierCam{"jpeglo", main264, jpegTier(t, cvtest.Blue, 160, 120)})
 	var ids, want []string
 	for _, c := range cams {
 		ids = append(ids, c.id)

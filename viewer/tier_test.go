@@ -1,12 +1,10 @@
 package viewer
 
 import (
-	"encoding/json"
 	"fmt"
 	"image"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,40 +16,17 @@ import (
 	"camhub/internal/wire"
 )
 
-// tieredCams publishes, for each camera, a 1280x720 main frame, a 320x180
-// small-tier frame and a status report saying so, every 40 ms, until the
-// test ends.
+// tieredCams publishes, for each camera, a 1280x720 red main frame, a
+// 320x180 blue small-tier frame and a status report saying so, every 50
+// ms, until the test ends.
 func tieredCams(t *testing.T, url string, ids []string) {
 	t.Helper()
-	pub := testenv.Conn(t, url)
-	main := cvtest.JPEG(t, cvtest.Red, 1280, 720)
-	lo := cvtest.JPEG(t, cvtest.Blue, 320, 180)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	t.Cleanup(func() { close(stop); wg.Wait() })
-	wg.Go(func() {
-		tick := time.NewTicker(40 * time.Millisecond)
-		defer tick.Stop()
-		for seq := uint64(1); ; seq++ {
-			now := time.Now()
-			for _, id := range ids {
-				m := testenv.FrameMsg(id, seq, now, main, 1280, 720)
-				l := testenv.FrameMsg(id, seq, now, lo, 320, 180)
-				l.Subject = wire.LoFramesSubject(id)
-				st, _ := json.Marshal(wire.Status{ID: id, Host: "h", Source: "testpattern", State: wire.StateStreaming,
-					Codec: wire.CodecJPEG, Width: 1280, Height: 720, Started: now, Time: now, IntervalMS: 2000,
-					Lo: &wire.Tier{Codec: wire.CodecJPEG, Width: 320, Height: 180}})
-				if pub.PublishMsg(m) != nil || pub.PublishMsg(l) != nil || pub.Publish(wire.StatusSubject(id), st) != nil {
-					return
-				}
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	})
+	main, lo := jpegTier(t, cvtest.Red, 1280, 720), jpegTier(t, cvtest.Blue, 320, 180)
+	cams := make([]tierCam, len(ids))
+	for i, id := range ids {
+		cams[i] = tierCam{id, main, lo}
+	}
+	publishTiers(t, url, cams)
 }
 
 // frameSubs asks the NATS server's monitoring endpoint which frame
