@@ -108,10 +108,11 @@ type Config struct {
 	// The small tier (cams.<id>.lo.…), off unless one of these is set.
 	// From a captured source, each frame due under LoFPS (default FPS)
 	// is scaled to fit LoWidth x LoHeight (default DefaultLoWidth x
-	// DefaultLoHeight, at most half of Width x Height) and JPEG-encoded
-	// at LoQuality (default DefaultLoQuality); LoCodec is then CodecJPEG.
-	// LoSource, an RTSP camera's sub-stream, is passed through instead
-	// (LoCodec CodecH264).
+	// DefaultLoHeight, at most half of Width x Height) and encoded as
+	// LoCodec: CodecJPEG (the default) at LoQuality (default
+	// DefaultLoQuality), or CodecH264 with Encoder at libx264's default
+	// quality, a keyframe a second. LoSource, an RTSP camera's
+	// sub-stream, is passed through instead (LoCodec CodecH264).
 	LoWidth, LoHeight int
 	LoFPS             float64
 	LoCodec           string
@@ -441,8 +442,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	if l := a.lo; l != nil {
 		// The small tier's publisher (and sub-stream) run apart from
 		// the main tier's: neither waits on the other.
-		if l.src != "" {
+		if !l.encoded() {
 			wg.Go(func() { l.capturePassthrough(ctx) })
+		}
+		if l.vq != nil {
 			wg.Go(func() { l.publishVideo(ctx) })
 		} else {
 			wg.Go(func() { l.publish(ctx) })

@@ -23,7 +23,7 @@ const (
 func (a *Agent) capture(ctx context.Context) (ended bool) {
 	defer a.box.close()
 	defer a.vq.Close(errCaptureEnded)
-	if a.lo != nil && a.lo.box != nil {
+	if a.lo != nil && a.lo.encoded() {
 		defer a.lo.close()
 	}
 	var enc *encoder // JPEG
@@ -214,7 +214,7 @@ func (a *Agent) deliver(img gocv.Mat, t time.Time, enc *encoder) {
 // tier's was handed on: from the main tier's scaled frame when there is one
 // (cheaper to shrink than the camera's), else from img.
 func (a *Agent) deliverLo(img gocv.Mat, t time.Time, fitted gocv.Mat, scaled bool) {
-	if a.lo == nil || a.lo.box == nil {
+	if a.lo == nil || !a.lo.encoded() {
 		return
 	}
 	if scaled && !fitted.Empty() {

@@ -14,6 +14,7 @@ import (
 
 	"camhub/internal/h264"
 	"camhub/internal/natsconn"
+	"camhub/internal/ratelog"
 	"camhub/internal/rtsp"
 	"camhub/internal/wire"
 )
@@ -23,14 +24,16 @@ import (
 //
 //   - From a captured source (a V4L2 camera, a file, a pipeline, the test
 //     pattern): the frame the main tier was made from is scaled down once
-//     more and JPEG-encoded, on the capture goroutine, after the main
+//     more and encoded, as JPEG or as H.264 (libavcodec, as the main
+//     tier's --codec h264: the same encoder defaults, a keyframe with its
+//     SPS and PPS every second), on the capture goroutine, after the main
 //     tier's frame has been handed on.
 //   - From Config.LoSource, an RTSP camera's sub-stream: its H.264 passed
 //     through as the main tier's is, by a goroutine of its own.
 //
-// The small tier has its own Frame-Seq, mailbox or queue, publisher and
-// counters: a slow link drops its frames apart from the main tier's, and
-// it never holds a main frame back.
+// The small tier has its own Frame-Seq, mailbox (JPEG) or queue (H.264,
+// which drops whole GOPs), publisher and counters: a slow link drops its
+// frames apart from the main tier's, and it never holds a main frame back.
 
 // LoSize bounds of Config.LoWidth and LoHeight.
 const (
@@ -49,7 +52,10 @@ type LoStats struct {
 	Sent     uint64 // frames published
 	Bytes    uint64 // bytes published
 	Dropped  uint64 // given a Frame-Seq, not published
-	Replaced uint64 // replaced in the mailbox by a newer frame
+	Replaced uint64 // replaced in the mailbox or queue by a newer frame
+	// GOPsDropped counts, for an H.264 small tier, the times the rest of
+	// a GOP was dropped: the queue was full or a publish failed.
+	GOPsDropped uint64
 	// Encode is the time the capture goroutine spent scaling and encoding
 	// the small tier, in all.
 	Encode time.Duration
@@ -58,7 +64,7 @@ type LoStats struct {
 // loTier is the small tier of an agent.
 type loTier struct {
 	a      *Agent
-	codec  string // wire.CodecJPEG (encoded here) or wire.CodecH264 (LoSource)
+	codec  string // wire.CodecJPEG or wire.CodecH264
 	w, h   int    // the configured bound
 	period time.Duration
 	src    string // LoSource, passed through; empty: encoded from the capture
@@ -66,11 +72,14 @@ type loTier struct {
 	// capture goroutine only
 	gate pacer
 	seq  uint64
-	enc  *encoder
-	pre  gocv.Mat // the frame at twice the small size, see shrink
+	enc  *encoder      // JPEG
+	venc *videoEncoder // H.264
+	pre  gocv.Mat      // the frame at twice the small size, see shrink
 
 	box *mailbox    // JPEG frames to the publisher
-	vq  *h264.Queue // LoSource's access units to the publisher
+	vq  *h264.Queue // access units to the publisher
+	// needKey asks venc for a keyframe: access units were dropped.
+	needKey atomic.Bool
 
 	st          counters // frames, sent, bytes, dropped, replaced, publishFailed
 	encodeNanos atomic.Int64
@@ -85,7 +94,7 @@ func newLoTier(a *Agent) *loTier {
 	l := &loTier{a: a, codec: c.LoCodec, w: c.LoWidth, h: c.LoHeight, src: c.LoSource, rate: newRateMeter(time.Now())}
 	l.period = time.Duration(float64(time.Second) / c.LoFPS)
 	l.gate = pacer{period: l.period}
-	if l.src != "" {
+	if l.codec == CodecH264 {
 		l.vq = h264.NewQueue(videoQueue)
 	} else {
 		l.box = newMailbox()
@@ -93,11 +102,20 @@ func newLoTier(a *Agent) *loTier {
 	return l
 }
 
+// encoded reports whether the small tier is encoded from the captured
+// frames, on the capture goroutine (else it is LoSource's).
+func (l *loTier) encoded() bool { return l.src == "" }
+
+// sink is the small tier's videoSink.
+func (l *loTier) sink() videoSink {
+	return videoSink{q: l.vq, st: &l.st, seq: &l.seq, needKey: &l.needKey}
+}
+
 // stats returns the small tier's counters.
 func (l *loTier) stats() LoStats {
 	return LoStats{
 		Frames: l.st.frames.Load(), Sent: l.st.sent.Load(), Bytes: l.st.bytes.Load(),
-		Dropped: l.st.dropped.Load(), Replaced: l.st.replaced.Load(),
+		Dropped: l.st.dropped.Load(), Replaced: l.st.replaced.Load(), GOPsDropped: l.st.gopsDropped.Load(),
 		Encode: time.Duration(l.encodeNanos.Load()),
 	}
 }
@@ -126,6 +144,13 @@ func (l *loTier) deliver(img gocv.Mat, t time.Time) {
 	}
 	start := time.Now()
 	defer func() { l.encodeNanos.Add(int64(time.Since(start))) }()
+	if l.vq != nil {
+		if l.venc == nil {
+			l.venc = l.newVideoEncoder()
+		}
+		l.venc.encode(l.shrink(img), t)
+		return
+	}
 	if l.enc == nil {
 		l.enc = newEncoder(l.w, l.h, l.a.cfg.LoQuality, l.a.payloadLimit, &l.st, l.a.log.With("tier", wire.TierLo))
 	}
@@ -141,6 +166,14 @@ func (l *loTier) deliver(img gocv.Mat, t time.Time) {
 		l.st.replaced.Add(1)
 		l.st.dropped.Add(1)
 	}
+}
+
+// newVideoEncoder returns the small tier's H.264 encoder: libx264's
+// default quality (no bitrate), the main tier's encoder choice.
+func (l *loTier) newVideoEncoder() *videoEncoder {
+	log := l.a.log.With("tier", wire.TierLo)
+	return &videoEncoder{a: l.a, out: l.sink(), maxW: l.w, maxH: l.h, fps: l.a.cfg.LoFPS,
+		log: log, warn: ratelog.New(log, time.Minute), fitted: gocv.NewMat(), bgr: gocv.NewMat()}
 }
 
 // shrink returns img, or img scaled bilinearly to twice the small tier's
@@ -159,7 +192,7 @@ func (l *loTier) shrink(img gocv.Mat) gocv.Mat {
 	return l.pre
 }
 
-// close frees the encoder; the capture goroutine calls it as it ends.
+// close frees the encoders; the capture goroutine calls it as it ends.
 func (l *loTier) close() {
 	if l.pre.Ptr() != nil {
 		l.pre.Close()
@@ -170,6 +203,13 @@ func (l *loTier) close() {
 	if l.enc != nil {
 		l.enc.close()
 		l.enc = nil
+	}
+	if l.venc != nil {
+		l.venc.close()
+		l.venc = nil
+	}
+	if l.vq != nil {
+		l.vq.Close(errCaptureEnded)
 	}
 }
 
@@ -258,22 +298,13 @@ func (l *loTier) passSession(ctx context.Context) (int, error) {
 			return n, err
 		}
 		n++
-		l.seq++
-		l.st.frames.Store(l.seq)
-		au.Seq = l.seq
-		before := l.vq.Stats()
-		l.vq.Push(au)
-		after := l.vq.Stats()
-		if d := after.Dropped + after.Skipped - before.Dropped - before.Skipped; d > 0 {
-			l.st.dropped.Add(d)
-			l.st.replaced.Add(d)
-		}
+		l.sink().push(au)
 	}
 }
 
-// publishVideo sends LoSource's access units, dropping the rest of a GOP
-// after a failed publish, until the queue is closed and empty or ctx is
-// done.
+// publishVideo sends the small tier's access units, dropping the rest of
+// a GOP after a failed publish (and asking the encoder, if there is one,
+// for a keyframe), until the queue is closed and empty or ctx is done.
 func (l *loTier) publishVideo(ctx context.Context) {
 	msg := &nats.Msg{Header: make(nats.Header, 9)}
 	skip := false
@@ -284,6 +315,9 @@ func (l *loTier) publishVideo(ctx context.Context) {
 		}
 		if skip && !au.Key {
 			l.st.dropped.Add(1)
+			if l.a.nc.IsConnected() {
+				l.needKey.Store(true)
+			}
 			continue
 		}
 		wire.Video{
@@ -297,6 +331,10 @@ func (l *loTier) publishVideo(ctx context.Context) {
 		if err != nil {
 			l.st.publishFailed.Add(1)
 			l.st.dropped.Add(1)
+			if !skip {
+				l.st.gopsDropped.Add(1)
+				l.needKey.Store(true)
+			}
 			skip = true
 			continue
 		}
@@ -329,8 +367,8 @@ func (c Config) validateLo(src Source) error {
 	if passthrough(c.Codec, src) {
 		return fmt.Errorf("%w: lo-size: the camera's H.264 is passed through, so there is no captured frame to make a small tier of; give its sub-stream with lo-source", ErrConfig)
 	}
-	if c.LoCodec != CodecJPEG {
-		return fmt.Errorf("%w: lo-codec %q: a small tier encoded by the agent is %s (an H.264 small tier comes from lo-source)", ErrConfig, c.LoCodec, CodecJPEG)
+	if c.LoCodec != CodecJPEG && c.LoCodec != CodecH264 {
+		return fmt.Errorf("%w: lo-codec %q: want %s or %s", ErrConfig, c.LoCodec, CodecJPEG, CodecH264)
 	}
 	if c.LoWidth < MinSide || c.LoWidth > MaxSide || c.LoHeight < MinSide || c.LoHeight > MaxSide {
 		return fmt.Errorf("%w: lo-size %dx%d: want width and height from %d to %d", ErrConfig, c.LoWidth, c.LoHeight, MinSide, MaxSide)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"camhub/internal/avcodec"
+	"camhub/internal/h264"
 	"camhub/internal/ops"
 	"camhub/internal/testenv"
 	"camhub/internal/wire"
@@ -156,19 +158,7 @@ func TestLoTierRTSPSubstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkVideo(t, got.main, 640, 360)
-	// checkVideo reads the main tier's subjects: hand it the small
-	// tier's messages under them, after checking the subject's kind.
-	asMain := make([]*nats.Msg, len(got.lo))
-	for i, m := range got.lo {
-		_, video, key, err := wire.ParseLoSubject(m.Subject)
-		if err != nil || !video {
-			t.Fatalf("small tier on %s", m.Subject)
-		}
-		c := *m
-		c.Subject = wire.VideoSubject("ipcam", key)
-		asMain[i] = &c
-	}
-	checkVideo(t, asMain, 320, 180)
+	checkVideo(t, loAsMain(t, got.lo), 320, 180)
 	saw := false
 	for _, s := range got.statuses {
 		saw = saw || s.Lo != nil && s.Lo.Codec == wire.CodecH264 && s.Lo.Width == 320 && s.Lo.Height == 180
@@ -176,6 +166,135 @@ func TestLoTierRTSPSubstream(t *testing.T) {
 	if !saw {
 		t.Error("no report of a 320x180 H.264 small tier")
 	}
+}
+
+// loAsMain returns a small tier's access units under the main tier's
+// subjects, for checkVideo, after checking each subject's kind.
+func loAsMain(t testing.TB, lo []*nats.Msg) []*nats.Msg {
+	t.Helper()
+	out := make([]*nats.Msg, len(lo))
+	for i, m := range lo {
+		id, video, key, err := wire.ParseLoSubject(m.Subject)
+		if err != nil || !video {
+			t.Fatalf("small tier on %s", m.Subject)
+		}
+		c := *m
+		c.Subject = wire.VideoSubject(id, key)
+		out[i] = &c
+	}
+	return out
+}
+
+// An H.264 small tier encoded from the captured frames, beside a JPEG and
+// an H.264 main tier: on cams.<id>.lo.video.key|delta, decodable by
+// libavcodec at the small size, a keyframe with its SPS and PPS first and
+// about every second, its own Frame-Seq whose gaps are its drops, and the
+// status report says so. Every libavcodec object is freed.
+func TestLoTierH264Encoded(t *testing.T) {
+	_, url := startNATS(t, nil)
+	nc := dial(t, url)
+	for _, main := range []string{CodecJPEG, CodecH264} {
+		t.Run(main, func(t *testing.T) {
+			id := "lo264-" + main
+			ch := subscribeVideo(t, url, id)
+			r := start(t, Config{ID: id, Source: "testpattern", Codec: main, Encoder: avcodec.CodecX264, FPS: 20,
+				Width: 640, Height: 480, LoCodec: CodecH264, LoWidth: 320, LoHeight: 180, LoFPS: 10,
+				ReportInterval: 100 * time.Millisecond}, nc)
+			var got tiered
+			collectTiers(t, ch, &got, 30*time.Second, func(g *tiered) bool { return len(g.lo) >= 25 && len(g.main) >= 30 })
+			if err := r.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			collectTiers(t, ch, &got, 10*time.Second, func(g *tiered) bool {
+				n := len(g.statuses)
+				return n > 0 && g.statuses[n-1].State == wire.StateStopped
+			})
+			vs, gaps := checkVideo(t, loAsMain(t, got.lo), 240, 180) // 4:3 fitted into 320x180
+			keys := 0
+			for i, v := range vs {
+				if !v.Key {
+					continue
+				}
+				keys++
+				if _, _, err := h264.Params(got.lo[i].Data); err != nil {
+					t.Errorf("small-tier keyframe %d: %v", v.Seq, err)
+				}
+			}
+			// --lo-fps 10, a keyframe a second
+			if keys < 2 || keys > len(vs)/5 {
+				t.Errorf("%d keyframes in %d small-tier access units: want one a second", keys, len(vs))
+			}
+			lo := r.a.LoStats()
+			last := vs[len(vs)-1].Seq
+			if missing := lo.Frames - uint64(len(vs)); missing != lo.Dropped {
+				t.Errorf("small tier: %d Frame-Seqs given, %d received, but %d dropped (%d gaps, last %d)", lo.Frames, len(vs), lo.Dropped, gaps, last)
+			}
+			if lo.Sent != uint64(len(vs)) || lo.Encode <= 0 {
+				t.Errorf("small tier: stats %+v, %d received", lo, len(vs))
+			}
+			saw := false
+			for _, s := range got.statuses {
+				saw = saw || s.Lo != nil && s.Lo.Codec == wire.CodecH264 && s.Lo.Width == 240 && s.Lo.Height == 180 && s.Lo.FramesSent > 0
+			}
+			if !saw {
+				t.Error("no report of a 240x180 H.264 small tier")
+			}
+			if main == CodecH264 {
+				checkVideo(t, got.main, 640, 480)
+			}
+			if avcodec.Live() != 0 {
+				t.Errorf("libavcodec objects left: %s", avcodec.LiveString())
+			}
+		})
+	}
+}
+
+// A stalled link: the H.264 small tier's queue drops whole GOPs, never a
+// delta whose keyframe was dropped, counts them apart from the main
+// tier's, and resumes at a keyframe it asks its encoder for.
+func TestLoTierH264StalledLink(t *testing.T) {
+	_, url := startNATS(t, nil)
+	p := startProxy(t, strings.TrimPrefix(url, "nats://"))
+	ch := subscribeVideo(t, url, "lostall")
+	r := start(t, Config{ID: "lostall", FPS: 30, Width: 320, Height: 240, Encoder: avcodec.CodecX264,
+		LoCodec: CodecH264, LoWidth: 160, LoHeight: 120,
+		Source: "videotestsrc is-live=true pattern=snow ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! appsink"},
+		dialSmall(t, p.url()))
+	var got tiered
+	collectTiers(t, ch, &got, 30*time.Second, func(g *tiered) bool { return len(g.lo) >= 10 })
+	for round := range 2 {
+		p.pause(true)
+		testenv.Eventually(t, 30*time.Second, "small-tier GOPs dropped", func() bool { return r.a.LoStats().GOPsDropped > uint64(round) })
+		mark := r.a.LoStats().Frames
+		p.pause(false)
+		collectTiers(t, ch, &got, 30*time.Second, func(g *tiered) bool {
+			n := len(g.lo)
+			if n == 0 {
+				return false
+			}
+			v, err := wire.ParseVideo(g.lo[n-1].Header)
+			return err == nil && v.Seq > mark+5
+		})
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	collectTiers(t, ch, &got, 10*time.Second, func(g *tiered) bool {
+		n := len(g.statuses)
+		return n > 0 && g.statuses[n-1].State == wire.StateStopped
+	})
+	vs, gaps := checkVideo(t, loAsMain(t, got.lo), 160, 120)
+	lo := r.a.LoStats()
+	if gaps < 2 || lo.GOPsDropped < 2 || lo.Dropped == 0 {
+		t.Errorf("%d gaps; small-tier stats %+v", gaps, lo)
+	}
+	if lo.Frames != lo.Sent+lo.Dropped || lo.Sent != uint64(len(vs)) {
+		t.Errorf("small-tier stats %+v: frames != sent + dropped, or %d received", lo, len(vs))
+	}
+	if avcodec.Live() != 0 {
+		t.Errorf("libavcodec objects left: %s", avcodec.LiveString())
+	}
+	t.Logf("%d small-tier access units received, %d gaps; stats %+v", len(vs), gaps, lo)
 }
 
 func TestLoTierConfig(t *testing.T) {
@@ -187,7 +306,8 @@ func TestLoTierConfig(t *testing.T) {
 		{"default size", Config{ID: "a", Source: "testpattern", LoCodec: CodecJPEG}, ""},
 		{"too big", Config{ID: "a", Source: "testpattern", LoWidth: 640, LoHeight: 360}, "at most half"},
 		{"fps above main", Config{ID: "a", Source: "testpattern", FPS: 10, LoFPS: 20}, "lo-fps"},
-		{"h264 encoded", Config{ID: "a", Source: "testpattern", LoCodec: CodecH264}, "lo-codec"},
+		{"h264 encoded", Config{ID: "a", Source: "testpattern", LoCodec: CodecH264}, ""},
+		{"bad codec", Config{ID: "a", Source: "testpattern", LoCodec: "vp8"}, "lo-codec"},
 		{"source not rtsp", Config{ID: "a", Source: "testpattern", LoSource: "http://x/y"}, "rtsp://"},
 		{"passthrough without sub-stream", Config{ID: "a", Source: "rtsp://cam/x", Codec: CodecH264, LoWidth: 320, LoHeight: 180}, "lo-source"},
 		{"sub-stream", Config{ID: "a", Source: "rtsp://cam/x", Codec: CodecH264, LoSource: "rtsp://u:secret@cam/sub"}, ""},

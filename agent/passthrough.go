@@ -74,10 +74,7 @@ func (a *Agent) passSession(ctx context.Context) (n int, err error) {
 		if got.Add(1) == 1 {
 			a.sourceOK()
 		}
-		a.seq++
-		a.st.frames.Store(a.seq)
-		au.Seq = a.seq
-		a.pushVideo(au)
+		a.sink().push(au)
 	}
 	src, err := a.openAUSource(ctx, deliver)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -12,6 +14,7 @@ import (
 
 	"camhub/internal/avcodec"
 	"camhub/internal/h264"
+	"camhub/internal/ratelog"
 	"camhub/internal/wire"
 )
 
@@ -25,12 +28,64 @@ const videoQueue = 8
 // errCaptureEnded closes the video queue when the capture goroutine ends.
 var errCaptureEnded = errors.New("capture ended")
 
-// videoEncoder scales frames to fit the configured size and encodes them
-// as H.264 with libavcodec. It belongs to the capture goroutine; close
-// frees its encoder and Mats. The encoder is opened at the first frame and
-// again when the frame size changes.
+// videoSink is one tier's way from its H.264 encoder or source to its
+// publisher: the tier's Frame-Seq, counters and queue. Its methods belong
+// to the goroutine that captures the tier.
+type videoSink struct {
+	q   *h264.Queue
+	st  *counters
+	seq *uint64 // the last Frame-Seq given
+	// needKey asks the tier's encoder (if it has one) for a keyframe:
+	// access units were dropped.
+	needKey *atomic.Bool
+}
+
+// next gives an access unit, or a frame that will not be sent, the next
+// Frame-Seq.
+func (s videoSink) next() uint64 {
+	*s.seq++
+	s.st.frames.Store(*s.seq)
+	return *s.seq
+}
+
+// dropFrame gives a frame that will not be sent a Frame-Seq, and counts
+// it dropped: the gap shows it.
+func (s videoSink) dropFrame() {
+	s.next()
+	s.st.dropped.Add(1)
+}
+
+// push gives au the next Frame-Seq and leaves it for the publisher. The
+// queue drops whole GOPs when the publisher falls behind; then the encoder
+// is asked for a keyframe, so the stream resumes with the next frame.
+func (s videoSink) push(au h264.AccessUnit) {
+	au.Seq = s.next()
+	before := s.q.Stats()
+	s.q.Push(au)
+	after := s.q.Stats()
+	if n := after.Dropped + after.Skipped - before.Dropped - before.Skipped; n > 0 {
+		s.st.dropped.Add(n)
+		s.st.replaced.Add(n)
+	}
+	if after.Cuts > before.Cuts {
+		s.st.gopsDropped.Add(after.Cuts - before.Cuts)
+		s.needKey.Store(true)
+	}
+}
+
+// videoEncoder scales frames to fit a tier's size and encodes them as
+// H.264 with libavcodec. It belongs to the capture goroutine; close frees
+// its encoder and Mats. The encoder is opened at the first frame and again
+// when the frame size changes.
 type videoEncoder struct {
 	a      *Agent
+	out    videoSink
+	maxW   int // the tier's size bound
+	maxH   int
+	fps    float64
+	rate   int // bit/s; 0: libx264's default quality
+	log    *slog.Logger
+	warn   *ratelog.Logger
 	enc    *avcodec.Encoder // nil until the first frame, or after a failure
 	codec  string           // RFC 6381, from the encoder's first keyframe
 	fitted gocv.Mat         // the frame scaled to fit the size, even sides
@@ -40,8 +95,11 @@ type videoEncoder struct {
 	retry  time.Time        // after opening failed, when to try again
 }
 
+// newVideoEncoder returns the main tier's encoder.
 func newVideoEncoder(a *Agent) *videoEncoder {
-	return &videoEncoder{a: a, fitted: gocv.NewMat(), bgr: gocv.NewMat()}
+	c := a.cfg
+	return &videoEncoder{a: a, out: a.sink(), maxW: c.Width, maxH: c.Height, fps: c.FPS, rate: c.Bitrate,
+		log: a.log, warn: a.warn, fitted: gocv.NewMat(), bgr: gocv.NewMat()}
 }
 
 func (v *videoEncoder) close() {
@@ -59,24 +117,23 @@ func (v *videoEncoder) open(w, h int) error {
 		v.enc.Close()
 		v.enc = nil
 	}
-	cfg := v.a.cfg
 	enc, err := avcodec.NewEncoder(avcodec.EncoderConfig{
-		Width: w, Height: h, FPS: cfg.FPS, Bitrate: cfg.Bitrate, Codec: cfg.Encoder,
+		Width: w, Height: h, FPS: v.fps, Bitrate: v.rate, Codec: v.a.cfg.Encoder,
 	})
 	if err != nil {
 		return err
 	}
 	v.enc, v.codec = enc, ""
 	msg := "H.264 encoder opened"
-	args := []any{"encoder", enc.Name(), "size", fmt.Sprintf("%dx%d", w, h), "bitrate", cfg.Bitrate}
-	if cfg.Bitrate == 0 {
+	args := []any{"encoder", enc.Name(), "size", fmt.Sprintf("%dx%d", w, h), "bitrate", v.rate}
+	if v.rate == 0 {
 		args = append(args, "crf", enc.Config().CRF)
 	}
 	if !v.logged {
-		v.a.log.Info(msg, args...)
+		v.log.Info(msg, args...)
 		v.logged = true
 	} else {
-		v.a.log.Debug(msg, args...)
+		v.log.Debug(msg, args...)
 	}
 	return nil
 }
@@ -94,7 +151,7 @@ func (v *videoEncoder) encode(img gocv.Mat, t time.Time) {
 		gocv.CvtColor(img, &v.bgr, gocv.ColorBGRAToBGR)
 		src = v.bgr
 	}
-	w, h := fitSize(src.Cols(), src.Rows(), a.cfg.Width, a.cfg.Height)
+	w, h := fitSize(src.Cols(), src.Rows(), v.maxW, v.maxH)
 	w, h = max(2, w&^1), max(2, h&^1) // H.264 in 4:2:0 wants even sides
 	v.scaled = w != src.Cols() || h != src.Rows()
 	if v.scaled {
@@ -103,24 +160,24 @@ func (v *videoEncoder) encode(img gocv.Mat, t time.Time) {
 	}
 	if v.enc == nil || v.enc.Config().Width != w || v.enc.Config().Height != h {
 		if t.Before(v.retry) { // opening failed a moment ago
-			a.dropFrame()
+			v.out.dropFrame()
 			return
 		}
 		if err := v.open(w, h); err != nil {
 			v.retry = t.Add(time.Second)
-			a.dropFrame()
-			a.warn.Warn("opening the H.264 encoder failed; dropping frames and trying again every second", "error", err)
+			v.out.dropFrame()
+			v.warn.Warn("opening the H.264 encoder failed; dropping frames and trying again every second", "error", err)
 			return
 		}
 	}
-	if a.needKey.Swap(false) {
+	if v.out.needKey.Swap(false) {
 		v.enc.ForceKeyframe()
 	}
 	pkts, err := v.enc.Encode(src, t.Sub(a.started))
 	if err != nil {
-		a.dropFrame()
-		a.needKey.Store(true)
-		a.warn.Warn("H.264 encoding failed; dropping the frame", "error", err,
+		v.out.dropFrame()
+		v.out.needKey.Store(true)
+		v.warn.Warn("H.264 encoding failed; dropping the frame", "error", err,
 			"width", src.Cols(), "height", src.Rows(), "type", src.Type().String())
 		return
 	}
@@ -133,26 +190,16 @@ func (v *videoEncoder) encode(img gocv.Mat, t time.Time) {
 			}
 		}
 		if v.codec == "" { // cannot happen: the first packet is a keyframe with its SPS
-			a.dropFrame()
-			a.needKey.Store(true)
+			v.out.dropFrame()
+			v.out.needKey.Store(true)
 			continue
 		}
-		a.seq++
-		a.st.frames.Store(a.seq)
-		a.pushVideo(h264.AccessUnit{
-			Data: p.Data, Key: p.Key, Seq: a.seq,
+		v.out.push(h264.AccessUnit{
+			Data: p.Data, Key: p.Key,
 			PTS: ticks(p.PTS), DTS: ticks(p.DTS), Time: a.started.Add(p.PTS),
 			Codec: v.codec, Width: w, Height: h,
 		})
 	}
-}
-
-// dropFrame gives a frame that will not be sent a Frame-Seq, and counts
-// it dropped: the gap shows it.
-func (a *Agent) dropFrame() {
-	a.seq++
-	a.st.frames.Store(a.seq)
-	a.st.dropped.Add(1)
 }
 
 // codecOf is the RFC 6381 codec string of the SPS in access unit au.
@@ -169,22 +216,9 @@ func ticks(d time.Duration) int64 {
 	return int64(d / time.Microsecond * wire.VideoClockRate / 1e6)
 }
 
-// pushVideo leaves an access unit for the publisher. The queue drops
-// whole GOPs when the publisher falls behind; then the encoder is asked
-// for a keyframe, so the stream resumes with the next frame.
-func (a *Agent) pushVideo(au h264.AccessUnit) {
-	q := a.vq
-	before := q.Stats()
-	q.Push(au)
-	after := q.Stats()
-	if n := after.Dropped + after.Skipped - before.Dropped - before.Skipped; n > 0 {
-		a.st.dropped.Add(n)
-		a.st.replaced.Add(n)
-	}
-	if after.Cuts > before.Cuts {
-		a.st.gopsDropped.Add(after.Cuts - before.Cuts)
-		a.needKey.Store(true)
-	}
+// sink is the main tier's videoSink.
+func (a *Agent) sink() videoSink {
+	return videoSink{q: a.vq, st: &a.st, seq: &a.seq, needKey: &a.needKey}
 }
 
 // publishVideo sends the access units capture leaves in the video queue,

@@ -31,8 +31,6 @@ const MaxCameras = 64
 const (
 	pendingFramesPerCamera = 32
 	pendingBytesPerCamera  = 32 << 20
-	pendingFramesAll       = 256
-	pendingBytesAll        = 128 << 20
 	pendingStatus          = 64
 	pendingStatusBytes     = 1 << 20
 )
@@ -67,16 +65,19 @@ type slot struct {
 	received atomic.Uint64 // frame messages received
 	status   atomic.Pointer[report]
 	video    *gopqueue.Queue // an H.264 camera's access units
+	loVideo  *gopqueue.Queue // those of its H.264 small tier
 	// seen is when the hub last heard of the camera before this viewer
 	// started (from the camera list), in Unix nanoseconds; 0 if unknown.
 	seen atomic.Int64
 
 	// The tier read (tier.go): lo is whether the small tier is wanted,
-	// arrived whether a frame of the wanted tier came since the switch.
-	// mainSub and loSub (under the feed's mu) are the frame subscriptions
-	// of a feed with a camera list.
-	lo, arrived    atomic.Bool
-	mainSub, loSub *nats.Subscription
+	// arrived whether the grid has shown a picture of the wanted tier
+	// since the switch (for H.264, one its own decoder made from a
+	// keyframe). mainSubs and loSubs (under the feed's mu) are the tiers'
+	// frame and video subscriptions: the main tier's of a feed with a
+	// camera list, the small tier's of any feed.
+	lo, arrived      atomic.Bool
+	mainSubs, loSubs []*nats.Subscription
 }
 
 func (s *slot) onFrame(m *nats.Msg) {
@@ -123,7 +124,10 @@ func (s *slot) onStatus(m *nats.Msg) {
 
 // Feed receives the frames and status reports of the cameras a grid shows.
 // With a camera list it subscribes to those cameras only; without one it
-// subscribes to every camera and adds cameras as they appear, sorted by id.
+// subscribes to every camera's status reports and adds cameras as they
+// report (or as the hub's camera list names them, Seed), sorted by id.
+// Either way frames are subscribed per camera, at the tier it is read at
+// (tier.go): a camera read at its small tier receives nothing else.
 type Feed struct {
 	fixed   bool
 	rewound bool // frames come from a replay player, not subscriptions
@@ -135,7 +139,7 @@ type Feed struct {
 	nc    *nats.Conn // what Subscribe was given, for tier switches
 
 	gen     atomic.Uint64 // incremented when a camera is added
-	ignored atomic.Uint64 // messages of cameras beyond MaxCameras or with bad subjects
+	ignored atomic.Uint64 // status reports of cameras beyond MaxCameras or with bad subjects
 
 	log atomic.Pointer[ratelog.Logger]
 	bad atomic.Uint64 // frame and status messages that were not camhub's
@@ -183,11 +187,16 @@ func NewFeed(ids []string) (*Feed, error) {
 	}
 	f := &Feed{fixed: len(ids) > 0, slots: make(map[string]*slot)}
 	for _, id := range ids {
-		s := &slot{feed: f, id: id, video: gopqueue.New(maxQueuedAUs, maxQueuedBytes)}
+		s := f.newSlot(id)
 		f.slots[id] = s
 		f.order = append(f.order, s)
 	}
 	return f, nil
+}
+
+func (f *Feed) newSlot(id string) *slot {
+	return &slot{feed: f, id: id, video: gopqueue.New(maxQueuedAUs, maxQueuedBytes),
+		loVideo: gopqueue.New(maxQueuedAUs, maxQueuedBytes)}
 }
 
 // CheckCams checks a camera list: valid ids (wire.IDRule), none twice, at
@@ -218,16 +227,8 @@ func (f *Feed) Subscribe(nc *nats.Conn) error {
 	if f.fixed {
 		for _, s := range f.order {
 			if !f.rewound {
-				// the frames' subscription is the tier's (tier.go)
-				ms, err := nc.Subscribe(wire.FramesSubject(s.id), s.onFrame)
-				if err != nil {
-					return fmt.Errorf("subscribing to %s: %w", wire.FramesSubject(s.id), err)
-				}
-				s.mainSub = ms
-				if err := ms.SetPendingLimits(pendingFramesPerCamera, pendingBytesPerCamera); err != nil {
-					return err
-				}
-				if err := sub(wire.VideoFilter(s.id), s.onVideo, pendingFramesPerCamera*8, pendingBytesPerCamera); err != nil {
+				// the frames' and video's subscriptions are the tier's (tier.go)
+				if err := f.subscribeTier(s, false); err != nil {
 					return err
 				}
 			}
@@ -237,13 +238,15 @@ func (f *Feed) Subscribe(nc *nats.Conn) error {
 		}
 		return nil
 	}
-	if err := sub(wire.AllFrames, f.onAnyFrame, pendingFramesAll, pendingBytesAll); err != nil {
+	if err := sub(wire.AllStatus, f.onAnyStatus, pendingStatus, pendingStatusBytes); err != nil {
 		return err
 	}
-	if err := sub(wire.AllVideo, f.onAnyVideo, pendingFramesAll*8, pendingBytesAll); err != nil {
-		return err
+	for _, s := range f.order { // from the camera list (Seed)
+		if err := f.subscribeTier(s, s.lo.Load()); err != nil {
+			return err
+		}
 	}
-	return sub(wire.AllStatus, f.onAnyStatus, pendingStatus, pendingStatusBytes)
+	return nil
 }
 
 // ErrRewind is wrapped by the errors Rewind returns for a feed it cannot
@@ -298,28 +301,14 @@ func (f *Feed) Close() {
 	}
 	f.subs = nil
 	for _, s := range f.order {
-		for _, ts := range []**nats.Subscription{&s.mainSub, &s.loSub} {
-			if *ts != nil {
-				_ = (*ts).Unsubscribe()
-				*ts = nil
-			}
-		}
+		unsubscribe(&s.mainSubs)
+		unsubscribe(&s.loSubs)
 	}
 	if f.stop != nil {
 		f.stop()
 	}
 	f.mu.Unlock()
 	f.wg.Wait()
-}
-
-func (f *Feed) onAnyFrame(m *nats.Msg) {
-	if err := wire.CheckLive(m); err != nil {
-		f.badMessage(m.Subject, "frame", err) // and no camera added for it
-		return
-	}
-	if s := f.lookup(m.Subject); s != nil {
-		s.onFrame(m)
-	}
 }
 
 func (f *Feed) onAnyStatus(m *nats.Msg) {
@@ -348,7 +337,8 @@ func (f *Feed) lookup(subject string) *slot {
 }
 
 // add returns the slot for camera id, adding it unless the feed has a fixed
-// camera list or is full; nil then.
+// camera list or is full; nil then. An added camera's main tier is
+// subscribed once the feed is.
 func (f *Feed) add(id string) *slot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -358,7 +348,13 @@ func (f *Feed) add(id string) *slot {
 	if f.fixed || len(f.order) >= MaxCameras {
 		return nil
 	}
-	s := &slot{feed: f, id: id, video: gopqueue.New(maxQueuedAUs, maxQueuedBytes)}
+	s := f.newSlot(id)
+	if f.nc != nil {
+		if err := f.subscribeTier(s, false); err != nil {
+			// only if the connection is closed: the viewer is ending
+			f.log.Load().Warn("cannot subscribe to a camera", "camera", id, "error", err)
+		}
+	}
 	f.slots[id] = s
 	order := append(slices.Clip(f.order), s)
 	slices.SortFunc(order, func(a, b *slot) int { return strings.Compare(a.id, b.id) })

@@ -68,11 +68,12 @@ type tile struct {
 	decoded, bad uint64
 	warned       bool
 
-	// H.264: the camera's decoder (nil for a JPEG camera), access units
-	// skipped to stay near live, and whether pic came from video
-	vdec    *avcodec.Decoder
-	skipped uint64
-	video   bool
+	// H.264: the decoders of the camera's main and small tiers (nil for
+	// JPEG, or a tier not read), access units skipped to stay near live,
+	// and whether pic came from video
+	vdec, loDec *avcodec.Decoder
+	skipped     uint64
+	video       bool
 
 	fps      float64
 	measured bool // fps has been measured over a whole window
@@ -104,10 +105,8 @@ func (g *Grid) Close() {
 	for _, t := range g.byID {
 		t.pic.Close()
 		t.raw.Close()
-		if t.vdec != nil {
-			t.vdec.Close()
-			t.vdec = nil
-		}
+		t.closeDecoder(false)
+		t.closeDecoder(true)
 	}
 	g.byID, g.tiles = nil, nil
 	if g.dec != nil {
@@ -178,7 +177,7 @@ func (g *Grid) Update(now time.Time) bool {
 	changed := gen != g.gen
 	for _, t := range g.tiles {
 		g.chooseTier(t)
-		if d := t.slot.frame.Load(); d != nil && d != t.shown {
+		if d := t.slot.frame.Load(); d != nil && d != t.shown && t.slot.shows(d.lo) {
 			t.shown = d
 			if err := g.decode(t, d); err != nil {
 				t.bad++
@@ -237,6 +236,9 @@ func (g *Grid) decode(t *tile, d *delivery) error {
 	t.picRect = Centre(shown, t.rect)
 	t.frame, t.scale, t.good, t.behind, t.video, t.lo = f, scale, d.at, d.behind, false, d.lo
 	t.decoded++
+	if t.slot.lo.Load() == d.lo {
+		t.slot.arrived.Store(true)
+	}
 	return nil
 }
 

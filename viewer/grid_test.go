@@ -313,8 +313,10 @@ func TestGridAddsCameras(t *testing.T) {
 	}
 
 	pub := testenv.Conn(t, h.ClientURL())
+	announce(t, pub, feed, "front")
 	publish(t, pub, testenv.FrameMsg("front", 1, time.Now(), cvtest.JPEG(t, cvtest.Red, 640, 480), 640, 480))
 	testenv.Eventually(t, 10*time.Second, "a tile for front", func() bool { return stats(g, "front").Decoded == 1 })
+	announce(t, pub, feed, "back")
 	publish(t, pub, testenv.FrameMsg("back", 1, time.Now(), cvtest.JPEG(t, cvtest.Blue, 640, 480), 640, 480))
 	testenv.Eventually(t, 10*time.Second, "a tile for back", func() bool { return stats(g, "back").Decoded == 1 })
 

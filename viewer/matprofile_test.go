@@ -40,6 +40,7 @@ func TestNoMatLeaks(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	announce(t, pub, feed, "front", "back", "side")
 	g := NewGrid(feed, image.Pt(960, 540), testenv.Quiet())
 	canvas := gocv.NewMat()
 	for i := 1; i <= 60; i++ {
@@ -51,6 +52,7 @@ func TestNoMatLeaks(t *testing.T) {
 				map[string]int{"front": 480, "back": 720, "side": 240}[id]))
 		}
 		if i == 30 {
+			announce(t, pub, feed, "porch")
 			publish(t, pub, testenv.FrameMsg("porch", 1, time.Now(), frames["side"], 320, 240)) // a new camera: relayout
 		}
 		want := uint64(i)

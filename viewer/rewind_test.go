@@ -37,7 +37,9 @@ func labelBand(r image.Rectangle) image.Rectangle {
 	return image.Rect(r.Min.X, r.Min.Y, r.Max.X, r.Min.Y+30)
 }
 
-// seen is a frame a tile was seen showing.
+// seen is a frame a tile was seen showing, and when the feed received it
+// (from the player): a grid polled late on a loaded machine sees frames
+// late, but not received late.
 type seen struct {
 	id string
 	f  wire.Frame
@@ -121,7 +123,7 @@ func TestGridRewind(t *testing.T) {
 					continue
 				}
 				shown[tl.ID] = tl.Frame.Seq
-				fresh = append(fresh, seen{tl.ID, tl.Frame, now})
+				fresh = append(fresh, seen{tl.ID, tl.Frame, g.byID[tl.ID].good})
 				check(tl, now)
 			}
 			// Two tiles may change between polls in either order.
@@ -153,14 +155,24 @@ func TestGridRewind(t *testing.T) {
 			t.Fatalf("%s frame %d shown after %s frame %d, captured later", replayed[i].id, replayed[i].f.Seq, replayed[i-1].id, replayed[i-1].f.Seq)
 		}
 	}
-	// paced as captured (2 s), not all at once
-	if d := replayed[len(replayed)-1].at.Sub(replayed[0].at); d < 1500*time.Millisecond {
-		t.Errorf("2 s of frames played in %v", d)
+	// Paced as captured, not all at once: the frames seen were received
+	// as far apart as they were captured (a grid polled late on a loaded
+	// machine sees fewer of them, newest first, but not received later).
+	first, last := replayed[0], replayed[len(replayed)-1]
+	captured, played := last.f.Time.Sub(first.f.Time), last.at.Sub(first.at)
+	if captured < time.Second || played < captured*3/4 {
+		t.Errorf("frames captured %v apart were received %v apart; want them paced as captured, over at least 1 s", captured, played)
 	}
-	if len(replayed) < n {
-		t.Errorf("only %d of %d frames seen on the tiles", len(replayed), 2*n)
+	// Every stored frame was delivered, or skipped (and counted) by a
+	// player that fell behind, which drops no more than it shows.
+	var received uint64
+	for _, s := range g.Stats() {
+		received += s.Received
 	}
-	t.Logf("%d frames seen replayed over %v", len(replayed), replayed[len(replayed)-1].at.Sub(replayed[0].at))
+	if skipped := player.Stats().Skipped; received+skipped != 2*n || received < skipped {
+		t.Errorf("%d frames delivered and %d skipped of %d stored", received, skipped, 2*n)
+	}
+	t.Logf("%d frames seen replayed over %v; %d delivered, %d skipped", len(replayed), played, received, player.Stats().Skipped)
 	if note := player.Note(); !strings.Contains(note, "oldest frame") {
 		t.Errorf("note %q, want it to say playback starts at the oldest frame", note)
 	}
@@ -171,6 +183,9 @@ func TestGridRewind(t *testing.T) {
 	publish(t, pub, testenv.FrameMsg("front", n+1, time.Now(), redJPEG, 320, 240))
 	publish(t, pub, testenv.FrameMsg("back", n+1, time.Now(), blueJPEG, 320, 240))
 	watch(n+1, func(tl Tile, now time.Time) {
+		if tl.Frame.Seq <= n {
+			return // the last replayed frame, still shown: seen above
+		}
 		if tl.Replay || tl.Behind != 0 || !strings.Contains(tl.Info, "age ") || strings.Contains(tl.Info, "REPLAY") || tl.Frame.Time.Before(end) {
 			t.Errorf("%s live frame %d: replay %v, %v behind, label %q", tl.ID, tl.Frame.Seq, tl.Replay, tl.Behind, tl.Info)
 		}

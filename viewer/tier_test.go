@@ -1,13 +1,10 @@
 package viewer
 
 import (
-	"encoding/json"
 	"fmt"
 	"image"
-	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,73 +16,24 @@ import (
 	"camhub/internal/wire"
 )
 
-// tieredCams publishes, for each camera, a 1280x720 main frame, a 320x180
-// small-tier frame and a status report saying so, every 40 ms, until the
-// test ends.
+// tieredCams publishes, for each camera, a 1280x720 red main frame, a
+// 320x180 blue small-tier frame and a status report saying so, every 50
+// ms, until the test ends.
 func tieredCams(t *testing.T, url string, ids []string) {
 	t.Helper()
-	pub := testenv.Conn(t, url)
-	main := cvtest.JPEG(t, cvtest.Red, 1280, 720)
-	lo := cvtest.JPEG(t, cvtest.Blue, 320, 180)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	t.Cleanup(func() { close(stop); wg.Wait() })
-	wg.Go(func() {
-		tick := time.NewTicker(40 * time.Millisecond)
-		defer tick.Stop()
-		for seq := uint64(1); ; seq++ {
-			now := time.Now()
-			for _, id := range ids {
-				m := testenv.FrameMsg(id, seq, now, main, 1280, 720)
-				l := testenv.FrameMsg(id, seq, now, lo, 320, 180)
-				l.Subject = wire.LoFramesSubject(id)
-				st, _ := json.Marshal(wire.Status{ID: id, Host: "h", Source: "testpattern", State: wire.StateStreaming,
-					Codec: wire.CodecJPEG, Width: 1280, Height: 720, Started: now, Time: now, IntervalMS: 2000,
-					Lo: &wire.Tier{Codec: wire.CodecJPEG, Width: 320, Height: 180}})
-				if pub.PublishMsg(m) != nil || pub.PublishMsg(l) != nil || pub.Publish(wire.StatusSubject(id), st) != nil {
-					return
-				}
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	})
+	main, lo := jpegTier(t, cvtest.Red, 1280, 720), jpegTier(t, cvtest.Blue, 320, 180)
+	cams := make([]tierCam, len(ids))
+	for i, id := range ids {
+		cams[i] = tierCam{id, main, lo}
+	}
+	publishTiers(t, url, cams)
 }
 
 // frameSubs asks the NATS server's monitoring endpoint which frame
 // subjects (main or small tier) the connection named name subscribes to.
 func frameSubs(t *testing.T, monitor, name string) []string {
 	t.Helper()
-	resp, err := http.Get("http://" + monitor + "/connz?subs=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var c struct {
-		Connections []struct {
-			Name string   `json:"name"`
-			Subs []string `json:"subscriptions_list"`
-		} `json:"connections"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	var subs []string
-	for _, conn := range c.Connections {
-		if conn.Name != name {
-			continue
-		}
-		for _, s := range conn.Subs {
-			if strings.HasSuffix(s, "."+wire.KindFrames) {
-				subs = append(subs, s)
-			}
-		}
-	}
-	slices.Sort(subs)
-	return subs
+	return slices.DeleteFunc(mediaSubs(t, monitor, name), func(s string) bool { return !strings.HasSuffix(s, "."+wire.KindFrames) })
 }
 
 // A grid of 8 cameras reads only their small tiers (the NATS server says
@@ -182,9 +130,9 @@ func TestGridReadsSmallTier(t *testing.T) {
 	}
 }
 
-// Without a camera list, small tiles read the small tiers too: a
-// subscription for each, beside the one to every camera's main frames,
-// whose frames of those cameras are dropped undecoded.
+// Without a camera list, cameras are subscribed one by one as they report,
+// and small tiles read only the small tiers: a camera shown small receives
+// nothing of its main tier. A camera that joins later appears, small too.
 func TestGridReadsSmallTierEveryCamera(t *testing.T) {
 	cfg := hubtest.Config()
 	cfg.Monitor = "127.0.0.1:0"
@@ -202,31 +150,33 @@ func TestGridReadsSmallTierEveryCamera(t *testing.T) {
 	t.Cleanup(feed.Close)
 	g := NewGrid(feed, image.Pt(1280, 720), testenv.Quiet())
 	t.Cleanup(g.Close)
-	want := []string{wire.AllFrames}
-	for _, id := range ids {
-		want = append(want, wire.LoFramesSubject(id))
-	}
-	slices.Sort(want)
-	testenv.Eventually(t, 20*time.Second, "every tile showing its small tier", func() bool {
-		now := time.Now()
-		g.Update(now)
-		tiles := g.Tiles(now)
-		if len(tiles) != len(ids) {
-			return false
+	small := func(ids []string) {
+		t.Helper()
+		var want []string
+		for _, id := range ids {
+			want = append(want, tierSubjects(id, true)...)
 		}
-		for _, tl := range tiles {
-			if tl.Tier != TierLo || tl.Frame.Width != 320 {
+		slices.Sort(want)
+		testenv.Eventually(t, 20*time.Second, "every tile showing its small tier, only small tiers subscribed", func() bool {
+			now := time.Now()
+			g.Update(now)
+			tiles := g.Tiles(now)
+			if len(tiles) != len(ids) {
 				return false
 			}
-		}
-		return slices.Equal(frameSubs(t, h.MonitorAddr().String(), "tier-viewer-all"), want)
-	})
-	// main frames keep coming and are dropped: the tiles stay small
-	decoded := stats(g, "a").Decoded
-	testenv.Eventually(t, 10*time.Second, "more frames", func() bool { return stats(g, "a").Decoded > decoded+5 })
-	if tl := tileOf(t, g, "a", time.Now()); tl.Tier != TierLo {
-		t.Fatalf("tile a %+v", tl)
+			for _, tl := range tiles {
+				if tl.Tier != TierLo || tl.Frame.Width != 320 {
+					return false
+				}
+			}
+			return slices.Equal(mediaSubs(t, h.MonitorAddr().String(), "tier-viewer-all"), want)
+		})
 	}
+	small(ids)
+	// a camera joining
+	tieredCams(t, h.ClientURL(), []string{"f"})
+	ids = append(ids, "f")
+	small(ids)
 	g.SetSolo("c")
 	testenv.Eventually(t, 20*time.Second, "c alone on its main tier", func() bool {
 		now := time.Now()

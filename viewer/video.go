@@ -28,14 +28,31 @@ const (
 )
 
 // onVideo takes a live access unit of the slot's camera.
-func (s *slot) onVideo(m *nats.Msg) {
+func (s *slot) onVideo(m *nats.Msg) { s.takeVideo(m, false) }
+
+// onLoVideo takes a live access unit of the camera's small tier.
+func (s *slot) onLoVideo(m *nats.Msg) { s.takeVideo(m, true) }
+
+// takeVideo queues an access unit of the small tier (lo) or the main one,
+// if the tile shows that tier (tier.go). A tier's first access unit that
+// is not a keyframe asks for a catch-up: from the hub's buffer for the
+// main tier; the small tier, live only, waits for its next keyframe.
+func (s *slot) takeVideo(m *nats.Msg, lo bool) {
 	if err := wire.CheckLive(m); err != nil {
 		s.feed.badMessage(s.id, "video", err)
 		return
 	}
 	v, err := wire.ParseVideo(m.Header)
 	if err == nil {
-		if _, key, serr := wire.ParseVideoSubject(m.Subject); serr != nil || key != v.Key {
+		var key, video bool
+		var serr error
+		if lo {
+			_, video, key, serr = wire.ParseLoSubject(m.Subject)
+		} else {
+			_, key, serr = wire.ParseVideoSubject(m.Subject)
+			video = true
+		}
+		if serr != nil || !video || key != v.Key {
 			err = fmt.Errorf("%w: %s on subject %s", wire.ErrBadVideo, wire.HeaderKey, m.Subject)
 		}
 	}
@@ -46,9 +63,20 @@ func (s *slot) onVideo(m *nats.Msg) {
 		s.feed.badMessage(s.id, wire.KindVideo, err) // counted, not queued
 		return
 	}
+	if !s.accept(lo) {
+		return
+	}
 	s.received.Add(1)
-	if s.video.Push(replay.AU{Video: v, Data: m.Data, Stored: time.Now()}) {
-		s.feed.catchUp(s)
+	q := s.video
+	if lo {
+		q = s.loVideo
+	}
+	if q.Push(replay.AU{Video: v, Data: m.Data, Stored: time.Now()}) {
+		if lo {
+			q.CaughtUp(nil)
+		} else {
+			s.feed.catchUp(s)
+		}
 	}
 }
 
@@ -88,44 +116,48 @@ func (f *Feed) catchUp(s *slot) {
 	})
 }
 
-// onAnyVideo takes an access unit of any camera.
-func (f *Feed) onAnyVideo(m *nats.Msg) {
-	if err := wire.CheckLive(m); err != nil {
-		f.badMessage(m.Subject, "video", err)
-		return
+// decodeVideo decodes the access units queued for tile t, in order, and
+// shows the newest picture: of both tiers while a switch is under way
+// (tier.go), the wanted tier's last. It reports whether the tile changed.
+// Access units a decoder rejects are counted; the decoder goes on.
+func (g *Grid) decodeVideo(t *tile) (bool, error) {
+	want := t.slot.lo.Load()
+	old, skipOld, oldErr := g.decodeTier(t, !want)
+	shown, skip, err := g.decodeTier(t, want)
+	t.skipped = skipOld + skip
+	if err == nil {
+		err = oldErr
 	}
-	id, _, err := wire.ParseVideoSubject(m.Subject)
-	if err != nil {
-		f.ignored.Add(1)
-		return
-	}
-	if s := f.add(id); s != nil {
-		s.onVideo(m)
-	} else {
-		f.ignored.Add(1)
-	}
+	return old || shown, err
 }
 
-// decodeVideo decodes the access units queued for tile t, in order, and
-// shows the newest picture. It reports whether the tile changed. Access
-// units the decoder rejects are counted; the decoder goes on.
-func (g *Grid) decodeVideo(t *tile) (bool, error) {
-	aus, skipped := t.slot.video.Take()
-	t.skipped = skipped
-	if len(aus) == 0 {
-		return false, nil
+// decodeTier decodes the access units queued for the small tier of tile t
+// (lo) or its main tier with that tier's own decoder, made at the tier's
+// first keyframe, and shows the newest picture. Those of a tier the tile no
+// longer shows are dropped undecoded. A picture of the wanted tier ends
+// a switch. It also returns how many access units the tier's queue has
+// skipped.
+func (g *Grid) decodeTier(t *tile, lo bool) (_ bool, skipped uint64, _ error) {
+	s := t.slot
+	q, dec := s.video, &t.vdec
+	if lo {
+		q, dec = s.loVideo, &t.loDec
 	}
-	if t.vdec == nil {
+	aus, skipped := q.Take()
+	if len(aus) == 0 || !s.shows(lo) {
+		return false, skipped, nil
+	}
+	if *dec == nil {
 		d, err := avcodec.NewDecoder()
 		if err != nil {
-			return false, err
+			return false, skipped, err
 		}
-		t.vdec = d
+		*dec = d
 	}
 	var shown *replay.AU
 	var firstErr error
 	for i := range aus {
-		ok, err := t.vdec.Decode(aus[i].Data, &t.raw)
+		ok, err := (*dec).Decode(aus[i].Data, &t.raw)
 		if err != nil && !(ok && errors.Is(err, avcodec.ErrDamaged)) {
 			t.bad++
 			if firstErr == nil {
@@ -139,21 +171,25 @@ func (g *Grid) decodeVideo(t *tile) (bool, error) {
 		}
 	}
 	if shown == nil {
-		return false, firstErr
+		return false, skipped, firstErr
 	}
 	got := image.Pt(t.raw.Cols(), t.raw.Rows())
 	size := Fit(got, t.rect.Size())
 	if size.X == 0 {
-		return false, firstErr
+		return false, skipped, firstErr
 	}
 	gocv.Resize(t.raw, &t.pic, size, 0, 0, interpolation(got, size))
 	t.picRect = Centre(size, t.rect)
 	f := shown.Frame
 	f.Width, f.Height = got.X, got.Y
-	behind := t.slot.feed.rewound && time.Since(f.Time) > time.Second
-	t.frame, t.good, t.behind, t.video = f, shown.Stored, behind, true
+	behind := s.feed.rewound && time.Since(f.Time) > time.Second
+	t.frame, t.good, t.behind, t.video, t.lo = f, shown.Stored, behind, true, lo
 	t.scale = turbojpeg.Scale{Num: 1, Denom: 1}
-	return true, firstErr
+	if s.lo.Load() == lo {
+		// the queue starts at a keyframe: this decoder was fed from one
+		s.arrived.Store(true)
+	}
+	return true, skipped, firstErr
 }
 
 // rewindVideo plays the H.264 cameras among ids from the buffer from start

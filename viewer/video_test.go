@@ -155,6 +155,7 @@ func TestGridSkipsBadVideo(t *testing.T) {
 	aus := testenv.H264Clip(t, 320, 240, 12, 10)
 	ts := clipTimes(12)
 
+	announce(t, pub, feed, "x")
 	publish(t, pub, &nats.Msg{Subject: wire.VideoSubject("x", true), Data: []byte("garbage")})
 	publish(t, pub, &nats.Msg{Subject: wire.VideoSubject("x", false), Data: []byte("garbage"), Header: nats.Header{}})
 	testenv.Eventually(t, 10*time.Second, "two bad messages counted", func() bool { return feed.Bad() == 2 })

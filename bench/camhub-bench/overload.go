@@ -50,7 +50,7 @@ func overload(res *results, o opts) error {
 		var queued atomic.Int64
 		switch kind {
 		case "camhub-grid":
-			feed, err := viewer.NewFeed(nil)
+			feed, err := viewer.NewFeed(publishedIDs(cams))
 			if err != nil {
 				return err
 			}

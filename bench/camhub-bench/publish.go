@@ -21,6 +21,17 @@ import (
 // camhub's headers on an absolute schedule of fps, Frame-Time being the
 // moment of publishing. It runs until -seconds pass or it is signalled,
 // then prints how many frames it sent.
+// publishedIDs are the ids of the cameras "publish -cams n" simulates with
+// the default prefix. They send no status reports: a grid is given their
+// ids, as it would not discover them.
+func publishedIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench%d", i)
+	}
+	return ids
+}
+
 func publishCmd(args []string) error {
 	fs := flag.NewFlagSet("publish", flag.ExitOnError)
 	url := fs.String("nats", nats.DefaultURL, "NATS `URL`")

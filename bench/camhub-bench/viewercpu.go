@@ -21,7 +21,7 @@ func viewerCPU(res *results, o opts, cams int, mode viewer.DecodeMode) error {
 	}
 	defer srv.stop()
 	defer nc.Close()
-	feed, err := viewer.NewFeed(nil)
+	feed, err := viewer.NewFeed(publishedIDs(cams))
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,8 @@ func TestLoFlags(t *testing.T) {
 		{[]string{"--id", "a", "--lo-size", "640x360"}, "at most half"},
 		{[]string{"--id", "a", "--lo-size", "320"}, "WIDTHxHEIGHT"},
 		{[]string{"--id", "a", "--lo-quality", "60"}, "give --lo-size"},
-		{[]string{"--id", "a", "--lo-size", "320x180", "--lo-codec", "h264"}, "lo-codec"},
+		{[]string{"--id", "a", "--lo-size", "320x180", "--lo-codec", "h264"}, ""},
+		{[]string{"--id", "a", "--lo-size", "320x180", "--lo-codec", "vp8"}, "lo-codec"},
 		{[]string{"--id", "a", "--codec", "h264", "--source", "rtsp://cam/main", "--lo-size", "320x180"}, "lo-source"},
 		{[]string{"--id", "a", "--lo-source", "rtsp://cam/sub", "--lo-source-file", "x"}, "not both"},
 	} {

@@ -103,7 +103,8 @@ func flags() (*pflag.FlagSet, *settings) {
 		"frame scaled to fit this size (e.g. 320x180; at most half of --size), for grids\n"+
 		"of small tiles (default: none)")
 	fs.Float64Var(&s.loFPS, "lo-fps", 0, "the small tier's most frames per second (default: --fps)")
-	fs.StringVar(&s.loCodec, "lo-codec", "", "the small tier's `codec`: jpeg when encoded here (the default), h264 with --lo-source")
+	fs.StringVar(&s.loCodec, "lo-codec", "", "the small tier's `codec`: jpeg (the default when encoded here) or h264 (encoded\n"+
+		"here with --encoder at constant quality, on cams.<id>.lo.video.key|delta); h264 with --lo-source")
 	fs.Var(&s.loQuality, "lo-quality", "the small tier's JPEG quality, 1-100")
 	fs.StringVar(&s.loSource, "lo-source", "", "an RTSP camera's sub-stream `URL`, passed through as the small tier on\n"+
 		"cams.<id>.lo.video.key|delta (H.264); a URL with a password belongs in\n"+

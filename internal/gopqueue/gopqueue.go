@@ -114,6 +114,15 @@ func (q *Queue) Take() (aus []replay.AU, skipped uint64) {
 	return aus, q.skipped
 }
 
+// Reset drops what is queued, uncounted, and starts again as a new queue
+// does: a reader that stopped reading the stream (a viewer showing another
+// tier of the camera) calls it before it reads the stream again.
+func (q *Queue) Reset() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.aus, q.bytes, q.keyed, q.asked = nil, 0, false, false
+}
+
 // Restart makes the next Take start at a keyframe: what is queued is kept
 // only if it starts at one. A decoder that stops taking for a while (no
 // one watches) calls it before it starts again.

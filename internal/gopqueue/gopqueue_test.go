@@ -76,3 +76,26 @@ func TestQueue(t *testing.T) {
 		t.Fatalf("took %v, %d skipped; want nothing, 2 skipped", seqs(got), sk)
 	}
 }
+
+// Reset drops what is queued, uncounted, and the queue starts again as a
+// new one: the next delta asks for a catch-up, and Take starts at a
+// keyframe.
+func TestReset(t *testing.T) {
+	q := New(8, 1<<20)
+	q.Push(au(1, true))
+	q.Push(au(2, false))
+	q.Reset()
+	if aus, skipped := q.Take(); len(aus) != 0 || skipped != 0 {
+		t.Fatalf("after Reset: %v, %d skipped", seqs(aus), skipped)
+	}
+	if !q.Push(au(3, false)) {
+		t.Fatal("the first delta after Reset should ask for a catch-up")
+	}
+	q.CaughtUp(nil) // none: wait for a keyframe
+	q.Push(au(4, false))
+	q.Push(au(5, true))
+	q.Push(au(6, false))
+	if aus, skipped := q.Take(); !equal(seqs(aus), []uint64{5, 6}) || skipped != 2 {
+		t.Fatalf("after Reset: %v, %d skipped; want [5 6], 2 (the deltas before the keyframe)", seqs(aus), skipped)
+	}
+}
