@@ -178,6 +178,8 @@ func reportCmd(args []string) error {
 			g.Values["last_2s_max_ms"] < 2*g.Values["first_2s_max_ms"]+50)
 	}
 
+	h264Report(rs, p, target, false)
+
 	p("\n## 1. Relay throughput\n\n")
 	p("Publishers send pre-encoded frames as fast as a window of 32 frames in flight per subscriber lets them, all in one process with the server, over loopback TCP; frames/s is what all subscribers received. **raw**: a bare nats-server, `Publish` without headers, a counting subscriber — no camhub code, the ceiling. **off / memory / file**: the camhub hub (`hub.Start`) with the `CAMS` buffer deleted, in memory, or on file; frames carry camhub's headers and the subscriber parses them and keeps the newest per camera, as a viewer's feed does. Median of the runs, modes taking turns.\n\n")
 	p("| topology | size | raw frames/s (MB/s) | off | memory | file | memory / raw |\n|---|---|---|---|---|---|---|\n")
@@ -275,12 +277,13 @@ func reportCmd(args []string) error {
 	p("\n## 7. The ZeroMQ baseline\n\n")
 	p("bench/zmq/: cameras send base64 JPEGs on ZeroMQ PUB sockets, a Python receiver SUBscribes, decodes base64 and (unless stated) the JPEG with OpenCV, in order (Debian's python3-zmq, python3-opencv). Its numbers are in the tables above beside camhub's; see bench/zmq/README.md for what was added only to measure it.\n\n")
 
-	p("## 8. H.264\n\nMeasured with `go test -bench`, not yet in this run: [BENCHMARKS-H264.md](BENCHMARKS-H264.md).\n\n")
+	h264Report(rs, p, target, true)
 
 	p("## Commands\n\n```\nmake bench            # bench/run.sh: all of the above, this file and its chart\nmake bench-quick      # the same, shorter, into bench/out/\n")
 	p("bin/camhub-bench run -only relay -frames bench/out/frames -bin bin   # one part\n")
 	p("go test -run '^$' -bench . ./internal/turbojpeg/ ./agent/ ./web/    # Go benchmarks of the hot paths (benchstat-comparable)\n")
-	p("go test -run '^$' -bench . -benchtime 300x ./internal/avcodec/          # H.264 encode/decode vs TurboJPEG (BENCHMARKS-H264.md)\n```\n")
+	p("go test -run '^$' -bench . -benchtime 300x ./internal/avcodec/          # H.264 encode/decode vs TurboJPEG (BENCHMARKS-H264.md)\n")
+	p("bin/camhub-bench run -only h264hub,h264agent -frames bench/out/frames -bin bin   # section 8 alone\n```\n")
 
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		return err
