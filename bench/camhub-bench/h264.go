@@ -15,7 +15,7 @@ const rewindCams = 16
 // h264Hub measures H.264 through the hub: 1280x720 access units of real
 // footage (camhub-bench footage) at 15 fps a camera, stored by the hub's
 // CAMS stream on file (its default) as every camera's are, at increasing
-// camera counts until frames are lost (the hub's motion detector off, and
+// camera counts until a tenth of the frames are lost (the hub's motion detector off, and
 // once on at 16 cameras); and the bytes the stream stores a frame, against
 // JPEGs of the same footage, for the minutes of rewind a GiB holds.
 func h264Hub(res *results, o opts) error {
@@ -36,8 +36,9 @@ func h264Hub(res *results, o opts) error {
 		if cams == rewindCams {
 			h264Bytes = v["stored_bytes_per_msg"]
 		}
-		// p99 on a loaded machine is noisy: go on while every frame arrives
-		if v["frames_per_s"] < 0.98*v["offered_per_s"] {
+		// p99 on a loaded machine is noisy: go on until the frames
+		// clearly do not all arrive
+		if v["frames_per_s"] < 0.9*v["offered_per_s"] {
 			break
 		}
 	}
