@@ -13,11 +13,8 @@ import (
 
 	"camhub/internal/avcodec"
 	"camhub/internal/h264"
+	"camhub/internal/testenv"
 )
-
-// vtest is OpenCV's sample clip of people walking (768x576, 10 fps), real
-// footage from Debian's opencv-doc (scripts/deps.sh bench).
-const vtest = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 
 // Footage of the H.264 benchmarks: vtest scaled to 1280x720, taken as a
 // 15 fps camera.
@@ -27,7 +24,8 @@ const (
 	footageFPS  = 15
 )
 
-// footageCmd encodes frames of vtest at 1280x720 twice, as an agent would
+// footageCmd encodes frames of OpenCV's vtest clip (testenv.Vtest, real
+// footage from Debian's opencv-doc) at 1280x720 twice, as an agent would
 // with each codec: JPEG at quality 80 (OpenCV), and H.264 with the agent's
 // encoder defaults (internal/avcodec: libx264, its default preset and CRF,
 // a keyframe a second at 15 fps), written as one Annex B stream.
@@ -37,7 +35,7 @@ func footageCmd(args []string) error {
 	n := fs.Int("n", 300, "number of frames")
 	quality := fs.Int("quality", 80, "JPEG quality")
 	fs.Parse(args)
-	if _, err := os.Stat(vtest); err != nil {
+	if _, err := os.Stat(testenv.Vtest); err != nil {
 		return fmt.Errorf("%w: install opencv-doc (scripts/deps.sh bench)", err)
 	}
 	const w, h = 1280, 720
@@ -50,7 +48,7 @@ func footageCmd(args []string) error {
 		return err
 	}
 	defer enc.Close()
-	vc, err := gocv.VideoCaptureFile(vtest)
+	vc, err := gocv.VideoCaptureFile(testenv.Vtest)
 	if err != nil {
 		return err
 	}
@@ -65,7 +63,7 @@ func footageCmd(args []string) error {
 		if !vc.Read(&img) || img.Empty() { // the clip ended: from its start again
 			vc.Set(gocv.VideoCapturePosFrames, 0)
 			if !vc.Read(&img) || img.Empty() {
-				return errors.New("cannot read " + vtest)
+				return errors.New("cannot read " + testenv.Vtest)
 			}
 		}
 		gocv.Resize(img, &scaled, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
