@@ -25,6 +25,9 @@ func h264Hub(res *results, o opts) error {
 	if o.quick {
 		counts = []int{rewindCams}
 	}
+	if o.cams != nil {
+		counts = o.cams
+	}
 	var h264Bytes float64
 	for _, cams := range counts {
 		v, err := measureLatency(o, latencyCase{server: "file", cams: cams, fps: footageFPS, frames: jpegs, video: video})
@@ -33,7 +36,7 @@ func h264Hub(res *results, o opts) error {
 		}
 		res.add(Result{Bench: "h264-latency", Name: fmt.Sprintf("file %dx%dfps", cams, footageFPS),
 			Labels: map[string]string{"storage": "file", "cams": fmt.Sprint(cams)}, Values: v})
-		if cams == rewindCams {
+		if cams == rewindCams || h264Bytes == 0 { // bytes a frame hardly depend on the count
 			h264Bytes = v["stored_bytes_per_msg"]
 		}
 		// p99 on a loaded machine is noisy: go on until the frames

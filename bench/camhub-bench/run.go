@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ type opts struct {
 	self   string // this program
 	quick  bool
 	secs   time.Duration // measuring time of timed parts
+	cams   []int         // camera counts of the h264hub scan; nil: its own
 }
 
 func runCmd(args []string) error {
@@ -33,6 +35,7 @@ func runCmd(args []string) error {
 	out := fs.String("out", "bench/out/results.jsonl", "append results to this `file`")
 	fs.BoolVar(&o.quick, "quick", false, "shorter runs (make bench-quick)")
 	only := fs.String("only", "", "run only these parts (comma-separated: relay,latency,overload,agent,viewer,decode,h264hub,h264agent)")
+	cams := fs.String("h264-cams", "", "camera counts of the h264hub part, comma-separated (default: 16 up to 512, quick 16)")
 	cpuprofile := fs.String("cpuprofile", "", "write this process's CPU profile to `file`")
 	fs.Parse(args)
 	if *cpuprofile != "" {
@@ -45,6 +48,13 @@ func runCmd(args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	for _, c := range strings.FieldsFunc(*cams, func(r rune) bool { return r == ',' }) {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 {
+			return fmt.Errorf("-h264-cams: %q is not a camera count", c)
+		}
+		o.cams = append(o.cams, n)
 	}
 	self, err := os.Executable()
 	if err != nil {
