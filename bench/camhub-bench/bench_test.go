@@ -113,3 +113,15 @@ func TestParseBench(t *testing.T) {
 		t.Fatalf("quality line: %q", m)
 	}
 }
+
+func TestKeepSections(t *testing.T) {
+	report := "# camhub benchmarks\n\n## 1. Relay\n\nnew\n\n## Commands\n\nmake bench\n"
+	old := "# camhub benchmarks\n\n## 1. Relay\n\nold\n\n## 9. Quality tiers\n\nby hand\n\n## Commands\n\nold commands\n"
+	want := "# camhub benchmarks\n\n## 1. Relay\n\nnew\n\n## 9. Quality tiers\n\nby hand\n\n## Commands\n\nmake bench\n"
+	if got := keepSections(report, old); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	if got := keepSections(report, report); got != report {
+		t.Fatalf("a report of its own sections changed:\n%s", got)
+	}
+}

@@ -285,7 +285,11 @@ func reportCmd(args []string) error {
 	p("go test -run '^$' -bench . -benchtime 300x ./internal/avcodec/          # H.264 encode/decode vs TurboJPEG (BENCHMARKS-H264.md)\n")
 	p("bin/camhub-bench run -only h264hub,h264agent -frames bench/out/frames -bin bin   # section 8 alone\n```\n")
 
-	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+	report := b.String()
+	if old, err := os.ReadFile(*out); err == nil {
+		report = keepSections(report, string(old))
+	}
+	if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s\n", *out)
@@ -337,4 +341,35 @@ func machine() string {
 	}
 	return fmt.Sprintf("%s, %d cores, %s RAM; Linux %s; %s; OpenCV %s; libjpeg-turbo %s", model, runtime.NumCPU(), mem,
 		cmd("uname", "-r"), runtime.Version(), cmd("pkg-config", "--modversion", "opencv4"), cmd("pkg-config", "--modversion", "libturbojpeg"))
+}
+
+// keepSections puts the "## " sections of old that report does not write
+// (written by hand from other benchmarks) into report, before its
+// Commands section, in their order.
+func keepSections(report, old string) string {
+	sections := func(doc string) []string {
+		var out []string
+		for i, part := range strings.Split("\n"+doc, "\n## ") {
+			if i > 0 {
+				out = append(out, "## "+part)
+			}
+		}
+		return out
+	}
+	heading := func(sec string) string { h, _, _ := strings.Cut(sec, "\n"); return h }
+	written := map[string]bool{}
+	for _, sec := range sections(report) {
+		written[heading(sec)] = true
+	}
+	var kept strings.Builder
+	for _, sec := range sections(old) {
+		if !written[heading(sec)] {
+			kept.WriteString(strings.TrimRight(sec, "\n") + "\n\n")
+		}
+	}
+	i := strings.Index(report, "\n## Commands")
+	if kept.Len() == 0 || i < 0 {
+		return report
+	}
+	return report[:i+1] + kept.String() + report[i+1:]
 }
