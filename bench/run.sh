@@ -2,7 +2,7 @@
 # camhub's benchmark: camhub beside the raw NATS ceiling and the ZeroMQ
 # baseline, in one run on one machine (see docs/BENCHMARKS.md).
 #
-#   bench/run.sh           (make bench)        ~10 min; writes docs/BENCHMARKS.md
+#   bench/run.sh           (make bench)        ~15 min; writes docs/BENCHMARKS.md
 #                                              and docs/benchmarks.png
 #   bench/run.sh --quick   (make bench-quick)  under 2 min; writes bench/out/ only
 #

@@ -95,7 +95,7 @@ func reportCmd(args []string) error {
 	}
 	p("# camhub benchmarks\n\n")
 	p("Made by `%s` on %s. Every number below comes from that one run; ratios compare numbers of the same run.\n", *command, when.Format("2006-01-02 15:04 MST"))
-	p("Re-run it with `make bench` (about 10 minutes; `make bench-quick` takes under two and writes to bench/out/ only).\n\n")
+	p("Re-run it with `make bench` (about 15 minutes; `make bench-quick` takes under two and writes to bench/out/ only).\n\n")
 	p("**Machine:** %s", machine())
 	if r, ok := get("machine", "load at start"); ok {
 		p("; load average at the start %.2f", r.Values["load1"])
