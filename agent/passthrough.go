@@ -40,7 +40,7 @@ func (c Config) Passthrough() bool {
 // sub-stream. Such an agent wakes for each burst of packets and does
 // little each time; cmd/agent then runs it with one P (GOMAXPROCS=1),
 // which spares the runtime's idle threads spinning for work at every
-// wake-up: about a quarter of its CPU per frame (docs/BENCHMARKS-H264.md).
+// wake-up: 13–30 % of its CPU per frame (docs/BENCHMARKS-H264.md).
 func (c Config) DecodesNothing() bool {
 	return c.Passthrough() && (!c.loOn() || c.LoSource != "")
 }
