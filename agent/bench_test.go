@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
@@ -281,10 +282,16 @@ func BenchmarkRTSPCamera(b *testing.B) {
 			cameraMbps := float64(camera) * 8 / float64(len(aus)) * 15 / 1e6
 			aus = nil
 			srv := testenv.StartRTSPServer(b, h264Launch(ts))
+			// one P for an agent that decodes nothing, as cmd/agent
+			// runs it, unless the environment says otherwise
+			cfg := Config{ID: "bench", Source: srv.URL(), Codec: codec, FPS: 15, Width: 1280, Height: 720, Quality: 80}
+			if cfg.DecodesNothing() && os.Getenv("GOMAXPROCS") == "" {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			}
 			// the hub's server in a process of its own, as for a real
 			// agent: the CPU measured is the agent's alone
 			nc := testenv.Conn(b, natsProcess(b))
-			a, err := New(Config{ID: "bench", Source: srv.URL(), Codec: codec, FPS: 15, Width: 1280, Height: 720, Quality: 80}, nc, nil)
+			a, err := New(cfg, nc, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -35,6 +35,16 @@ func (c Config) Passthrough() bool {
 	return err == nil && passthrough(c.withDefaults().Codec, src)
 }
 
+// DecodesNothing reports whether an agent with this configuration only
+// passes H.264 through: the main tier, and the small tier if any from a
+// sub-stream. Such an agent wakes for each burst of packets and does
+// little each time; cmd/agent then runs it with one P (GOMAXPROCS=1),
+// which spares the runtime's idle threads spinning for work at every
+// wake-up: 13–30 % of its CPU per frame (docs/BENCHMARKS-H264.md).
+func (c Config) DecodesNothing() bool {
+	return c.Passthrough() && (!c.loOn() || c.LoSource != "")
+}
+
 // capturePassthrough runs the capture goroutine for a passthrough source:
 // it opens the source, hands every access unit to the publisher with the
 // next Frame-Seq, and reopens the source with backoff when it fails, until

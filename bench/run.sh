@@ -2,7 +2,7 @@
 # camhub's benchmark: camhub beside the raw NATS ceiling and the ZeroMQ
 # baseline, in one run on one machine (see docs/BENCHMARKS.md).
 #
-#   bench/run.sh           (make bench)        ~10 min; writes docs/BENCHMARKS.md
+#   bench/run.sh           (make bench)        ~15 min; writes docs/BENCHMARKS.md
 #                                              and docs/benchmarks.png
 #   bench/run.sh --quick   (make bench-quick)  under 2 min; writes bench/out/ only
 #
@@ -22,7 +22,11 @@ out=bench/out
 mkdir -p "$out"
 echo "bench: building" >&2
 go build -o bin/ ./cmd/hub ./cmd/agent ./bench/camhub-bench
+# the H.264 benchmarks that live beside their code (camhub-bench runs them)
+go test -c -o bin/agent.test ./agent
+go test -c -o bin/avcodec.test ./internal/avcodec
 [ -f "$out/frames/1280x720.avi" ] || bin/camhub-bench frames -out "$out/frames"
+[ -f "$out/frames/vtest-1280x720.h264" ] || bin/camhub-bench footage -out "$out/frames"
 
 results=$out/results.jsonl
 zmq=$out/zmq.jsonl

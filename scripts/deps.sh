@@ -8,14 +8,15 @@
 #                           ImageMagick, GStreamer plugins, ffmpeg, and
 #                           opencv-doc for its sample clips (real footage),
 #                           mosquitto-clients (a real MQTT client)
-#   scripts/deps.sh bench   the build packages, plus tjbench, ffmpeg, opencv-doc, Chromium
-#                           and the ZeroMQ baseline's and the chart's Python modules
+#   scripts/deps.sh bench   the build packages, plus tjbench, ffmpeg, opencv-doc, Chromium,
+#                           the ZeroMQ baseline's and the chart's Python modules
+#                           and GStreamer's RTSP server (an H.264 IP camera)
 set -euo pipefail
 
 build=(pkg-config g++ libopencv-dev libturbojpeg0-dev libavcodec-dev libswscale-dev libavutil-dev)
 test=(xvfb x11-apps imagemagick xdotool gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium ffmpeg iproute2 curl python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 opencv-doc mosquitto-clients prometheus qemu-user-static binfmt-support)
 
-bench=(libjpeg-turbo-progs ffmpeg python3-zmq python3-opencv python3-numpy python3-matplotlib opencv-doc chromium)
+bench=(libjpeg-turbo-progs ffmpeg python3-zmq python3-opencv python3-numpy python3-matplotlib opencv-doc gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 chromium)
 
 case "${1:-build}" in
 build) want=("${build[@]}") ;;

@@ -30,6 +30,13 @@ func TestHarness(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(frames, "1280x720.avi")); err != nil {
 		t.Fatal(err)
 	}
+	if err := footageCmd([]string{"-out", frames, "-n", "20"}); err != nil {
+		t.Fatal(err)
+	}
+	video, err := loadVideo(filepath.Join(frames, footageH264))
+	if err != nil || len(video) != 20 || !video[0].key || !video[15].key || video[1].key || video[0].codec == "" {
+		t.Fatalf("footage: %d access units, want 20 with keyframes at 0 and 15; %v", len(video), err)
+	}
 
 	var out bytes.Buffer
 	res := &results{w: &out}
@@ -52,6 +59,12 @@ func TestHarness(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	for _, r := range parseBench(benchOutput) {
+		res.add(r)
+	}
+	res.add(Result{Bench: "h264-rewind", Name: "16 cams", Values: map[string]float64{"h264_bytes_per_frame": 14000, "jpeg_bytes_per_frame": 120000,
+		"h264_minutes_per_gib": 5.3, "jpeg_minutes_per_gib": 0.62, "ratio": 8.6}})
+
 	in := filepath.Join(dir, "results.jsonl")
 	if err := os.WriteFile(in, out.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
@@ -64,7 +77,8 @@ func TestHarness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## Targets", "hub relay, memory buffer, 1->1 640x480", "| 1 → 1 | 640x480 |", "| 640x480 | 1/2 |"} {
+	for _, want := range []string{"## Targets", "hub relay, memory buffer, 1->1 640x480", "| 1 → 1 | 640x480 |", "| 640x480 | 1/2 |",
+		"| RTSP camera passed through (`--codec h264`) | 0.62 | 2.023 Mbit/s on the wire, camera 2.007 |", "8.6×", "1280x720: ≤ 1.5× | 1.30–1.40×"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("the report lacks %q:\n%s", want, b)
 		}
@@ -76,4 +90,45 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// benchOutput is go test -bench output as the agent's benchmarks print it.
+const benchOutput = `goos: linux
+BenchmarkRTSPCamera/h264-2         	     300	  66704870 ns/op	         2.007 camera-Mbit/s	         0.6175 cpu-ms/frame	         2.023 wire-Mbit/s
+BenchmarkAgent/testpattern-1280x720-2 	 200	 8500000 ns/op	 90840 B/frame	 8.0 cpu-ms/frame	 117.6 frames/s
+BenchmarkAgent/testpattern-1280x720-2 	 200	 8500000 ns/op	 90840 B/frame	 7.0 cpu-ms/frame	 117.6 frames/s
+BenchmarkAgent/testpattern-h264-1280x720-2 	 200	 8500000 ns/op	 2900 B/frame	 10.4 cpu-ms/frame	 117.6 frames/s
+BenchmarkAgent/testpattern-h264-1280x720-2 	 200	 8500000 ns/op	 2900 B/frame	 9.8 cpu-ms/frame	 117.6 frames/s
+PASS
+`
+
+func TestParseBench(t *testing.T) {
+	rs := parseBench(benchOutput)
+	if len(rs) != 5 || rs[0].Name != "BenchmarkRTSPCamera/h264" || rs[0].Values["cpu-ms/frame"] != 0.6175 ||
+		rs[0].Values["wire-Mbit/s"] != 2.023 || rs[1].Name != "BenchmarkAgent/testpattern-1280x720" {
+		t.Fatalf("%+v", rs)
+	}
+	m := qualityLine.FindStringSubmatch("    avcodec_test.go:651: x264 superfast crf 27: SSIM 0.9759, 8014 bytes a frame; JPEG q80: SSIM 0.9761, 52770 bytes a frame; 6.6x fewer bytes")
+	if m == nil || m[1] != "superfast" || m[2] != "27" || m[7] != "6.6" {
+		t.Fatalf("quality line: %q", m)
+	}
+}
+
+func TestKeepSections(t *testing.T) {
+	report := "# camhub benchmarks\n\n## 1. Relay\n\nnew\n\n## Commands\n\nmake bench\n"
+	old := "# camhub benchmarks\n\n## 1. Relay\n\nold\n\n## 9. Quality tiers\n\nby hand\n\n## Commands\n\nold commands\n"
+	want := "# camhub benchmarks\n\n## 1. Relay\n\nnew\n\n## 9. Quality tiers\n\nby hand\n\n## Commands\n\nmake bench\n"
+	if got := keepSections(report, old); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	// in order of their numbers, the unnumbered before Commands
+	report = "# camhub benchmarks\n\n## 1. Relay\n\nnew\n\n## 10. The web page\n\npage\n\n## Commands\n\nmake bench\n"
+	old = "# camhub benchmarks\n\n## Notes\n\nnotes\n\n## 9. Quality tiers\n\nby hand\n\n## 10. The web page\n\nold page\n"
+	want = "# camhub benchmarks\n\n## 1. Relay\n\nnew\n\n## 9. Quality tiers\n\nby hand\n\n## 10. The web page\n\npage\n\n## Notes\n\nnotes\n\n## Commands\n\nmake bench\n"
+	if got := keepSections(report, old); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	if got := keepSections(report, report); got != report {
+		t.Fatalf("a report of its own sections changed:\n%s", got)
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -9,28 +10,66 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/proc"
 	"camhub/internal/wire"
 )
 
 // latency measures capture-to-viewer time (Frame-Time to the viewer's
-// handler, no decode) for cams simulated cameras at fps, publishing from
-// one process through a hub (or a bare nats-server) in another, to a
-// viewer in this one; and the server's CPU share of the machine.
+// handler, no decode) for cams simulated cameras at fps, publishing
+// 640x480 JPEGs from one process through a hub (or a bare nats-server) in
+// another, to a viewer in this one; and the server's CPU share of the
+// machine.
 func latency(res *results, o opts, mode string, cams int, fps float64) error {
-	srv, nc, err := startServerConn(o, map[string]string{"raw": "raw", "hub": "memory"}[mode])
+	v, err := measureLatency(o, latencyCase{server: map[string]string{"raw": "raw", "hub": "memory"}[mode], cams: cams, fps: fps,
+		frames: filepath.Join(o.frames, "640x480")})
 	if err != nil {
 		return err
+	}
+	res.add(Result{Bench: "latency", Name: fmt.Sprintf("%s %dx%.0ffps", mode, cams, fps),
+		Labels: map[string]string{"mode": mode, "cams": fmt.Sprint(cams)}, Values: v})
+	return nil
+}
+
+// latencyCase is one latency measurement.
+type latencyCase struct {
+	server string  // raw (a bare nats-server), or the hub's storage: memory or file (+motion: with its detector)
+	cams   int     // simulated cameras
+	fps    float64 // per camera
+	frames string  // directory of the JPEGs published (and whose size the headers give)
+	video  string  // when set, the H.264 stream published instead of JPEGs
+}
+
+// measureLatency runs a latencyCase. For a hub it also reports what its
+// CAMS stream holds at the end: stored bytes per message, JetStream's
+// overhead included.
+func measureLatency(o opts, c latencyCase) (map[string]float64, error) {
+	srv, nc, err := startServerConn(o, c.server)
+	if err != nil {
+		return nil, err
 	}
 	defer srv.stop()
 	defer nc.Close()
 	var mu sync.Mutex
 	var lat []time.Duration
 	var measuring atomic.Bool
-	sub, err := nc.Subscribe(wire.AllFrames, func(m *nats.Msg) {
-		f, err := wire.ParseFrame(m.Header)
-		if err != nil || !measuring.Load() {
+	subject, parse := wire.AllFrames, wire.ParseFrame
+	if c.video != "" {
+		subject = wire.AllVideo
+		parse = func(h nats.Header) (wire.Frame, error) {
+			v, err := wire.ParseVideo(h)
+			return v.Frame, err
+		}
+	}
+	var bad atomic.Uint64
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		f, err := parse(m.Header)
+		if err != nil {
+			bad.Add(1)
+			return
+		}
+		if !measuring.Load() {
 			return
 		}
 		d := time.Since(f.Time)
@@ -39,15 +78,19 @@ func latency(res *results, o opts, mode string, cams int, fps float64) error {
 		mu.Unlock()
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sub.SetPendingLimits(-1, -1)
 	nc.Flush()
 	warm := 2 * time.Second
-	pub, _, err := startChild(false, o.self, "publish", "-nats", srv.url, "-frames", filepath.Join(o.frames, "640x480"),
-		"-cams", fmt.Sprint(cams), "-fps", fmt.Sprint(fps), "-seconds", fmt.Sprint((warm + o.secs + time.Second).Seconds()))
+	args := []string{"publish", "-nats", srv.url, "-frames", c.frames,
+		"-cams", fmt.Sprint(c.cams), "-fps", fmt.Sprint(c.fps), "-seconds", fmt.Sprint((warm + o.secs + time.Second).Seconds())}
+	if c.video != "" {
+		args = append(args, "-video", c.video)
+	}
+	pub, _, err := startChild(false, o.self, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	time.Sleep(warm) // the warm-up is a duration of the measurement, not a wait for an event
 	cpu0, _ := proc.CPU(srv.c.pid())
@@ -65,17 +108,34 @@ func latency(res *results, o opts, mode string, cams int, fps float64) error {
 	p50, p99, mx := percentiles(lat)
 	n := len(lat)
 	mu.Unlock()
+	if b := bad.Load(); b > 0 {
+		return nil, fmt.Errorf("%d messages with bad headers", b)
+	}
 	ncpu := float64(runtime.NumCPU())
-	res.add(Result{Bench: "latency", Name: fmt.Sprintf("%s %dx%.0ffps", mode, cams, fps),
-		Labels: map[string]string{"mode": mode, "cams": fmt.Sprint(cams)},
-		Values: map[string]float64{
-			"p50_ms": p50, "p99_ms": p99, "max_ms": mx,
-			"frames_per_s":      float64(n) / el.Seconds(),
-			"offered_per_s":     float64(cams) * fps,
-			"server_cpu_pct":    100 * float64(cpu1-cpu0) / float64(el) / ncpu,
-			"publisher_cpu_pct": 100 * float64(pcpu1-pcpu0) / float64(el) / ncpu,
-			"server_rss_mib":    rss / (1 << 20),
-			"machine_cpus":      ncpu,
-		}})
-	return nil
+	v := map[string]float64{
+		"p50_ms": p50, "p99_ms": p99, "max_ms": mx,
+		"frames_per_s":      float64(n) / el.Seconds(),
+		"offered_per_s":     float64(c.cams) * c.fps,
+		"server_cpu_pct":    100 * float64(cpu1-cpu0) / float64(el) / ncpu,
+		"publisher_cpu_pct": 100 * float64(pcpu1-pcpu0) / float64(el) / ncpu,
+		"server_rss_mib":    rss / (1 << 20),
+		"machine_cpus":      ncpu,
+	}
+	if c.server != "raw" { // what the buffer holds
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := js.Stream(ctx, wire.FramesStream)
+		if err != nil {
+			return nil, err
+		}
+		st := s.CachedInfo().State
+		if st.Msgs > 0 {
+			v["stored_bytes_per_msg"] = float64(st.Bytes) / float64(st.Msgs)
+		}
+	}
+	return v, nil
 }

@@ -4,8 +4,9 @@
 // docs/BENCHMARKS.md for what each part measures and how.
 //
 //	camhub-bench frames  -out DIR            make the benchmark's JPEG frames
+//	camhub-bench footage -out DIR            real footage at 720p as JPEG and H.264
 //	camhub-bench run     -frames DIR -bin DIR -out FILE [-quick] [-only a,b]
-//	camhub-bench publish -nats URL -frames DIR/640x480 -cams N -fps F
+//	camhub-bench publish -nats URL -frames DIR/640x480 -cams N -fps F [-video FILE]
 //	camhub-bench natsd   -listen HOST:PORT   a bare nats-server (no JetStream)
 //	camhub-bench report  -in FILE -out docs/BENCHMARKS.md
 //
@@ -26,6 +27,8 @@ func main() {
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "frames":
 		err = framesCmd(args)
+	case "footage":
+		err = footageCmd(args)
 	case "run":
 		err = runCmd(args)
 	case "publish":
@@ -55,6 +58,9 @@ commands:
   frames   make the benchmark's frames: about 100 distinct JPEGs at 640x480 and
            1280x720, quality 80, from a moving Mandelbrot zoom (ffmpeg), and an
            MJPG video of the 1280x720 ones for the agent
+  footage  real footage for the H.264 benchmarks: OpenCV's vtest clip at
+           1280x720, as JPEGs (quality 80) and as H.264 with the agent's
+           encoder defaults
   run      run the benchmarks, appending JSON lines to -out
   publish  simulated cameras: publish pre-encoded frames with camhub's headers
   natsd    a bare nats-server without JetStream: the raw NATS ceiling

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,7 +20,9 @@ import (
 // publishCmd runs simulated cameras: each has its own connection, as an
 // agent does, and publishes the frames of a directory in turn with
 // camhub's headers on an absolute schedule of fps, Frame-Time being the
-// moment of publishing. It runs until -seconds pass or it is signalled,
+// moment of publishing. With -video each camera publishes the access units
+// of an H.264 stream instead, in order, on cams.<id>.video.key|delta with
+// the video headers, as an agent with --codec h264 does. It runs until -seconds pass or it is signalled,
 // then prints how many frames it sent.
 // publishedIDs are the ids of the cameras "publish -cams n" simulates with
 // the default prefix. They send no status reports: a grid is given their
@@ -40,10 +43,20 @@ func publishCmd(args []string) error {
 	fps := fs.Float64("fps", 30, "frames per second per camera")
 	seconds := fs.Float64("seconds", 0, "stop after this long (0: when signalled)")
 	prefix := fs.String("prefix", "bench", "camera ids are PREFIX0, PREFIX1, ...")
+	video := fs.String("video", "", "publish the access units of this Annex B H.264 `file` (camhub-bench footage) instead of JPEGs")
 	fs.Parse(args)
 
-	frames, err := loadFrames(*dir)
+	var frames [][]byte
+	var aus []videoFrame
+	var err error
+	if *video != "" {
+		aus, err = loadVideo(*video)
+		*dir = filepath.Join(filepath.Dir(*video), footageDir) // its JPEGs tell the size
+	}
 	if err != nil {
+		return err
+	}
+	if frames, err = loadFrames(*dir); err != nil {
 		return err
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -70,7 +83,9 @@ func publishCmd(args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			msg := &nats.Msg{Subject: wire.FramesSubject(fmt.Sprintf("%s%d", *prefix, c)), Header: make(nats.Header, 5)}
+			id := fmt.Sprintf("%s%d", *prefix, c)
+			msg := &nats.Msg{Subject: wire.FramesSubject(id), Header: make(nats.Header, 9)}
+			subjects := [2]string{wire.VideoSubject(id, false), wire.VideoSubject(id, true)}
 			// cameras start spread over one period, as real ones do
 			next := start.Add(period * time.Duration(c) / time.Duration(*cams))
 			t := time.NewTimer(time.Until(next))
@@ -82,8 +97,19 @@ func publishCmd(args []string) error {
 				case <-t.C:
 				}
 				now := time.Now()
-				wire.Frame{Seq: seq, Time: now, Width: w, Height: h}.SetHeader(msg.Header)
-				msg.Data = frames[(int(seq)+c*7)%len(frames)]
+				if aus != nil { // from the stream's start: a keyframe first
+					f := aus[int(seq-1)%len(aus)]
+					msg.Subject = subjects[0]
+					if f.key {
+						msg.Subject = subjects[1]
+					}
+					pts := now.UnixNano() * wire.VideoClockRate / int64(time.Second)
+					wire.Video{Frame: wire.Frame{Seq: seq, Time: now, Width: w, Height: h}, Codec: f.codec, Key: f.key, PTS: pts, DTS: pts}.SetHeader(msg.Header)
+					msg.Data = f.au
+				} else {
+					wire.Frame{Seq: seq, Time: now, Width: w, Height: h}.SetHeader(msg.Header)
+					msg.Data = frames[(int(seq)+c*7)%len(frames)]
+				}
 				if err := nc.PublishMsg(msg); err != nil {
 					failed.Add(1)
 				} else {

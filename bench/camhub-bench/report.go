@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -96,7 +97,7 @@ func reportCmd(args []string) error {
 	}
 	p("# camhub benchmarks\n\n")
 	p("Made by `%s` on %s. Every number below comes from that one run; ratios compare numbers of the same run.\n", *command, when.Format("2006-01-02 15:04 MST"))
-	p("Re-run it with `make bench` (about 10 minutes; `make bench-quick` takes under two and writes to bench/out/ only).\n\n")
+	p("Re-run it with `make bench` (about 15 minutes; `make bench-quick` takes under two and writes to bench/out/ only).\n\n")
 	p("**Machine:** %s", machine())
 	if r, ok := get("machine", "load at start"); ok {
 		p("; load average at the start %.2f", r.Values["load1"])
@@ -178,6 +179,8 @@ func reportCmd(args []string) error {
 			fmt.Sprintf("grid max %.0f ms first 2 s, %.0f ms last 2 s; FIFO %.0f → %.0f ms%s", g.Values["first_2s_max_ms"], g.Values["last_2s_max_ms"], fifo.Values["first_2s_max_ms"], fifo.Values["last_2s_max_ms"], zs),
 			g.Values["last_2s_max_ms"] < 2*g.Values["first_2s_max_ms"]+50)
 	}
+
+	h264Report(rs, p, target, false)
 
 	p("\n## 1. Relay throughput\n\n")
 	p("Publishers send pre-encoded frames as fast as a window of 32 frames in flight per subscriber lets them, all in one process with the server, over loopback TCP; frames/s is what all subscribers received. **raw**: a bare nats-server, `Publish` without headers, a counting subscriber — no camhub code, the ceiling. **off / memory / file**: the camhub hub (`hub.Start`) with the `CAMS` buffer deleted, in memory, or on file; frames carry camhub's headers and the subscriber parses them and keeps the newest per camera, as a viewer's feed does. Median of the runs, modes taking turns.\n\n")
@@ -276,7 +279,7 @@ func reportCmd(args []string) error {
 	p("\n## 7. The ZeroMQ baseline\n\n")
 	p("bench/zmq/: cameras send base64 JPEGs on ZeroMQ PUB sockets, a Python receiver SUBscribes, decodes base64 and (unless stated) the JPEG with OpenCV, in order (Debian's python3-zmq, python3-opencv). Its numbers are in the tables above beside camhub's; see bench/zmq/README.md for what was added only to measure it.\n\n")
 
-	p("## 8. H.264\n\nMeasured with `go test -bench`, not yet in this run: [BENCHMARKS-H264.md](BENCHMARKS-H264.md).\n\n")
+	h264Report(rs, p, target, true)
 
 	if b, err := os.ReadFile(*page); err == nil {
 		p("## 10. The web page\n\nMeasured by `go test` (web/pagebench_test.go, real headless Chromium) in this run.\n\n%s", b)
@@ -286,9 +289,14 @@ func reportCmd(args []string) error {
 	p("bin/camhub-bench run -only relay -frames bench/out/frames -bin bin   # one part\n")
 	p("go test -run '^$' -bench . ./internal/turbojpeg/ ./agent/ ./web/    # Go benchmarks of the hot paths (benchstat-comparable)\n")
 	p("go test -run '^$' -bench . -benchtime 300x ./internal/avcodec/          # H.264 encode/decode vs TurboJPEG (BENCHMARKS-H264.md)\n")
-	p("CAMHUB_PAGE_BENCH=10m CAMHUB_PAGE_BENCH_OUT=page.md go test -run '^TestPageAge$' -timeout 30m ./web/   # the page's age over 10 minutes (section 10)\n```\n")
+	p("CAMHUB_PAGE_BENCH=10m CAMHUB_PAGE_BENCH_OUT=page.md go test -run '^TestPageAge$' -timeout 30m ./web/   # the page's age over 10 minutes (section 10)\n")
+	p("bin/camhub-bench run -only h264hub,h264agent -frames bench/out/frames -bin bin   # section 8 alone\n```\n")
 
-	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+	report := b.String()
+	if old, err := os.ReadFile(*out); err == nil {
+		report = keepSections(report, string(old))
+	}
+	if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s\n", *out)
@@ -340,4 +348,66 @@ func machine() string {
 	}
 	return fmt.Sprintf("%s, %d cores, %s RAM; Linux %s; %s; OpenCV %s; libjpeg-turbo %s", model, runtime.NumCPU(), mem,
 		cmd("uname", "-r"), runtime.Version(), cmd("pkg-config", "--modversion", "opencv4"), cmd("pkg-config", "--modversion", "libturbojpeg"))
+}
+
+// keepSections puts the "## " sections of old that report does not write
+// (written by hand from other benchmarks) into report: a numbered one
+// ("## 9. …") before the first numbered section of report with a greater
+// number, the others (and any with none greater) before its Commands
+// section, in their order.
+func keepSections(report, old string) string {
+	sections := func(doc string) []string {
+		var out []string
+		for i, part := range strings.Split("\n"+doc, "\n## ") {
+			if i > 0 {
+				out = append(out, "## "+part)
+			}
+		}
+		return out
+	}
+	heading := func(sec string) string { h, _, _ := strings.Cut(sec, "\n"); return h }
+	number := func(sec string) int {
+		n, _, _ := strings.Cut(strings.TrimPrefix(heading(sec), "## "), ".")
+		v, err := strconv.Atoi(n)
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	written := sections(report)
+	isWritten := map[string]bool{}
+	for _, sec := range written {
+		isWritten[heading(sec)] = true
+	}
+	before := map[string][]string{} // heading of a written section -> kept sections to put before it
+	for _, sec := range sections(old) {
+		if isWritten[heading(sec)] {
+			continue
+		}
+		at := "## Commands"
+		if n := number(sec); n >= 0 {
+			for _, w := range written {
+				if number(w) > n {
+					at = heading(w)
+					break
+				}
+			}
+		}
+		before[at] = append(before[at], strings.TrimRight(sec, "\n")+"\n\n")
+	}
+	if len(before) == 0 || !isWritten["## Commands"] {
+		return report
+	}
+	var b strings.Builder
+	b.WriteString(report[:strings.Index(report, "## ")])
+	for i, sec := range written {
+		for _, k := range before[heading(sec)] {
+			b.WriteString(k)
+		}
+		b.WriteString(sec)
+		if i < len(written)-1 {
+			b.WriteString("\n") // the one sections() split off
+		}
+	}
+	return b.String()
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,20 +18,24 @@ import (
 // opts are the run's settings.
 type opts struct {
 	frames string // frames directory (camhub-bench frames)
-	bin    string // directory with hub and agent binaries
+	bin    string // directory with hub and agent binaries, and the test binaries bin/<package>.test
+	src    string // the repository, where the test binaries run
 	self   string // this program
 	quick  bool
 	secs   time.Duration // measuring time of timed parts
+	cams   []int         // camera counts of the h264hub scan; nil: its own
 }
 
 func runCmd(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	var o opts
 	fs.StringVar(&o.frames, "frames", "bench/out/frames", "frames `directory` (camhub-bench frames)")
-	fs.StringVar(&o.bin, "bin", "bin", "`directory` holding the hub and agent binaries")
+	fs.StringVar(&o.bin, "bin", "bin", "`directory` holding the hub and agent binaries and the test binaries agent.test and avcodec.test")
+	fs.StringVar(&o.src, "src", ".", "the repository's `directory`: the test binaries run in their package's")
 	out := fs.String("out", "bench/out/results.jsonl", "append results to this `file`")
 	fs.BoolVar(&o.quick, "quick", false, "shorter runs (make bench-quick)")
-	only := fs.String("only", "", "run only these parts (comma-separated: relay,latency,overload,agent,viewer,decode)")
+	only := fs.String("only", "", "run only these parts (comma-separated: relay,latency,overload,agent,viewer,decode,h264hub,h264agent)")
+	cams := fs.String("h264-cams", "", "camera counts of the h264hub part, comma-separated (default: 16 up to 512, quick 16)")
 	cpuprofile := fs.String("cpuprofile", "", "write this process's CPU profile to `file`")
 	fs.Parse(args)
 	if *cpuprofile != "" {
@@ -43,6 +48,13 @@ func runCmd(args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	for _, c := range strings.FieldsFunc(*cams, func(r rune) bool { return r == ',' }) {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 {
+			return fmt.Errorf("-h264-cams: %q is not a camera count", c)
+		}
+		o.cams = append(o.cams, n)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -132,6 +144,8 @@ func runCmd(args []string) error {
 			return nil
 		}},
 		{"decode", func() error { return decodeCost(res, o, frames) }},
+		{"h264hub", func() error { return h264Hub(res, o) }},
+		{"h264agent", func() error { return h264Agent(res, o) }},
 	}
 	res.add(Result{Bench: "machine", Name: "load at start", Values: loadavg()})
 	defer func() { res.add(Result{Bench: "machine", Name: "load at end", Values: loadavg()}) }()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,9 +21,13 @@ type srvProc struct {
 	storeDir string // the hub's JetStream directory, removed by stop; "" for nats-server
 }
 
-// startServer starts bin/hub (memory buffer) or camhub-bench natsd and
-// waits until it takes clients (and, for the hub, has its buffer).
+// startServer starts bin/hub (mode is its storage: memory or file) or,
+// for mode raw, camhub-bench natsd, and waits until it takes clients
+// (and, for the hub, has its buffer). The hub runs without its motion
+// detector, which decodes every camera's pictures, unless mode ends in
+// "+motion": the benchmarks measure the relay and its buffer.
 func startServer(o opts, mode string) (*srvProc, error) {
+	mode, motion := strings.CutSuffix(mode, "+motion")
 	port := freePort()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	s := &srvProc{url: "nats://" + addr}
@@ -33,8 +38,8 @@ func startServer(o opts, mode string) (*srvProc, error) {
 		if s.storeDir, err = os.MkdirTemp("", "camhub-bench-"); err != nil {
 			return nil, err
 		}
-		s.c, _, err = startChild(false, filepath.Join(o.bin, "hub"), "--listen", addr, "--monitor", "",
-			"--storage", mode, "--store-dir", s.storeDir, "--log-level", "warn")
+		s.c, _, err = startChild(false, filepath.Join(o.bin, "hub"), "--insecure", "--listen", addr, "--monitor", "",
+			"--storage", mode, "--store-dir", s.storeDir, "--log-level", "warn", fmt.Sprintf("--motion=%v", motion))
 	}
 	if err != nil {
 		if s.storeDir != "" {

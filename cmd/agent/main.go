@@ -9,6 +9,7 @@ import (
 	"image"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -268,6 +269,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				log.Warn("--"+f+" does not apply: the camera's H.264 is passed through as it comes", "camera", s.id)
 			}
 		}
+	}
+
+	if cfg.DecodesNothing() && os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1) // see agent.Config.DecodesNothing
 	}
 
 	// With Retry, Dial fails only on a malformed URL or option: a
