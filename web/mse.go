@@ -54,23 +54,43 @@ type media struct {
 	fragments atomic.Uint64 // fragments sent
 	skipped   atomic.Uint64 // access units not sent to slow clients (whole GOPs)
 	broken    atomic.Uint64 // access units the muxer refused (bad timestamps or bitstream)
+	badLo     atomic.Uint64 // small-tier messages that were not access units (tier.go)
+	switches  atomic.Uint64 // tracks restarted on a stream: a camera's tier changed (tier.go)
+
+	// under mu: when each camera's small-tier H.264 last came (tier.go)
+	loSeen map[string]time.Time
 }
 
 // mediaClient is one GET /api/media stream.
 type mediaClient struct {
 	ctx  context.Context
 	want func(string) bool   // nil: every camera
+	lo   map[string]bool     // cameras read from their small tier while it is live (tier.go)
 	wake chan struct{}       // signalled (not closed) when an access unit is queued
 	js   jetstream.JetStream // reads the buffer: the user's own connection with logins
 
 	mu   sync.Mutex
-	cams map[string]*mediaCam
+	cams map[camTier]*mediaCam
 }
 
-// mediaCam is one H.264 camera of one client.
-type mediaCam struct {
+// camTier names one tier of one camera.
+type camTier struct {
 	id string
-	q  *gopqueue.Queue
+	lo bool
+}
+
+// mediaCam is one tier of one H.264 camera of one client.
+type mediaCam struct {
+	id    string
+	lo    bool         // the small tier
+	owner *mediaClient // nil: a rewind's (timeline.go), one tier only
+	q     *gopqueue.Queue
+	// retrack, set when the tier is to be sent again after the other
+	// one was: the handler starts a new track at its next keyframe
+	retrack atomic.Bool
+	// under the client's mu: shown, the page plays this tier's track;
+	// paused, the other tier's track replaced it
+	shown, paused bool
 
 	// used by the client's handler alone
 	mux       *mp4.Muxer
@@ -81,28 +101,43 @@ type mediaCam struct {
 	skipped   uint64        // the queue's count when last read
 }
 
-// push gives access unit a of camera id to every client that shows it.
-func (s *Server) pushMedia(id string, a replay.AU) {
+// pushMedia gives access unit a of camera id's main tier (lo false) or
+// small tier to every client that shows the camera at that tier.
+func (s *Server) pushMedia(id string, a replay.AU, lo bool) {
 	s.media.mu.Lock()
 	defer s.media.mu.Unlock()
+	loLive := s.media.loLive(id, a.Stored, lo)
 	for c := range s.media.clients {
 		if c.want != nil && !c.want(id) {
 			continue
 		}
+		// The tier the client should read gets the access unit; the
+		// other one too while the page still plays it: it goes on
+		// until the new tier's first keyframe replaces it (sendVideo).
+		target := lo == (c.lo[id] && loLive)
 		c.mu.Lock()
-		mc := c.cams[id]
+		mc := c.cams[camTier{id, lo}]
+		if !target && (mc == nil || !mc.shown) {
+			c.mu.Unlock()
+			continue
+		}
 		if mc == nil {
-			if len(c.cams) >= MaxCameras {
+			if len(c.cams) >= 2*MaxCameras {
 				c.mu.Unlock()
 				continue
 			}
-			mc = &mediaCam{id: id, q: gopqueue.New(mediaQueueAUs, mediaQueueBytes), interval: defaultFrameInterval}
-			c.cams[id] = mc
+			mc = &mediaCam{id: id, lo: lo, owner: c, q: gopqueue.New(mediaQueueAUs, mediaQueueBytes), interval: defaultFrameInterval}
+			c.cams[camTier{id, lo}] = mc
+		}
+		if mc.paused {
+			mc.paused = false
+			mc.retrack.Store(true)
 		}
 		c.mu.Unlock()
 		if mc.q.Push(a) {
 			q := mc.q
-			if !s.spawn(func() { s.mediaCatchUp(c.ctx, c.js, id, q, c.wake) }) {
+			// the small tier is live only: it starts at its next keyframe
+			if lo || !s.spawn(func() { s.mediaCatchUp(c.ctx, c.js, id, q, c.wake) }) {
 				q.CaughtUp(nil)
 			}
 		}
@@ -179,7 +214,7 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 		defer context.AfterFunc(who.ctx, cancel)()
 	}
 
-	mc := &mediaClient{ctx: ctx, want: want, js: s.jsOf(who), wake: make(chan struct{}, 1), cams: make(map[string]*mediaCam)}
+	mc := &mediaClient{ctx: ctx, want: want, lo: lo, js: s.jsOf(who), wake: make(chan struct{}, 1), cams: make(map[camTier]*mediaCam)}
 	s.media.mu.Lock()
 	s.media.clients[mc] = struct{}{}
 	s.media.mu.Unlock()
@@ -207,7 +242,7 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 		}
 		mc.mu.Lock()
 		defer mc.mu.Unlock()
-		return mc.cams[id] == nil
+		return mc.cams[camTier{id, false}] == nil && mc.cams[camTier{id, true}] == nil
 	}
 	wantMain := c.wantMain(wantJPEG)
 	var (
@@ -273,6 +308,10 @@ func (c *client) sendJPEG(f *frame, now time.Time) error {
 // an init segment when the track starts or changes. It reports whether it
 // wrote anything; an error is the client's connection failing.
 func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
+	if v.retrack.Swap(false) {
+		v.mux = nil // sent again after the other tier: a new track from a keyframe
+		v.q.Restart()
+	}
 	aus, skipped := v.q.Take()
 	if d := skipped - v.skipped; d > 0 {
 		s.media.skipped.Add(d)
@@ -280,6 +319,9 @@ func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
 	v.skipped = skipped
 	if len(aus) == 0 {
 		return false, nil
+	}
+	if v.owner.replaced(v) {
+		return false, nil // the other tier's track replaced this one
 	}
 	wrote := false
 	if v.mux == nil && !aus[0].Key {
@@ -294,6 +336,9 @@ func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
 				return wrote, err
 			}
 			return wrote, nil
+		}
+		if v.owner.shown(v) {
+			s.media.switches.Add(1)
 		}
 		wrote = true
 	}
@@ -396,8 +441,8 @@ func tickDuration(t int64) time.Duration {
 
 // mediaStats is what GET /api/media did, for the metrics.
 type mediaStats struct {
-	Clients                           int
-	Inits, Fragments, Skipped, Broken uint64
+	Clients                                            int
+	Inits, Fragments, Skipped, Broken, BadLo, Switches uint64
 }
 
 func (s *Server) mediaStats() mediaStats {
@@ -405,7 +450,7 @@ func (s *Server) mediaStats() mediaStats {
 	n := len(s.media.clients)
 	s.media.mu.Unlock()
 	return mediaStats{Clients: n, Inits: s.media.inits.Load(), Fragments: s.media.fragments.Load(),
-		Skipped: s.media.skipped.Load(), Broken: s.media.broken.Load()}
+		Skipped: s.media.skipped.Load(), Broken: s.media.broken.Load(), BadLo: s.media.badLo.Load(), Switches: s.media.switches.Load()}
 }
 
 // Metrics of GET /api/media.
@@ -420,13 +465,17 @@ var (
 		"H.264 access units not sent to pages that fell behind: whole GOPs, the newest kept.", nil, nil)
 	mMediaBroken = prometheus.NewDesc("camhub_web_video_aus_unmuxable_total",
 		"H.264 access units that could not be put into MP4 (damaged, or timestamps out of order); the page waits for the next keyframe.", nil, nil)
+	mMediaBadLo = prometheus.NewDesc("camhub_web_video_lo_invalid_total",
+		"Messages on the small tier's H.264 subjects that were not camhub access units (ignored).", nil, nil)
+	mMediaSwitches = prometheus.NewDesc("camhub_web_video_tier_switches_total",
+		"Tier switches of H.264 cameras on pages' streams: the new tier's track replaced the old one at its first keyframe.", nil, nil)
 )
 
 // mediaCollector reads GET /api/media's counts at scrape time.
 type mediaCollector struct{ s *Server }
 
 func (mediaCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mMediaClients, mMediaInits, mMediaFragments, mMediaSkipped, mMediaBroken} {
+	for _, d := range []*prometheus.Desc{mMediaClients, mMediaInits, mMediaFragments, mMediaSkipped, mMediaBroken, mMediaBadLo, mMediaSwitches} {
 		ch <- d
 	}
 }
@@ -438,4 +487,6 @@ func (c mediaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(mMediaFragments, prometheus.CounterValue, float64(st.Fragments))
 	ch <- prometheus.MustNewConstMetric(mMediaSkipped, prometheus.CounterValue, float64(st.Skipped))
 	ch <- prometheus.MustNewConstMetric(mMediaBroken, prometheus.CounterValue, float64(st.Broken))
+	ch <- prometheus.MustNewConstMetric(mMediaBadLo, prometheus.CounterValue, float64(st.BadLo))
+	ch <- prometheus.MustNewConstMetric(mMediaSwitches, prometheus.CounterValue, float64(st.Switches))
 }

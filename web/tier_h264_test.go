@@ -1,0 +1,290 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go"
+
+	"camhub/internal/testenv"
+	"camhub/internal/wire"
+)
+
+// Sizes of the H.264 tiers of the tests' cameras.
+const (
+	mainW, mainH = 1280, 720
+	loW, loH     = 320, 180
+)
+
+// videoTiers publishes, for every camera of ids, an access unit of a real
+// libx264 clip of the footage at 1280x720 (main tier, into the buffer) and
+// one of the same frame at 320x180 (small tier) every interval, both
+// GOPs of gop frames, and a status report saying so every 500 ms, until
+// the test ends. lo turns the small tier off and on.
+type videoTiers struct {
+	lo atomic.Bool
+}
+
+func publishVideoTiers(t testing.TB, nc *nats.Conn, ids []string, interval time.Duration, gop int) *videoTiers {
+	t.Helper()
+	main := testenv.H264Clip(t, mainW, mainH, 2*gop, gop)
+	lo := testenv.H264Clip(t, loW, loH, 2*gop, gop)
+	vt := &videoTiers{}
+	vt.lo.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	report := func(id string) {
+		st := wire.Status{ID: id, Host: "h", Source: "rtsp://cam", State: wire.StateStreaming, FPS: 1 / interval.Seconds(),
+			Codec: wire.CodecH264, Width: mainW, Height: mainH, Started: time.Now(), Time: time.Now(), IntervalMS: 1000}
+		if vt.lo.Load() {
+			st.Lo = &wire.Tier{Codec: wire.CodecH264, Width: loW, Height: loH}
+		}
+		data, _ := json.Marshal(st)
+		_ = nc.Publish(wire.StatusSubject(id), data)
+	}
+	for _, id := range ids {
+		report(id)
+	}
+	wg.Go(func() {
+		frames := time.NewTicker(interval)
+		defer frames.Stop()
+		reports := time.NewTicker(500 * time.Millisecond)
+		defer reports.Stop()
+		for seq := uint64(1); ; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-reports.C:
+				for _, id := range ids {
+					report(id)
+				}
+			case <-frames.C:
+				now := time.Now()
+				i := int(seq-1) % len(main)
+				for _, id := range ids {
+					if nc.PublishMsg(testenv.VideoMsg(t, id, seq, now, main[i], mainW, mainH)) != nil {
+						return
+					}
+					if !vt.lo.Load() {
+						continue
+					}
+					m := testenv.VideoMsg(t, id, seq, now, lo[i], loW, loH)
+					m.Subject = wire.LoVideoSubject(id, m.Subject == wire.VideoSubject(id, true))
+					if nc.PublishMsg(m) != nil {
+						return
+					}
+				}
+				seq++
+			}
+		}
+	})
+	return vt
+}
+
+// tracks says, per camera, the tier of the track each of s's /api/media
+// streams sends ("lo", "main"; "" before its first keyframe).
+func tracks(s *Server) []map[string]string {
+	s.media.mu.Lock()
+	defer s.media.mu.Unlock()
+	var out []map[string]string
+	for c := range s.media.clients {
+		m := map[string]string{}
+		c.mu.Lock()
+		for k, v := range c.cams {
+			if v.shown {
+				m[k.id] = map[bool]string{true: wire.TierLo, false: wire.TierMain}[k.lo]
+			}
+		}
+		c.mu.Unlock()
+		out = append(out, m)
+	}
+	return out
+}
+
+// /api/media?lo=cam sends cam's H.264 small tier while it comes: when it
+// stops, the stream goes on with the main tier (a new track from the
+// buffer's newest keyframe), and back when it returns; the old track's
+// fragments go on until the new track's init. Without lo= only the main
+// tier is sent. A message on the small tier's subjects that is not an
+// access unit is counted.
+func TestMediaTiers(t *testing.T) {
+	_, nc := startHub(t)
+	s, ts := startWeb(t, Config{}, nc)
+	vt := publishVideoTiers(t, nc, []string{"cam"}, time.Second/15, 15)
+	testenv.Eventually(t, 10*time.Second, "the small tier received", func() bool {
+		s.media.mu.Lock()
+		defer s.media.mu.Unlock()
+		return s.media.loLive("cam", time.Now(), false)
+	})
+	ctx, _ := ctxFor(t)
+	m := openMedia(t, ctx, ts.URL+"/api/media?lo=cam")
+	plain := openMedia(t, ctx, ts.URL+"/api/media")
+
+	// next returns cam's next init (its width) and the fragments before it
+	next := func(m *mediaReader) (width, frags int) {
+		t.Helper()
+		for {
+			rec := m.until(t, "cam")
+			if rec.Kind == RecordInit {
+				return rec.Width, frags
+			}
+			frags++
+		}
+	}
+	if w, _ := next(m); w != loW {
+		t.Fatalf("lo=cam: first track %d wide, want the small tier's %d", w, loW)
+	}
+	if w, _ := next(plain); w != mainW {
+		t.Fatalf("without lo: first track %d wide, want %d", w, mainW)
+	}
+	// the small tier stops: back to the main tier
+	vt.lo.Store(false)
+	w, frags := next(m)
+	if w != mainW {
+		t.Fatalf("the small tier stopped: next track %d wide, want %d", w, mainW)
+	}
+	t.Logf("small tier stopped: %d small-tier fragments, then the main tier's track", frags)
+	if rec := m.until(t, "cam"); rec.Kind != RecordFragment || rec.Width != mainW {
+		t.Fatalf("after the main tier's init: kind %d, %d wide", rec.Kind, rec.Width)
+	}
+	// it comes back: the main tier's track goes on until the small
+	// tier's first keyframe
+	vt.lo.Store(true)
+	w, frags = next(m)
+	if w != loW {
+		t.Fatalf("the small tier came back: next track %d wide, want %d", w, loW)
+	}
+	t.Logf("small tier back: %d main-tier fragments until its first keyframe", frags)
+	if st := s.mediaStats(); st.Switches != 2 || st.Broken != 0 {
+		t.Errorf("stats %+v: want 2 switches, nothing broken", st)
+	}
+	for i := 0; i < 10; i++ {
+		if rec := m.until(t, "cam"); rec.Kind != RecordFragment || rec.Width != loW {
+			t.Fatalf("after the small tier's init: kind %d, %d wide", rec.Kind, rec.Width)
+		}
+	}
+	// a message on the small tier's subject that is not an access unit
+	if err := nc.Publish(wire.LoVideoSubject("cam", true), []byte("not H.264")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the bad message counted", func() bool { return s.mediaStats().BadLo == 1 })
+}
+
+// The page with 8 small tiles of H.264 cameras reads every camera's H.264
+// small tier (the server's streams send only small-tier tracks; the bytes
+// say so too); a camera shown alone switches to its main tier and back
+// without its picture going blank, with MSE and with WebCodecs; pinned to
+// main every tile reads the main tier; nothing goes to the console.
+func TestPageH264Tiers(t *testing.T) {
+	_, nc := startHub(t)
+	s, err := New(Config{}, nc, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := new(atomic.Int64)
+	ts := httptest.NewServer(countBytes(s.Handler(), sent))
+	t.Cleanup(ts.Close)
+	t.Cleanup(s.Close)
+	var ids []string
+	for i := range 8 {
+		ids = append(ids, fmt.Sprintf("cam%d", i))
+	}
+	publishVideoTiers(t, nc, ids, time.Second/15, 15)
+
+	for _, player := range []string{"mse", "webcodecs"} {
+		t.Run(player, func(t *testing.T) {
+			ctx, problems := browser(t)
+			if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/?player="+player)); err != nil {
+				t.Fatal(err)
+			}
+			run(t, ctx, "auto tiers", chromedp.Evaluate[chromedp.Void](`if (state.tier !== 'auto') { state.tier = 'auto'; retier(); }`))
+			allLo := fmt.Sprintf(`(() => { const st = camhubMedia.stats(); const ts = [...document.querySelectorAll('.tile')];
+				return ts.length === 8 && ts.every(e => e.dataset.tier === 'lo' && e.dataset.width === '%d' && st[e.dataset.id]?.player === '%s' && !st[e.dataset.id].stale && st[e.dataset.id].frames > 0); })()`, loW, player)
+			poll(t, ctx, "every tile on its small tier", allLo)
+			onlyLo := func() bool {
+				for _, c := range tracks(s) {
+					for id, tier := range c {
+						if tier != wire.TierLo {
+							t.Logf("stream sends %s at %s", id, tier)
+							return false
+						}
+					}
+				}
+				return true
+			}
+			testenv.Eventually(t, 10*time.Second, "only small-tier tracks sent", onlyLo)
+			before, start := sent.Load(), time.Now()
+			testenv.Eventually(t, 10*time.Second, "2 s of the grid", func() bool { return time.Since(start) >= 2*time.Second })
+			t.Logf("8 small H.264 tiles: %.0f bytes/s to the page", float64(sent.Load()-before)/time.Since(start).Seconds())
+			if !onlyLo() || !run(t, ctx, "still small", chromedp.Evaluate[bool](allLo)) {
+				t.Fatal("a tile left the small tier")
+			}
+
+			// cam3 alone, then all again: screenshots of its picture
+			// while it switches tiers all show the scene (a blank tile
+			// is its dark background)
+			checkShown := func(what, done string) int {
+				t.Helper()
+				shots := 0
+				for !run(t, ctx, what, chromedp.Evaluate[bool](done)) || shots < 3 {
+					if m := meanLevel(picture(t, ctx, "cam3")); m < 40 {
+						t.Fatalf("%s: cam3's picture is blank (mean level %.1f) after %d screenshots", what, m, shots)
+					}
+					shots++
+					if shots > 300 {
+						t.Fatalf("%s: not done", what)
+					}
+				}
+				return shots
+			}
+			tierIs := func(tier string, w int) string {
+				return fmt.Sprintf(`%[1]s.dataset.tier === '%[2]s' && %[1]s.dataset.width === '%[3]d' && !camhubMedia.stats().cam3.stale && !camhubMedia.stats().cam3.switching`, tileJS("cam3"), tier, w)
+			}
+			run(t, ctx, "cam3 alone", chromedp.Evaluate[chromedp.Void](`location.hash = 'cam=cam3'`))
+			n := checkShown("cam3 on its main tier", tierIs(wire.TierMain, mainW))
+			t.Logf("cam3 alone: on its main tier after %d screenshots, none blank", n)
+			run(t, ctx, "all cameras", chromedp.Evaluate[chromedp.Void](`location.hash = ''`))
+			n = checkShown("cam3 back on its small tier", tierIs(wire.TierLo, loW))
+			t.Logf("all again: cam3 on its small tier after %d screenshots, none blank", n)
+			poll(t, ctx, "every tile on its small tier again", allLo)
+			type stats struct {
+				Switches, BadTracks, KeyWaits int
+			}
+			st := run(t, ctx, "cam3's stats", chromedp.Evaluate[stats](`camhubMedia.stats().cam3`))
+			if st.Switches < 2 || st.BadTracks != 0 || st.KeyWaits != 0 {
+				t.Errorf("cam3: %+v, want 2 switches or more, no bad track, no wait for a keyframe", st)
+			}
+
+			// the pin
+			run(t, ctx, "pin main", chromedp.Evaluate[chromedp.Void](`state.tier = 'main'; retier()`))
+			poll(t, ctx, "every tile on the main tier when pinned", fmt.Sprintf(
+				`[...document.querySelectorAll('.tile')].every(e => e.dataset.tier === 'main' && e.dataset.width === '%d')`, mainW))
+			run(t, ctx, "unpin", chromedp.Evaluate[chromedp.Void](`state.tier = 'auto'; retier()`))
+			if p := problems(); len(p) > 0 {
+				t.Errorf("page problems: %v", p)
+			}
+		})
+	}
+}
+
+// picture takes a screenshot of camera id's picture, whatever shows it.
+func picture(t *testing.T, ctx context.Context, id string) image.Image {
+	t.Helper()
+	data := run(t, ctx, "screenshot of "+id, chromedp.Screenshot(chromedp.CSS(fmt.Sprintf(`.tile[data-id="%s"] .pic`, id)), chromedp.NodeVisible))
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("screenshot of %s: %v", id, err)
+	}
+	return img
+}
