@@ -639,9 +639,7 @@ const camhubMedia = (() => {
     for (const p of pending.values()) p.close();
     pending.clear();
     const ms = performance.now();
-    for (const p of players.values()) {
-      if (!p.stale) p.stale = ms;
-    }
+    for (const p of players.values()) p.stale = ms; // the new stream's wait for a keyframe
     skew = null;
   }
 
