@@ -298,3 +298,59 @@ func picture(t *testing.T, ctx context.Context, id string) image.Image {
 	}
 	return img
 }
+
+// Bytes per second to the page for a 16-camera grid of H.264 cameras
+// (1280x720 at 15 fps, real footage encoded by libx264, with a 320x180
+// H.264 small tier), tiers on (the page's default: small tiles read the
+// small tier) and off (pinned to main), played by WebCodecs. The numbers
+// are in docs/BENCHMARKS.md:
+//
+//	go test -run TestPageH264TierBytes -v ./web/
+func TestPageH264TierBytes(t *testing.T) {
+	_, nc := startHub(t)
+	s, err := New(Config{}, nc, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := new(atomic.Int64)
+	ts := httptest.NewServer(countBytes(s.Handler(), sent))
+	t.Cleanup(ts.Close)
+	t.Cleanup(s.Close)
+	var ids []string
+	for i := range 16 {
+		ids = append(ids, fmt.Sprintf("cam%02d", i))
+	}
+	publishVideoTiers(t, nc, ids, time.Second/15, 15)
+	ctx, problems := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL)); err != nil {
+		t.Fatal(err)
+	}
+	const window = 5 * time.Second
+	measure := func(tier string) (bytesPerSec, framesPerSec float64) {
+		t.Helper()
+		every := fmt.Sprintf(`(() => { const st = camhubMedia.stats(); const ts = [...document.querySelectorAll('.tile')];
+			return ts.length === 16 && ts.every(e => e.dataset.tier === '%s' && st[e.dataset.id] && !st[e.dataset.id].stale && !st[e.dataset.id].switching); })()`, tier)
+		poll(t, ctx, "every tile on "+tier, every)
+		shownJS := `[...document.querySelectorAll('.tile')].reduce((n, e) => n + Number(e.dataset.shown), 0)`
+		n0, b0, start := run(t, ctx, "shown", chromedp.Evaluate[int](shownJS)), sent.Load(), time.Now()
+		testenv.Eventually(t, 2*window, "the window", func() bool { return time.Since(start) >= window })
+		n1, b1, el := run(t, ctx, "shown", chromedp.Evaluate[int](shownJS)), sent.Load(), time.Since(start)
+		if !run(t, ctx, "still "+tier, chromedp.Evaluate[bool](every)) {
+			t.Fatalf("a tile left the %s tier", tier)
+		}
+		return float64(b1-b0) / el.Seconds(), float64(n1-n0) / el.Seconds()
+	}
+	run(t, ctx, "auto tiers", chromedp.Evaluate[chromedp.Void](`if (state.tier !== 'auto') { state.tier = 'auto'; retier(); }`))
+	onBytes, onFrames := measure(wire.TierLo)
+	run(t, ctx, "pin main", chromedp.Evaluate[chromedp.Void](`state.tier = 'main'; retier()`))
+	offBytes, offFrames := measure(wire.TierMain)
+	run(t, ctx, "unpin", chromedp.Evaluate[chromedp.Void](`state.tier = 'auto'`))
+	t.Logf("16 H.264 cameras, tiers on: %.2f MB/s to the page, %.0f frames/s shown", onBytes/1e6, onFrames)
+	t.Logf("16 H.264 cameras, tiers off: %.2f MB/s to the page, %.0f frames/s shown", offBytes/1e6, offFrames)
+	if onBytes*3 > offBytes {
+		t.Errorf("tiers on %.0f bytes/s, off %.0f: want on at most a third", onBytes, offBytes)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Errorf("page problems: %v", p)
+	}
+}
