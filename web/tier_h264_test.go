@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"image"
 	"image/png"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,10 +41,7 @@ func publishVideoTiers(t testing.TB, nc *nats.Conn, ids []string, interval time.
 	lo := testenv.H264Clip(t, loW, loH, 2*gop, gop)
 	vt := &videoTiers{}
 	vt.lo.Store(true)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	report := func(id string) {
+	publishTiers(t, ids, interval, func(id string) {
 		st := wire.Status{ID: id, Host: "h", Source: "rtsp://cam", State: wire.StateStreaming, FPS: 1 / interval.Seconds(),
 			Codec: wire.CodecH264, Width: mainW, Height: mainH, Started: time.Now(), Time: time.Now(), IntervalMS: 1000}
 		if vt.lo.Load() {
@@ -54,42 +49,14 @@ func publishVideoTiers(t testing.TB, nc *nats.Conn, ids []string, interval time.
 		}
 		data, _ := json.Marshal(st)
 		_ = nc.Publish(wire.StatusSubject(id), data)
-	}
-	for _, id := range ids {
-		report(id)
-	}
-	wg.Go(func() {
-		frames := time.NewTicker(interval)
-		defer frames.Stop()
-		reports := time.NewTicker(500 * time.Millisecond)
-		defer reports.Stop()
-		for seq := uint64(1); ; {
-			select {
-			case <-ctx.Done():
-				return
-			case <-reports.C:
-				for _, id := range ids {
-					report(id)
-				}
-			case <-frames.C:
-				now := time.Now()
-				i := int(seq-1) % len(main)
-				for _, id := range ids {
-					if nc.PublishMsg(testenv.VideoMsg(t, id, seq, now, main[i], mainW, mainH)) != nil {
-						return
-					}
-					if !vt.lo.Load() {
-						continue
-					}
-					m := testenv.VideoMsg(t, id, seq, now, lo[i], loW, loH)
-					m.Subject = wire.LoVideoSubject(id, m.Subject == wire.VideoSubject(id, true))
-					if nc.PublishMsg(m) != nil {
-						return
-					}
-				}
-				seq++
-			}
+	}, func(id string, seq uint64, now time.Time) error {
+		i := int(seq-1) % len(main)
+		if err := nc.PublishMsg(testenv.VideoMsg(t, id, seq, now, main[i], mainW, mainH)); err != nil || !vt.lo.Load() {
+			return err
 		}
+		m := testenv.VideoMsg(t, id, seq, now, lo[i], loW, loH)
+		m.Subject = wire.LoVideoSubject(id, m.Subject == wire.VideoSubject(id, true))
+		return nc.PublishMsg(m)
 	})
 	return vt
 }
@@ -189,20 +156,8 @@ func TestMediaTiers(t *testing.T) {
 // without its picture going blank, with MSE and with WebCodecs; pinned to
 // main every tile reads the main tier; nothing goes to the console.
 func TestPageH264Tiers(t *testing.T) {
-	_, nc := startHub(t)
-	s, err := New(Config{}, nc, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sent := new(atomic.Int64)
-	ts := httptest.NewServer(countBytes(s.Handler(), sent))
-	t.Cleanup(ts.Close)
-	t.Cleanup(s.Close)
-	var ids []string
-	for i := range 8 {
-		ids = append(ids, fmt.Sprintf("cam%d", i))
-	}
-	publishVideoTiers(t, nc, ids, time.Second/15, 15)
+	s, nc, ts, sent := countedWeb(t)
+	publishVideoTiers(t, nc, camIDs(8, "cam%d"), time.Second/15, 15)
 
 	for _, player := range []string{"mse", "webcodecs"} {
 		t.Run(player, func(t *testing.T) {
@@ -307,20 +262,8 @@ func picture(t *testing.T, ctx context.Context, id string) image.Image {
 //
 //	go test -run TestPageH264TierBytes -v ./web/
 func TestPageH264TierBytes(t *testing.T) {
-	_, nc := startHub(t)
-	s, err := New(Config{}, nc, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sent := new(atomic.Int64)
-	ts := httptest.NewServer(countBytes(s.Handler(), sent))
-	t.Cleanup(ts.Close)
-	t.Cleanup(s.Close)
-	var ids []string
-	for i := range 16 {
-		ids = append(ids, fmt.Sprintf("cam%02d", i))
-	}
-	publishVideoTiers(t, nc, ids, time.Second/15, 15)
+	_, nc, ts, sent := countedWeb(t)
+	publishVideoTiers(t, nc, camIDs(16, "cam%02d"), time.Second/15, 15)
 	ctx, problems := browser(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL)); err != nil {
 		t.Fatal(err)
