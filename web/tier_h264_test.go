@@ -33,13 +33,15 @@ const (
 // the test ends. lo turns the small tier off and on.
 type videoTiers struct {
 	lo atomic.Bool
+	// mean bytes of an access unit of each tier's clip
+	mainAU, loAU float64
 }
 
 func publishVideoTiers(t testing.TB, nc *nats.Conn, ids []string, interval time.Duration, gop int) *videoTiers {
 	t.Helper()
 	main := testenv.H264Clip(t, mainW, mainH, 2*gop, gop)
 	lo := testenv.H264Clip(t, loW, loH, 2*gop, gop)
-	vt := &videoTiers{}
+	vt := &videoTiers{mainAU: meanLen(main), loAU: meanLen(lo)}
 	vt.lo.Store(true)
 	publishTiers(t, ids, interval, func(id string) {
 		st := wire.Status{ID: id, Host: "h", Source: "rtsp://cam", State: wire.StateStreaming, FPS: 1 / interval.Seconds(),
@@ -59,6 +61,15 @@ func publishVideoTiers(t testing.TB, nc *nats.Conn, ids []string, interval time.
 		return nc.PublishMsg(m)
 	})
 	return vt
+}
+
+// meanLen is the mean length of aus.
+func meanLen(aus [][]byte) float64 {
+	n := 0
+	for _, a := range aus {
+		n += len(a)
+	}
+	return float64(n) / float64(max(len(aus), 1))
 }
 
 // tracks says, per camera, the tier of the track each of s's /api/media
@@ -263,7 +274,8 @@ func picture(t *testing.T, ctx context.Context, id string) image.Image {
 //	go test -run TestPageH264TierBytes -v ./web/
 func TestPageH264TierBytes(t *testing.T) {
 	_, nc, ts, sent := countedWeb(t)
-	publishVideoTiers(t, nc, camIDs(16, "cam%02d"), time.Second/15, 15)
+	vt := publishVideoTiers(t, nc, camIDs(16, "cam%02d"), time.Second/15, 15)
+	t.Logf("offered: main tier %.2f MB/s, small tier %.2f MB/s (16 cameras, 15 fps)", 16*15*vt.mainAU/1e6, 16*15*vt.loAU/1e6)
 	ctx, problems := browser(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL)); err != nil {
 		t.Fatal(err)
