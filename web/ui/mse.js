@@ -639,7 +639,10 @@ const camhubMedia = (() => {
     for (const p of pending.values()) p.close();
     pending.clear();
     const ms = performance.now();
-    for (const p of players.values()) p.stale = ms; // the new stream's wait for a keyframe
+    for (const p of players.values()) {
+      p.stale = ms; // the new stream's wait for a keyframe starts
+      p.waiting = false;
+    }
     skew = null;
   }
 
