@@ -227,6 +227,9 @@ func TestPageH264Tiers(t *testing.T) {
 			tierIs := func(tier string, w int) string {
 				return fmt.Sprintf(`%[1]s.dataset.tier === '%[2]s' && %[1]s.dataset.width === '%[3]d' && !camhubMedia.stats().cam3.stale && !camhubMedia.stats().cam3.switching`, tileJS("cam3"), tier, w)
 			}
+			// and at every animation frame, what is on top in cam3's
+			// tile is a picture
+			run(t, ctx, "watch cam3", chromedp.Evaluate[chromedp.Void](blankWatchJS("cam3")))
 			run(t, ctx, "cam3 alone", chromedp.Evaluate[chromedp.Void](`location.hash = 'cam=cam3'`))
 			n := checkShown("cam3 on its main tier", tierIs(wire.TierMain, mainW))
 			t.Logf("cam3 alone: on its main tier after %d screenshots, none blank", n)
@@ -236,6 +239,15 @@ func TestPageH264Tiers(t *testing.T) {
 			poll(t, ctx, "every tile on its small tier again", allLo)
 			type stats struct {
 				Switches, BadTracks, KeyWaits int
+			}
+			type watch struct {
+				Frames, Blank int
+				Min           float64
+			}
+			w := run(t, ctx, "cam3 watched", chromedp.Evaluate[watch](`blankWatch.stop()`))
+			t.Logf("cam3 watched at %d animation frames through both switches: %d blank, darkest mean level %.1f", w.Frames, w.Blank, w.Min)
+			if w.Blank > 0 || w.Frames < 10 {
+				t.Errorf("cam3 watched at %d animation frames: %d blank", w.Frames, w.Blank)
 			}
 			st := run(t, ctx, "cam3's stats", chromedp.Evaluate[stats](`camhubMedia.stats().cam3`))
 			if st.Switches < 2 || st.BadTracks != 0 || st.KeyWaits != 0 {
@@ -252,6 +264,37 @@ func TestPageH264Tiers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// blankWatchJS starts watching camera id's tile at every animation frame:
+// the picture on top in it (the last video or canvas of an H.264 tile, else
+// its img), drawn small on black, is blank if its mean level is under 15.
+// blankWatch.stop() ends it and returns the counts.
+func blankWatchJS(id string) string {
+	return fmt.Sprintf(`(() => {
+	const w = { frames: 0, blank: 0, min: 255, on: true };
+	const cv = document.createElement('canvas');
+	cv.width = 32; cv.height = 18;
+	const cx = cv.getContext('2d', { willReadFrequently: true });
+	const look = () => {
+		if (!w.on) return;
+		const t = %s;
+		const els = t.classList.contains('h264') ? t.querySelectorAll('.pic video, .pic canvas') : [t.querySelector('img')];
+		cx.fillStyle = '#000';
+		cx.fillRect(0, 0, 32, 18);
+		try { cx.drawImage(els[els.length - 1], 0, 0, 32, 18); } catch (e) { /* nothing to draw: blank */ }
+		const d = cx.getImageData(0, 0, 32, 18).data;
+		let sum = 0;
+		for (let i = 0; i < d.length; i += 4) sum += (d[i] + d[i + 1] + d[i + 2]) / 3;
+		const m = sum / (d.length / 4);
+		w.frames++;
+		if (m < 15) w.blank++;
+		w.min = Math.min(w.min, m);
+		requestAnimationFrame(look);
+	};
+	requestAnimationFrame(look);
+	window.blankWatch = { stop: () => { w.on = false; return w; } };
+})()`, tileJS(id))
 }
 
 // picture takes a screenshot of camera id's picture, whatever shows it.
