@@ -32,7 +32,8 @@ const (
 // GOPs of gop frames, and a status report saying so every 500 ms, until
 // the test ends. lo turns the small tier off and on.
 type videoTiers struct {
-	lo atomic.Bool
+	lo     atomic.Bool
+	noKeys atomic.Bool // the small tier's keyframes are left out
 	// mean bytes of an access unit of each tier's clip
 	mainAU, loAU float64
 }
@@ -57,7 +58,11 @@ func publishVideoTiers(t testing.TB, nc *nats.Conn, ids []string, interval time.
 			return err
 		}
 		m := testenv.VideoMsg(t, id, seq, now, lo[i], loW, loH)
-		m.Subject = wire.LoVideoSubject(id, m.Subject == wire.VideoSubject(id, true))
+		key := m.Subject == wire.VideoSubject(id, true)
+		if key && vt.noKeys.Load() {
+			return nil
+		}
+		m.Subject = wire.LoVideoSubject(id, key)
 		return nc.PublishMsg(m)
 	})
 	return vt
@@ -348,6 +353,50 @@ func TestPageH264TierBytes(t *testing.T) {
 	if onBytes*3 > offBytes {
 		t.Errorf("tiers on %.0f bytes/s, off %.0f: want on at most a third", onBytes, offBytes)
 	}
+	if p := problems(); len(p) > 0 {
+		t.Errorf("page problems: %v", p)
+	}
+}
+
+// A small tier whose keyframes go missing: the page pinned to it keeps
+// the main tier's picture (never blank), counts the wait and says
+// "waiting for a keyframe" on the tile after 10 s, and switches when one
+// comes; the server counts the access units it could not send.
+func TestPageH264MissingKeyframe(t *testing.T) {
+	s, nc, ts, _ := countedWeb(t)
+	vt := publishVideoTiers(t, nc, []string{"cam"}, time.Second/15, 15)
+	ctx, problems := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL)); err != nil {
+		t.Fatal(err)
+	}
+	pin := func(tier string) {
+		run(t, ctx, "pin "+tier, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`state.tier = '%s'; retier()`, tier)))
+	}
+	on := func(tier string, w int) string {
+		return fmt.Sprintf(`%[1]s?.dataset.tier === '%[2]s' && %[1]s.dataset.width === '%[3]d' && camhubMedia.stats().cam?.stale === false`, tileJS("cam"), tier, w)
+	}
+	pin(wire.TierLo)
+	poll(t, ctx, "cam on its small tier", on(wire.TierLo, loW))
+	pin(wire.TierMain)
+	poll(t, ctx, "cam on its main tier", on(wire.TierMain, mainW))
+	vt.noKeys.Store(true)
+	skipped := s.mediaStats().Skipped
+	run(t, ctx, "watch cam", chromedp.Evaluate[chromedp.Void](blankWatchJS("cam")))
+	pin(wire.TierLo)
+	run(t, ctx, "the wait said", chromedp.Poll[bool](tileJS("cam")+`.querySelector('.note').textContent === 'waiting for a keyframe\u2026' && camhubMedia.stats().cam.keyWaits === 1`,
+		chromedp.WithPollingTimeout(40*time.Second)))
+	if st := s.mediaStats(); st.Skipped <= skipped {
+		t.Errorf("server: %d access units skipped, %d before the wait: the small tier's deltas without a keyframe were not counted", st.Skipped, skipped)
+	}
+	vt.noKeys.Store(false)
+	poll(t, ctx, "cam on its small tier after its keyframe", on(wire.TierLo, loW)+` && `+tileJS("cam")+`.querySelector('.note').textContent === ''`)
+	type watch struct {
+		Frames, Blank int
+	}
+	if w := run(t, ctx, "cam watched", chromedp.Evaluate[watch](`blankWatch.stop()`)); w.Blank > 0 || w.Frames < 10 {
+		t.Errorf("cam watched at %d animation frames: %d blank", w.Frames, w.Blank)
+	}
+	pin("auto")
 	if p := problems(); len(p) > 0 {
 		t.Errorf("page problems: %v", p)
 	}

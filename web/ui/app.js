@@ -151,13 +151,16 @@ function label(t) {
         if (c.last_seen) note += ' \u00b7 last seen ' + new Date(c.last_seen).toLocaleTimeString();
       } else if (c.state !== 'live') {
         note = c.state + (c.error ? ': ' + c.error : '');
-      } else if (!c.signal) {
+      } else if (t.player && t.player.waiting) {
+        note = 'waiting for a keyframe\u2026'; // mse.js
+      } else if (!c.signal && !(t.player && !t.player.stale && !t.player.failed)) {
+        // (api/cams's signal is the server's decoded pictures: none of
+        // an H.264 camera the page plays itself)
         note = 'no signal';
       }
     }
   }
   if (!note && t.player && t.player.failed) note = 'H.264: ' + t.player.failed; // mse.js
-  if (!note && t.player && t.player.waiting) note = 'waiting for a keyframe\u2026';
   if (!note && t.shown === 0) note = 'waiting for a picture\u2026';
   if (!note && (state.since || state.at) && !state.hold && !t.rewound) note = 'rewinding\u2026';
   t.note.textContent = note;
