@@ -56,6 +56,7 @@ type media struct {
 	broken    atomic.Uint64 // access units the muxer refused (bad timestamps or bitstream)
 	badLo     atomic.Uint64 // small-tier messages that were not access units (tier.go)
 	switches  atomic.Uint64 // tracks restarted on a stream: a camera's tier changed (tier.go)
+	keyWaits  atomic.Uint64 // tracks that waited keyWait for a first keyframe while access units came
 
 	// under mu: when each camera's small-tier H.264 last came (tier.go)
 	loSeen map[string]time.Time
@@ -99,7 +100,14 @@ type mediaCam struct {
 	lastDTS   time.Duration // of the last access unit sent
 	samples   []mp4.Sample  // reused
 	skipped   uint64        // the queue's count when last read
+	waitFrom  time.Time     // the track waits for a keyframe since (zero: it does not)
+	waitSaid  bool          // and that was counted
 }
+
+// keyWait is how long a track may wait for its first keyframe, its
+// camera's access units coming and skipped, before that is counted and
+// logged: the page holds the camera's old picture meanwhile.
+const keyWait = 10 * time.Second
 
 // pushMedia gives access unit a of camera id's main tier (lo false) or
 // small tier to every client that shows the camera at that tier.
@@ -313,11 +321,13 @@ func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
 		v.q.Restart()
 	}
 	aus, skipped := v.q.Take()
-	if d := skipped - v.skipped; d > 0 {
-		s.media.skipped.Add(d)
-	}
+	d := skipped - v.skipped
+	s.media.skipped.Add(d)
 	v.skipped = skipped
 	if len(aus) == 0 {
+		if v.mux == nil && d > 0 {
+			s.waitingForKey(v) // its access units come, its keyframe does not
+		}
 		return false, nil
 	}
 	if v.owner.replaced(v) {
@@ -391,6 +401,27 @@ func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
 	return true, nil
 }
 
+// waitingForKey notes that camera tier v's track waits for its first
+// keyframe while access units come, counting and logging it once it has
+// waited keyWait.
+func (s *Server) waitingForKey(v *mediaCam) {
+	now := time.Now()
+	if v.waitFrom.IsZero() {
+		v.waitFrom = now
+		return
+	}
+	if v.waitSaid || now.Sub(v.waitFrom) < keyWait {
+		return
+	}
+	v.waitSaid = true
+	s.media.keyWaits.Add(1)
+	tier := wire.TierMain
+	if v.lo {
+		tier = wire.TierLo
+	}
+	s.warn.Warn("no keyframe of a camera for the page: it holds the camera's old picture", "camera", v.id, "tier", tier, "waited", keyWait)
+}
+
 // errClient marks a failure to write to the client.
 var errClient = errors.New("web: writing to the client")
 
@@ -406,6 +437,7 @@ func (s *Server) startTrack(c *client, v *mediaCam, key replay.AU) error {
 		return err
 	}
 	v.mux, v.originPTS = m, key.PTS
+	v.waitFrom, v.waitSaid = time.Time{}, false
 	sps := m.SPS()
 	rec := MediaRecord{Kind: RecordInit, ID: v.id, Sent: time.Now(), Seq: key.Seq,
 		Width: sps.Width, Height: sps.Height, Type: m.MIME()}
@@ -441,8 +473,8 @@ func tickDuration(t int64) time.Duration {
 
 // mediaStats is what GET /api/media did, for the metrics.
 type mediaStats struct {
-	Clients                                            int
-	Inits, Fragments, Skipped, Broken, BadLo, Switches uint64
+	Clients                                                      int
+	Inits, Fragments, Skipped, Broken, BadLo, Switches, KeyWaits uint64
 }
 
 func (s *Server) mediaStats() mediaStats {
@@ -450,7 +482,7 @@ func (s *Server) mediaStats() mediaStats {
 	n := len(s.media.clients)
 	s.media.mu.Unlock()
 	return mediaStats{Clients: n, Inits: s.media.inits.Load(), Fragments: s.media.fragments.Load(),
-		Skipped: s.media.skipped.Load(), Broken: s.media.broken.Load(), BadLo: s.media.badLo.Load(), Switches: s.media.switches.Load()}
+		Skipped: s.media.skipped.Load(), Broken: s.media.broken.Load(), BadLo: s.media.badLo.Load(), Switches: s.media.switches.Load(), KeyWaits: s.media.keyWaits.Load()}
 }
 
 // Metrics of GET /api/media.
@@ -467,6 +499,8 @@ var (
 		"H.264 access units that could not be put into MP4 (damaged, or timestamps out of order); the page waits for the next keyframe.", nil, nil)
 	mMediaBadLo = prometheus.NewDesc("camhub_web_video_lo_invalid_total",
 		"Messages on the small tier's H.264 subjects that were not camhub access units (ignored).", nil, nil)
+	mMediaKeyWaits = prometheus.NewDesc("camhub_web_video_keyframe_waits_total",
+		"Tracks of H.264 cameras on pages' streams that waited 10 s for their first keyframe while the camera's access units came (the page holds the old picture).", nil, nil)
 	mMediaSwitches = prometheus.NewDesc("camhub_web_video_tier_switches_total",
 		"Tier switches of H.264 cameras on pages' streams: the new tier's track replaced the old one at its first keyframe.", nil, nil)
 )
@@ -475,7 +509,7 @@ var (
 type mediaCollector struct{ s *Server }
 
 func (mediaCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mMediaClients, mMediaInits, mMediaFragments, mMediaSkipped, mMediaBroken, mMediaBadLo, mMediaSwitches} {
+	for _, d := range []*prometheus.Desc{mMediaClients, mMediaInits, mMediaFragments, mMediaSkipped, mMediaBroken, mMediaBadLo, mMediaSwitches, mMediaKeyWaits} {
 		ch <- d
 	}
 }
@@ -489,4 +523,5 @@ func (c mediaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(mMediaBroken, prometheus.CounterValue, float64(st.Broken))
 	ch <- prometheus.MustNewConstMetric(mMediaBadLo, prometheus.CounterValue, float64(st.BadLo))
 	ch <- prometheus.MustNewConstMetric(mMediaSwitches, prometheus.CounterValue, float64(st.Switches))
+	ch <- prometheus.MustNewConstMetric(mMediaKeyWaits, prometheus.CounterValue, float64(st.KeyWaits))
 }

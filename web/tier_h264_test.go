@@ -361,7 +361,8 @@ func TestPageH264TierBytes(t *testing.T) {
 // A small tier whose keyframes go missing: the page pinned to it keeps
 // the main tier's picture (never blank), counts the wait and says
 // "waiting for a keyframe" on the tile after 10 s, and switches when one
-// comes; the server counts the access units it could not send.
+// comes; the server counts the access units it could not send and the
+// wait.
 func TestPageH264MissingKeyframe(t *testing.T) {
 	s, nc, ts, _ := countedWeb(t)
 	vt := publishVideoTiers(t, nc, []string{"cam"}, time.Second/15, 15)
@@ -388,6 +389,7 @@ func TestPageH264MissingKeyframe(t *testing.T) {
 	if st := s.mediaStats(); st.Skipped <= skipped {
 		t.Errorf("server: %d access units skipped, %d before the wait: the small tier's deltas without a keyframe were not counted", st.Skipped, skipped)
 	}
+	testenv.Eventually(t, 20*time.Second, "the server's count of the wait", func() bool { return s.mediaStats().KeyWaits == 1 })
 	vt.noKeys.Store(false)
 	poll(t, ctx, "cam on its small tier after its keyframe", on(wire.TierLo, loW)+` && `+tileJS("cam")+`.querySelector('.note').textContent === ''`)
 	type watch struct {
