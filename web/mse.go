@@ -54,23 +54,44 @@ type media struct {
 	fragments atomic.Uint64 // fragments sent
 	skipped   atomic.Uint64 // access units not sent to slow clients (whole GOPs)
 	broken    atomic.Uint64 // access units the muxer refused (bad timestamps or bitstream)
+	badLo     atomic.Uint64 // small-tier messages that were not access units (tier.go)
+	switches  atomic.Uint64 // tracks restarted on a stream: a camera's tier changed (tier.go)
+	keyWaits  atomic.Uint64 // tracks that waited keyWait for a first keyframe while access units came
+
+	// under mu: when each camera's small-tier H.264 last came (tier.go)
+	loSeen map[string]time.Time
 }
 
 // mediaClient is one GET /api/media stream.
 type mediaClient struct {
 	ctx  context.Context
 	want func(string) bool   // nil: every camera
+	lo   map[string]bool     // cameras read from their small tier while it is live (tier.go)
 	wake chan struct{}       // signalled (not closed) when an access unit is queued
 	js   jetstream.JetStream // reads the buffer: the user's own connection with logins
 
 	mu   sync.Mutex
-	cams map[string]*mediaCam
+	cams map[camTier]*mediaCam
 }
 
-// mediaCam is one H.264 camera of one client.
-type mediaCam struct {
+// camTier names one tier of one camera.
+type camTier struct {
 	id string
-	q  *gopqueue.Queue
+	lo bool
+}
+
+// mediaCam is one tier of one H.264 camera of one client.
+type mediaCam struct {
+	id    string
+	lo    bool         // the small tier
+	owner *mediaClient // nil: a rewind's (timeline.go), one tier only
+	q     *gopqueue.Queue
+	// retrack, set when the tier is to be sent again after the other
+	// one was: the handler starts a new track at its next keyframe
+	retrack atomic.Bool
+	// under the client's mu: shown, the page plays this tier's track;
+	// paused, the other tier's track replaced it
+	shown, paused bool
 
 	// used by the client's handler alone
 	mux       *mp4.Muxer
@@ -79,30 +100,52 @@ type mediaCam struct {
 	lastDTS   time.Duration // of the last access unit sent
 	samples   []mp4.Sample  // reused
 	skipped   uint64        // the queue's count when last read
+	waitFrom  time.Time     // the track waits for a keyframe since (zero: it does not)
+	waitSaid  bool          // and that was counted
 }
 
-// push gives access unit a of camera id to every client that shows it.
-func (s *Server) pushMedia(id string, a replay.AU) {
+// keyWait is how long a track may wait for its first keyframe, its
+// camera's access units coming and skipped, before that is counted and
+// logged: the page holds the camera's old picture meanwhile.
+const keyWait = 10 * time.Second
+
+// pushMedia gives access unit a of camera id's main tier (lo false) or
+// small tier to every client that shows the camera at that tier.
+func (s *Server) pushMedia(id string, a replay.AU, lo bool) {
 	s.media.mu.Lock()
 	defer s.media.mu.Unlock()
+	loLive := s.media.loLive(id, a.Stored, lo)
 	for c := range s.media.clients {
 		if c.want != nil && !c.want(id) {
 			continue
 		}
+		// The tier the client should read gets the access unit; the
+		// other one too while the page still plays it: it goes on
+		// until the new tier's first keyframe replaces it (sendVideo).
+		target := lo == (c.lo[id] && loLive)
 		c.mu.Lock()
-		mc := c.cams[id]
+		mc := c.cams[camTier{id, lo}]
+		if !target && (mc == nil || !mc.shown) {
+			c.mu.Unlock()
+			continue
+		}
 		if mc == nil {
-			if len(c.cams) >= MaxCameras {
+			if len(c.cams) >= 2*MaxCameras {
 				c.mu.Unlock()
 				continue
 			}
-			mc = &mediaCam{id: id, q: gopqueue.New(mediaQueueAUs, mediaQueueBytes), interval: defaultFrameInterval}
-			c.cams[id] = mc
+			mc = &mediaCam{id: id, lo: lo, owner: c, q: gopqueue.New(mediaQueueAUs, mediaQueueBytes), interval: defaultFrameInterval}
+			c.cams[camTier{id, lo}] = mc
+		}
+		if mc.paused {
+			mc.paused = false
+			mc.retrack.Store(true)
 		}
 		c.mu.Unlock()
 		if mc.q.Push(a) {
 			q := mc.q
-			if !s.spawn(func() { s.mediaCatchUp(c.ctx, c.js, id, q, c.wake) }) {
+			// the small tier is live only: it starts at its next keyframe
+			if lo || !s.spawn(func() { s.mediaCatchUp(c.ctx, c.js, id, q, c.wake) }) {
 				q.CaughtUp(nil)
 			}
 		}
@@ -179,7 +222,7 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 		defer context.AfterFunc(who.ctx, cancel)()
 	}
 
-	mc := &mediaClient{ctx: ctx, want: want, js: s.jsOf(who), wake: make(chan struct{}, 1), cams: make(map[string]*mediaCam)}
+	mc := &mediaClient{ctx: ctx, want: want, lo: lo, js: s.jsOf(who), wake: make(chan struct{}, 1), cams: make(map[camTier]*mediaCam)}
 	s.media.mu.Lock()
 	s.media.clients[mc] = struct{}{}
 	s.media.mu.Unlock()
@@ -207,7 +250,7 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 		}
 		mc.mu.Lock()
 		defer mc.mu.Unlock()
-		return mc.cams[id] == nil
+		return mc.cams[camTier{id, false}] == nil && mc.cams[camTier{id, true}] == nil
 	}
 	wantMain := c.wantMain(wantJPEG)
 	var (
@@ -273,13 +316,22 @@ func (c *client) sendJPEG(f *frame, now time.Time) error {
 // an init segment when the track starts or changes. It reports whether it
 // wrote anything; an error is the client's connection failing.
 func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
-	aus, skipped := v.q.Take()
-	if d := skipped - v.skipped; d > 0 {
-		s.media.skipped.Add(d)
+	if v.retrack.Swap(false) {
+		v.mux = nil // sent again after the other tier: a new track from a keyframe
+		v.q.Restart()
 	}
+	aus, skipped := v.q.Take()
+	d := skipped - v.skipped
+	s.media.skipped.Add(d)
 	v.skipped = skipped
 	if len(aus) == 0 {
+		if v.mux == nil && d > 0 {
+			s.waitingForKey(v) // its access units come, its keyframe does not
+		}
 		return false, nil
+	}
+	if v.owner.replaced(v) {
+		return false, nil // the other tier's track replaced this one
 	}
 	wrote := false
 	if v.mux == nil && !aus[0].Key {
@@ -294,6 +346,9 @@ func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
 				return wrote, err
 			}
 			return wrote, nil
+		}
+		if v.owner.shown(v) {
+			s.media.switches.Add(1)
 		}
 		wrote = true
 	}
@@ -346,6 +401,27 @@ func (s *Server) sendVideo(c *client, v *mediaCam) (bool, error) {
 	return true, nil
 }
 
+// waitingForKey notes that camera tier v's track waits for its first
+// keyframe while access units come, counting and logging it once it has
+// waited keyWait.
+func (s *Server) waitingForKey(v *mediaCam) {
+	now := time.Now()
+	if v.waitFrom.IsZero() {
+		v.waitFrom = now
+		return
+	}
+	if v.waitSaid || now.Sub(v.waitFrom) < keyWait {
+		return
+	}
+	v.waitSaid = true
+	s.media.keyWaits.Add(1)
+	tier := wire.TierMain
+	if v.lo {
+		tier = wire.TierLo
+	}
+	s.warn.Warn("no keyframe of a camera for the page: it holds the camera's old picture", "camera", v.id, "tier", tier, "waited", keyWait)
+}
+
 // errClient marks a failure to write to the client.
 var errClient = errors.New("web: writing to the client")
 
@@ -361,6 +437,7 @@ func (s *Server) startTrack(c *client, v *mediaCam, key replay.AU) error {
 		return err
 	}
 	v.mux, v.originPTS = m, key.PTS
+	v.waitFrom, v.waitSaid = time.Time{}, false
 	sps := m.SPS()
 	rec := MediaRecord{Kind: RecordInit, ID: v.id, Sent: time.Now(), Seq: key.Seq,
 		Width: sps.Width, Height: sps.Height, Type: m.MIME()}
@@ -396,8 +473,8 @@ func tickDuration(t int64) time.Duration {
 
 // mediaStats is what GET /api/media did, for the metrics.
 type mediaStats struct {
-	Clients                           int
-	Inits, Fragments, Skipped, Broken uint64
+	Clients                                                      int
+	Inits, Fragments, Skipped, Broken, BadLo, Switches, KeyWaits uint64
 }
 
 func (s *Server) mediaStats() mediaStats {
@@ -405,7 +482,7 @@ func (s *Server) mediaStats() mediaStats {
 	n := len(s.media.clients)
 	s.media.mu.Unlock()
 	return mediaStats{Clients: n, Inits: s.media.inits.Load(), Fragments: s.media.fragments.Load(),
-		Skipped: s.media.skipped.Load(), Broken: s.media.broken.Load()}
+		Skipped: s.media.skipped.Load(), Broken: s.media.broken.Load(), BadLo: s.media.badLo.Load(), Switches: s.media.switches.Load(), KeyWaits: s.media.keyWaits.Load()}
 }
 
 // Metrics of GET /api/media.
@@ -420,13 +497,19 @@ var (
 		"H.264 access units not sent to pages that fell behind: whole GOPs, the newest kept.", nil, nil)
 	mMediaBroken = prometheus.NewDesc("camhub_web_video_aus_unmuxable_total",
 		"H.264 access units that could not be put into MP4 (damaged, or timestamps out of order); the page waits for the next keyframe.", nil, nil)
+	mMediaBadLo = prometheus.NewDesc("camhub_web_video_lo_invalid_total",
+		"Messages on the small tier's H.264 subjects that were not camhub access units (ignored).", nil, nil)
+	mMediaKeyWaits = prometheus.NewDesc("camhub_web_video_keyframe_waits_total",
+		"Tracks of H.264 cameras on pages' streams that waited 10 s for their first keyframe while the camera's access units came (the page holds the old picture).", nil, nil)
+	mMediaSwitches = prometheus.NewDesc("camhub_web_video_tier_switches_total",
+		"Tier switches of H.264 cameras on pages' streams: the new tier's track replaced the old one at its first keyframe.", nil, nil)
 )
 
 // mediaCollector reads GET /api/media's counts at scrape time.
 type mediaCollector struct{ s *Server }
 
 func (mediaCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mMediaClients, mMediaInits, mMediaFragments, mMediaSkipped, mMediaBroken} {
+	for _, d := range []*prometheus.Desc{mMediaClients, mMediaInits, mMediaFragments, mMediaSkipped, mMediaBroken, mMediaBadLo, mMediaSwitches, mMediaKeyWaits} {
 		ch <- d
 	}
 }
@@ -438,4 +521,7 @@ func (c mediaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(mMediaFragments, prometheus.CounterValue, float64(st.Fragments))
 	ch <- prometheus.MustNewConstMetric(mMediaSkipped, prometheus.CounterValue, float64(st.Skipped))
 	ch <- prometheus.MustNewConstMetric(mMediaBroken, prometheus.CounterValue, float64(st.Broken))
+	ch <- prometheus.MustNewConstMetric(mMediaBadLo, prometheus.CounterValue, float64(st.BadLo))
+	ch <- prometheus.MustNewConstMetric(mMediaSwitches, prometheus.CounterValue, float64(st.Switches))
+	ch <- prometheus.MustNewConstMetric(mMediaKeyWaits, prometheus.CounterValue, float64(st.KeyWaits))
 }

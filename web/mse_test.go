@@ -251,7 +251,7 @@ func TestMediaNewestGOPWins(t *testing.T) {
 	aus := testenv.H264Clip(t, 160, 120, 20, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	mc := &mediaClient{ctx: ctx, wake: make(chan struct{}, 1), cams: make(map[string]*mediaCam)}
+	mc := &mediaClient{ctx: ctx, wake: make(chan struct{}, 1), cams: make(map[camTier]*mediaCam)}
 	s.media.mu.Lock()
 	s.media.clients[mc] = struct{}{}
 	s.media.mu.Unlock()
@@ -262,11 +262,11 @@ func TestMediaNewestGOPWins(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.pushMedia("cam", replay.AU{Video: v, Data: au, Stored: time.Now()})
+		s.pushMedia("cam", replay.AU{Video: v, Data: au, Stored: time.Now()}, false)
 	}
 	rec := httptest.NewRecorder()
 	c := &client{s: s, w: rec, rc: http.NewResponseController(rec), ctx: ctx}
-	if _, err := s.sendVideo(c, mc.cams["cam"]); err != nil {
+	if _, err := s.sendVideo(c, mc.cams[camTier{"cam", false}]); err != nil {
 		t.Fatal(err)
 	}
 	r := bytes.NewReader(rec.Body.Bytes())
@@ -483,7 +483,7 @@ func BenchmarkMediaSend(b *testing.B) {
 	aus := testenv.H264Clip(b, 640, 480, 45, 15)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	mc := &mediaClient{ctx: ctx, wake: make(chan struct{}, 1), cams: make(map[string]*mediaCam)}
+	mc := &mediaClient{ctx: ctx, wake: make(chan struct{}, 1), cams: make(map[camTier]*mediaCam)}
 	s.media.mu.Lock()
 	s.media.clients[mc] = struct{}{}
 	s.media.mu.Unlock()
@@ -507,8 +507,8 @@ func BenchmarkMediaSend(b *testing.B) {
 		a.Time = t0.Add(time.Duration(i) * time.Second / 15)
 		a.PTS = int64(i) * wire.VideoClockRate / 15
 		a.DTS = a.PTS
-		s.pushMedia("cam", a)
-		if _, err := s.sendVideo(c, mc.cams["cam"]); err != nil {
+		s.pushMedia("cam", a, false)
+		if _, err := s.sendVideo(c, mc.cams[camTier{"cam", false}]); err != nil {
 			b.Fatal(err)
 		}
 		auBytes += int64(len(a.Data))

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,6 +21,21 @@ import (
 // its picture until the new stream's first frame for it, which the board's
 // newest frame makes immediate. /api/cams says which cameras have a small
 // tier (lo). Rewinds, snapshots and MJPEG streams are main-tier only.
+//
+// An H.264 camera's H.264 small tier (cams.<id>.lo.video.*) goes to
+// /api/media's clients as its main tier does (mse.go), each tier a track
+// of its own: lo=<id> sends the small tier while its access units come
+// (loTimeout), else the main one. The small tier is live only, so it
+// starts at its next keyframe; the main tier starts at once from the
+// buffer's newest keyframe. When a stream's tier of a camera changes, the
+// old tier's track goes on until the new one's first keyframe is sent
+// with its init segment; the page shows the old track's picture until it
+// has decoded the new one's (mse.js). /api/stream sends H.264 cameras
+// from their main tier (decoded on the server).
+
+// loTimeout is how long after its last access unit an H.264 small tier
+// stops being sent: its camera goes back to its main tier.
+const loTimeout = 3 * time.Second
 
 // loQuery reads the lo parameter of a stream request: a comma-separated
 // list of camera ids, each valid. Cameras the stream does not carry are
@@ -81,15 +97,19 @@ func (c *client) newerLo(want func(string) bool, out []*frame) []*frame {
 
 // subscribeLo subscribes to the small tier of every camera shown.
 func (s *Server) subscribeLo() error {
-	subjects := []string{wire.AllLoFrames}
+	subjects := []string{wire.AllLoFrames, wire.AllLoVideo}
 	if s.only != nil {
 		subjects = subjects[:0]
 		for _, id := range s.cfg.Cams {
-			subjects = append(subjects, wire.LoFramesSubject(id))
+			subjects = append(subjects, wire.LoFramesSubject(id), wire.LoVideoFilter(id))
 		}
 	}
 	for _, subj := range subjects {
-		sub, err := s.nc.Subscribe(subj, s.onLoFrame)
+		handler := s.onLoFrame
+		if strings.HasSuffix(subj, "."+wire.KindVideo+".*") {
+			handler = s.onLoVideo
+		}
+		sub, err := s.nc.Subscribe(subj, handler)
 		if err != nil {
 			return fmt.Errorf("subscribing to %s: %w", subj, err)
 		}
@@ -119,4 +139,60 @@ func (s *Server) onLoFrame(m *nats.Msg) {
 	if !s.liveLo.put(&frame{id: id, Frame: wf, jpeg: m.Data, received: time.Now(), lo: true}) {
 		s.ignored.Add(1)
 	}
+}
+
+// loLive reports whether camera id's H.264 small tier is live at t, when
+// an access unit of its small tier (lo) or main tier came. m.mu is held.
+func (m *media) loLive(id string, t time.Time, lo bool) bool {
+	if lo {
+		if _, ok := m.loSeen[id]; ok || len(m.loSeen) < MaxCameras {
+			m.loSeen[id] = t
+		}
+		return true
+	}
+	seen, ok := m.loSeen[id]
+	return ok && t.Sub(seen) < loTimeout
+}
+
+// shown notes that camera tier v's track is now the one the page plays:
+// the other tier's, if it was, is replaced (switched reports so).
+func (c *mediaClient) shown(v *mediaCam) (switched bool) {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v.shown, v.paused = true, false
+	if o := c.cams[camTier{v.id, !v.lo}]; o != nil {
+		switched = o.shown
+		o.paused, o.shown = true, false
+	}
+	return switched
+}
+
+// onLoVideo takes one small-tier access unit, as onVideo a main one, for
+// the pages that play H.264 (mse.go).
+func (s *Server) onLoVideo(m *nats.Msg) {
+	id, video, key, err := wire.ParseLoSubject(m.Subject)
+	if err != nil || !video || !s.want(id) {
+		return
+	}
+	a, err := parseAU(m, key)
+	if err != nil {
+		s.media.badLo.Add(1)
+		s.warn.Warn("ignoring a message that is not a camhub access unit", "camera", id, "tier", wire.TierLo, "error", err)
+		return
+	}
+	s.pushMedia(id, a, true)
+}
+
+// replaced reports whether camera tier v's track was replaced by the
+// other tier's.
+func (c *mediaClient) replaced(v *mediaCam) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return v.paused
 }

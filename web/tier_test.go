@@ -48,16 +48,31 @@ func footageJPEGs(t testing.TB, w, h, n int) [][]byte {
 func tieredCameras(t testing.TB, nc *nats.Conn, ids []string, interval time.Duration) {
 	main := footageJPEGs(t, 1280, 720, 20)
 	lo := footageJPEGs(t, 320, 180, 20)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	report := func(id string) {
+	publishTiers(t, ids, interval, func(id string) {
 		st := wire.Status{ID: id, Host: "h", Source: "testpattern", State: wire.StateStreaming, FPS: 1 / interval.Seconds(),
 			Codec: wire.CodecJPEG, Width: 1280, Height: 720, Started: time.Now(), Time: time.Now(), IntervalMS: 1000,
 			Lo: &wire.Tier{Codec: wire.CodecJPEG, Width: 320, Height: 180}}
 		data, _ := json.Marshal(st)
 		_ = nc.Publish(wire.StatusSubject(id), data)
-	}
+	}, func(id string, seq uint64, now time.Time) error {
+		i := int(seq) % len(main)
+		m := testenv.FrameMsg(id, seq, now, main[i], 1280, 720)
+		l := testenv.FrameMsg(id, seq, now, lo[i], 320, 180)
+		l.Subject = wire.LoFramesSubject(id)
+		if err := nc.PublishMsg(m); err != nil {
+			return err
+		}
+		return nc.PublishMsg(l)
+	})
+}
+
+// publishTiers calls report for every camera of ids now and every 500 ms,
+// and publish for every camera every interval (seq from 1), until the test
+// ends or publish fails.
+func publishTiers(t testing.TB, ids []string, interval time.Duration, report func(id string), publish func(id string, seq uint64, now time.Time) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
 	for _, id := range ids {
 		report(id)
 	}
@@ -77,11 +92,7 @@ func tieredCameras(t testing.TB, nc *nats.Conn, ids []string, interval time.Dura
 			case <-frames.C:
 				now := time.Now()
 				for _, id := range ids {
-					i := int(seq) % len(main)
-					m := testenv.FrameMsg(id, seq, now, main[i], 1280, 720)
-					l := testenv.FrameMsg(id, seq, now, lo[i], 320, 180)
-					l.Subject = wire.LoFramesSubject(id)
-					if nc.PublishMsg(m) != nil || nc.PublishMsg(l) != nil {
+					if publish(id, seq, now) != nil {
 						return
 					}
 				}
@@ -194,6 +205,15 @@ func TestStreamTiers(t *testing.T) {
 // server that counts the bytes it sends.
 func tieredPage(t *testing.T, n int, format string, interval time.Duration) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
+	_, nc, ts, sent := countedWeb(t)
+	tieredCameras(t, nc, camIDs(n, format), interval)
+	return ts, sent
+}
+
+// countedWeb starts a hub and the web server behind a test server that
+// counts the bytes of the page's streams.
+func countedWeb(t *testing.T) (*Server, *nats.Conn, *httptest.Server, *atomic.Int64) {
+	t.Helper()
 	_, nc := startHub(t)
 	s, err := New(Config{}, nc, quiet())
 	if err != nil {
@@ -203,12 +223,16 @@ func tieredPage(t *testing.T, n int, format string, interval time.Duration) (*ht
 	ts := httptest.NewServer(countBytes(s.Handler(), sent))
 	t.Cleanup(ts.Close)
 	t.Cleanup(s.Close)
+	return s, nc, ts, sent
+}
+
+// camIDs is n camera ids named by format (cam%d: cam0, cam1, ...).
+func camIDs(n int, format string) []string {
 	var ids []string
 	for i := range n {
 		ids = append(ids, fmt.Sprintf(format, i))
 	}
-	tieredCameras(t, nc, ids, interval)
-	return ts, sent
+	return ids
 }
 
 // The page with 8 small tiles reads every camera's small tier (the bytes

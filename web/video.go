@@ -83,13 +83,7 @@ func (s *Server) onVideo(m *nats.Msg) {
 	if err != nil || !s.want(id) {
 		return
 	}
-	v, err := wire.ParseVideo(m.Header)
-	if err == nil {
-		err = wire.CheckLive(m)
-	}
-	if err == nil && (v.Key != key || len(m.Data) == 0) {
-		err = fmt.Errorf("%w: an empty access unit, or %s does not match the subject", wire.ErrBadVideo, wire.HeaderKey)
-	}
+	a, err := parseAU(m, key)
 	if err != nil {
 		s.live.invalid(id)
 		s.warn.Warn("ignoring a message that is not a camhub access unit", "camera", id, "error", err)
@@ -101,8 +95,8 @@ func (s *Server) onVideo(m *nats.Msg) {
 		s.warn.Warn("too many cameras: ignoring access units", "camera", id, "max", MaxCameras)
 		return
 	}
-	s.pushMedia(id, replay.AU{Video: v, Data: m.Data, Stored: time.Now()}) // mse.go: the pages that decode H.264
-	if c.q.Push(replay.AU{Video: v, Data: m.Data, Stored: time.Now()}) {
+	s.pushMedia(id, a, false) // mse.go: the pages that decode H.264
+	if c.q.Push(a) {
 		if s.watched(id) && s.cfg.Video != nil {
 			s.spawn(func() { s.catchUp(c) })
 		} else {
@@ -113,6 +107,19 @@ func (s *Server) onVideo(m *nats.Msg) {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// parseAU checks m, an access unit whose subject says whether it is a
+// keyframe (key), and returns it, received now. The payload is m's own.
+func parseAU(m *nats.Msg, key bool) (replay.AU, error) {
+	v, err := wire.ParseVideo(m.Header)
+	if err == nil {
+		err = wire.CheckLive(m)
+	}
+	if err == nil && (v.Key != key || len(m.Data) == 0) {
+		err = fmt.Errorf("%w: an empty access unit, or %s does not match the subject", wire.ErrBadVideo, wire.HeaderKey)
+	}
+	return replay.AU{Video: v, Data: m.Data, Stored: time.Now()}, err
 }
 
 // videoCam returns camera id's state, adding it (and starting its decoder

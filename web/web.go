@@ -233,7 +233,7 @@ func New(cfg Config, nc *nats.Conn, log *slog.Logger) (*Server, error) {
 		cfg: cfg, nc: nc, js: js, log: log, tls: tlsConfig, warn: ratelog.New(log, time.Minute),
 		live: newBoard(MaxCameras), liveLo: newBoard(MaxCameras), dir: newDirectory(MaxCameras),
 		vids:  videos{cams: make(map[string]*videoCam), watch: make(map[string]int)},
-		media: media{clients: make(map[*mediaClient]struct{})},
+		media: media{clients: make(map[*mediaClient]struct{}), loSeen: make(map[string]time.Time)},
 	}
 	s.live.known = func(id string) bool { _, ok := s.dir.get(id); return ok }
 	if len(cfg.Cams) > 0 {

@@ -289,6 +289,10 @@ func reportCmd(args []string) error {
 	p("bin/camhub-bench run -only relay -frames bench/out/frames -bin bin   # one part\n")
 	p("go test -run '^$' -bench . ./internal/turbojpeg/ ./agent/ ./web/    # Go benchmarks of the hot paths (benchstat-comparable)\n")
 	p("go test -run '^$' -bench . -benchtime 300x ./internal/avcodec/          # H.264 encode/decode vs TurboJPEG (BENCHMARKS-H264.md)\n")
+	p("go test -run '^$' -bench LoTier -benchtime 300x ./agent/                # the small tier's cost per frame, JPEG and H.264 (section 9)\n")
+	p("go test -run TestPageTierBytes -v ./web/                                # bytes/s to the page, 16 cameras, tiers on vs off\n")
+	p("go test -run TestPageH264TierBytes -v ./web/                            # the same, 16 H.264 cameras with an H.264 small tier\n")
+	p("CAMHUB_PAGE_BENCH=2m go test -run '^(TestPageAge|TestPageCPU)$' -v ./web/   # the web page (section 10): age by player, Chromium CPU per frame\n")
 	p("CAMHUB_PAGE_BENCH=10m CAMHUB_PAGE_BENCH_OUT=page.md go test -run '^TestPageAge$' -timeout 30m ./web/   # the page's age over 10 minutes (section 10)\n")
 	p("bin/camhub-bench run -only h264hub,h264agent -frames bench/out/frames -bin bin   # section 8 alone\n```\n")
 

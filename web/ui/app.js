@@ -119,6 +119,7 @@ function show(t, blob, at) {
   t.busy = true;
   const url = URL.createObjectURL(blob);
   const done = (e) => {
+    if (t.player) camhubMedia.drop(t.id); // an H.264 picture held until this one (mse.js)
     if (t.url) URL.revokeObjectURL(t.url);
     t.url = url;
     t.busy = false;
@@ -178,7 +179,11 @@ function label(t) {
         if (c.last_seen) note += ' \u00b7 last seen ' + new Date(c.last_seen).toLocaleTimeString();
       } else if (c.state !== 'live') {
         note = c.state + (c.error ? ': ' + c.error : '');
-      } else if (!c.signal) {
+      } else if (t.player && t.player.waiting) {
+        note = 'waiting for a keyframe\u2026'; // mse.js
+      } else if (!c.signal && !(t.player && !t.player.stale && !t.player.failed)) {
+        // (api/cams's signal is the server's decoded pictures: none of
+        // an H.264 camera the page plays itself)
         note = 'no signal';
       }
     }
@@ -191,13 +196,18 @@ function label(t) {
   t.el.dataset.state = c ? c.state : '';
 }
 
+// tierOf says which tier a picture of camera t of width is from: api/media
+// does not say (mse.js too), but a picture of the small tier's width is
+// one.
+function tierOf(t, width) {
+  const lo = t.cam && t.cam.lo;
+  return lo && width === lo.width && width < t.cam.width ? 'lo' : 'main';
+}
+
 // onFrame takes one frame of the stream.
 function onFrame(h, blob) {
   const t = tileFor(h.id);
-  // api/media's JPEG records do not say the tier: a frame of the small
-  // tier's width is one
-  const lo = t.cam && t.cam.lo;
-  t.el.dataset.tier = h.tier || (lo && h.width === lo.width && h.width < t.cam.width ? 'lo' : 'main');
+  t.el.dataset.tier = h.tier || tierOf(t, h.width);
   t.el.dataset.width = String(h.width);
   t.el.dataset.age = String(h.age_ms);
   t.el.dataset.seq = String(h.seq);
@@ -256,15 +266,20 @@ async function read(reader) {
 }
 
 // loCams lists the cameras to read at their small tier: JPEG cameras with
-// a JPEG small tier whose tile shows at most half the camera's size in
-// device pixels (or all of them, pinned to lo). Rewinds read the main tier.
+// a JPEG small tier, and H.264 cameras with an H.264 one where the page
+// plays H.264 itself (mse.js), whose tile shows at most half the camera's
+// size in device pixels (or all of them, pinned to lo). Rewinds read the
+// main tier.
 function loCams() {
   if (rewinding() || state.tier === 'main') return '';
   const dpr = window.devicePixelRatio || 1;
+  const h264 = camhubMedia.mode() !== 'jpeg';
   const ids = [];
   for (const t of tiles.values()) {
     const c = t.cam;
-    if (!c || !c.lo || c.lo.codec !== 'jpeg' || (c.codec && c.codec !== 'jpeg')) continue;
+    if (!c || !c.lo) continue;
+    const jpegs = c.lo.codec === 'jpeg' && (!c.codec || c.codec === 'jpeg');
+    if (!jpegs && !(h264 && c.lo.codec === 'h264' && c.codec === 'h264')) continue;
     if (state.solo && state.solo !== t.id) continue;
     const pic = t.img.parentElement;
     const w = pic.clientWidth * dpr;

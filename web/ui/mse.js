@@ -17,6 +17,15 @@
 // falls behind, skips to the next keyframe. Each tile measures the age of
 // the picture it shows (its capture time against the server's clock) and
 // keeps the samples: window.camhubMedia.stats() and .ages(id).
+//
+// A tile never goes blank when its track changes (a quality tier switched,
+// the stream reopened, the camera restarted): the new track's player is
+// put behind the one shown and replaces it only once it has a picture of
+// its own (show). Meanwhile the old one holds its last picture. Each track
+// gets a player of its own, so a new resolution is a new SourceBuffer
+// (MSE) or a new VideoDecoder (WebCodecs), never a reconfigured one. A new
+// player that fails before its first picture (a keyframe it cannot
+// decode) is counted and reported on the tile; the old picture stays.
 'use strict';
 
 const camhubMedia = (() => {
@@ -32,7 +41,9 @@ const camhubMedia = (() => {
   const MAX_QUEUE = 200; // fragments waiting for the SourceBuffer before the tile restarts
   const PROBE = 'video/mp4; codecs="avc1.42E01E"';
 
-  const players = new Map(); // camera id -> Player
+  const KEY_WAIT_MS = 10000; // a reopened stream without a keyframe of a camera for this long: said on its tile
+  const players = new Map(); // camera id -> the Player or Painter whose picture its tile shows
+  const pending = new Map(); // camera id -> a player of a newer track, until it has a picture
   let floorMs = 0; // capture time before which pictures are not shown (a rewind's start)
   const STILL = -1; // floorMs: each fragment's newest picture alone is shown
   let rate = 1; // playback speed: a rewind played faster than real time
@@ -82,10 +93,10 @@ const camhubMedia = (() => {
       this.video.addEventListener('waiting', () => { this.waits++; });
       this.video.addEventListener('error', () => this.fail('the browser cannot play it'));
       this.video.src = this.url;
+      // behind what the tile shows until it has a picture (show)
       const pic = t.el.querySelector('.pic');
       pic.insertBefore(this.video, pic.firstChild);
-      t.el.classList.add('h264');
-      t.player = this;
+      if (this.video.requestVideoFrameCallback) this.video.requestVideoFrameCallback(() => show(this));
     }
 
     open() {
@@ -106,6 +117,10 @@ const camhubMedia = (() => {
 
     fail(why) {
       if (this.failed) return;
+      if (this.t.player !== this) {
+        notShown(this, why);
+        return;
+      }
       this.failed = why;
       this.t.note.textContent = 'H.264: ' + why;
       this.t.el.classList.add('down');
@@ -188,10 +203,15 @@ const camhubMedia = (() => {
       }
       const q = v.getVideoPlaybackQuality();
       const frames = q.totalVideoFrames;
-      if (frames > 0 && frames !== t.shown) {
+      if (t.player !== this) {
+        // a browser without requestVideoFrameCallback: decoded is shown
+        if (frames > 0 && !v.requestVideoFrameCallback) show(this);
+        return;
+      }
+      if (frames > 0 && this.base + frames !== t.shown) {
         const first = t.shown === 0;
-        t.shown = frames;
-        t.el.dataset.shown = String(frames);
+        t.shown = this.base + frames;
+        t.el.dataset.shown = String(t.shown);
         if (first) label(t);
       }
       // the capture time of the picture at the playhead, from the
@@ -227,8 +247,7 @@ const camhubMedia = (() => {
       this.video.load();
       this.video.remove();
       URL.revokeObjectURL(this.url);
-      this.t.el.classList.remove('h264');
-      if (this.t.player === this) this.t.player = null;
+      unshow(this);
     }
   }
 
@@ -326,10 +345,9 @@ const camhubMedia = (() => {
       this.canvas = document.createElement('canvas');
       this.ctx = this.canvas.getContext('2d');
       this.video = this.canvas; // what stats and tests look at
+      // behind what the tile shows until it has a picture (show)
       const pic = t.el.querySelector('.pic');
       pic.insertBefore(this.canvas, pic.firstChild);
-      t.el.classList.add('h264');
-      t.player = this;
       const m = /codecs="([^"]+)"/.exec(mime);
       let avcc = null;
       try {
@@ -359,7 +377,9 @@ const camhubMedia = (() => {
       if (this.failed) return;
       if (this.fallback && !this.frames) {
         const f = this.fallback;
-        this.close();
+        this.failed = 'closed';
+        if (this.decoder && this.decoder.state !== 'closed') this.decoder.close();
+        this.canvas.remove();
         f();
         return;
       }
@@ -413,9 +433,12 @@ const camhubMedia = (() => {
       frame.close();
       this.frames++;
       const t = this.t;
-      t.shown = this.frames;
-      t.el.dataset.shown = String(this.frames);
-      if (this.frames === 1) label(t);
+      if (t.player !== this) show(this);
+      if (t.player !== this) return;
+      const first = t.shown === 0;
+      t.shown = this.base + this.frames;
+      t.el.dataset.shown = String(t.shown);
+      if (first) label(t);
       if (this.offset !== null) {
         this.shownAt = pts / 1000 + this.offset;
         t.el.dataset.time = String(Math.round(this.shownAt));
@@ -424,7 +447,7 @@ const camhubMedia = (() => {
 
     // tick measures the age of the picture shown, as a Player's does.
     tick() {
-      if (this.failed || this.shownAt === undefined) return;
+      if (this.failed || this.shownAt === undefined || this.t.player !== this) return;
       const age = Math.max(0, Math.round(now() - this.shownAt));
       if (this.ages.length >= MAX_SAMPLES) this.ages.splice(0, MAX_SAMPLES / 2);
       this.ages.push(age);
@@ -443,9 +466,53 @@ const camhubMedia = (() => {
       this.failed = 'closed';
       if (this.decoder && this.decoder.state !== 'closed') this.decoder.close();
       this.canvas.remove();
-      this.t.el.classList.remove('h264');
-      if (this.t.player === this) this.t.player = null;
+      unshow(this);
     }
+  }
+
+  // show makes p, a player with a picture, the one its tile shows, in
+  // place of the one that showed the camera's older track (or JPEG), in
+  // one task: the tile is never blank.
+  function show(p) {
+    const t = p.t;
+    if (p.failed || t.player === p) return;
+    const id = t.id;
+    if (pending.get(id) === p) pending.delete(id);
+    const old = players.get(id);
+    if (old && old !== p) {
+      old.close();
+      t.switches = (t.switches || 0) + 1;
+    }
+    players.set(id, p);
+    p.base = t.shown;
+    t.player = p;
+    t.el.classList.add('h264');
+    t.el.dataset.width = String(p.width || 0);
+    t.el.dataset.tier = tierOf(t, p.width); // app.js
+    label(t);
+  }
+
+  // unshow detaches a closed player from its tile.
+  function unshow(p) {
+    const t = p.t;
+    if (t.player === p) {
+      t.player = null;
+      t.el.classList.remove('h264');
+    }
+    if (players.get(t.id) === p) players.delete(t.id);
+    if (pending.get(t.id) === p) pending.delete(t.id);
+  }
+
+  // notShown ends a new track's player that failed before its first
+  // picture (a keyframe the browser cannot decode): counted, said on the
+  // tile, which keeps the picture it shows.
+  function notShown(p, why) {
+    const t = p.t;
+    t.badTracks = (t.badTracks || 0) + 1;
+    p.close();
+    p.failed = why;
+    console.warn('camhub: camera ' + t.id + ': a new H.264 track cannot be played (' + why + '); the tile keeps its picture until the next one');
+    t.note.textContent = 'H.264: ' + why;
   }
 
   // onRecord takes one record of the stream.
@@ -453,29 +520,35 @@ const camhubMedia = (() => {
     const arrival = Date.now();
     skew = skew === null ? sent - arrival : Math.max(skew, sent - arrival);
     if (kind === KIND_JPEG) {
-      const p = players.get(id);
-      if (p) { // the camera sends JPEG now
-        p.close();
-        players.delete(id);
-      }
+      drop(id); // the camera sends JPEG now
       onFrame({ id, seq, width, height, time: capture, age_ms: Math.max(0, Math.round(now() - capture)) },
         new Blob([payload], { type: 'image/jpeg' }));
       return;
     }
     const t = tileFor(id);
     if (kind === KIND_INIT) {
-      const old = players.get(id);
-      if (old) old.close();
+      // a new track: its player replaces the one shown once it has a
+      // picture; one of a still newer track replaces it
+      const older = pending.get(id);
+      if (older) older.close();
+      const start = (p) => {
+        p.width = width;
+        pending.set(id, p);
+        // a tile with nothing to hold shows the new player at once, as
+        // does the timeline's still (each is a new track)
+        const old = players.get(id);
+        if (!t.shown || (old && old.failed) || floorMs === STILL) show(p);
+      };
       const mse = () => {
         const p = new Player(t, type);
-        players.set(id, p);
+        start(p);
         p.push(payload, null, 0);
       };
       if (mode() === 'webcodecs') {
         // a camera WebCodecs cannot decode falls back to MSE, if any
         const fallback = window.MediaSource && MediaSource.isTypeSupported(type) ? mse : null;
         const p = new Painter(t, type, payload, fallback);
-        if (p.failed !== 'closed') players.set(id, p); // else it fell back already
+        if (p.failed !== 'closed') start(p); // else it fell back already
       } else {
         mse();
       }
@@ -483,14 +556,29 @@ const camhubMedia = (() => {
       if (!ticker) ticker = setInterval(tickAll, TICK_MS);
       return;
     }
-    const p = players.get(id);
-    if (!p) return; // a fragment without its init: cannot happen
+    const p = pending.get(id) || players.get(id);
+    if (!p || p.stale) return; // a fragment without its init: cannot happen
     t.el.dataset.seq = String(seq);
     p.push(payload, media / 1e6, capture);
   }
 
   function tickAll() {
-    for (const p of players.values()) p.tick();
+    const ms = performance.now();
+    for (const p of players.values()) {
+      if (!p.stale) {
+        p.tick();
+        continue;
+      }
+      // a reopened stream brought no keyframe of the camera yet
+      const t = p.t;
+      if (!p.waiting && ms - p.stale > KEY_WAIT_MS && t.el.offsetParent !== null && !pending.has(t.id)) {
+        p.waiting = true;
+        t.keyWaits = (t.keyWaits || 0) + 1;
+        console.warn('camhub: camera ' + t.id + ': no H.264 keyframe for ' + KEY_WAIT_MS / 1000 + ' s; the tile holds its last picture');
+        label(t); // app.js: says so
+      }
+    }
+    for (const p of pending.values()) p.tick();
   }
 
   // read parses api/media: records of a 4-byte length and what it says.
@@ -544,13 +632,26 @@ const camhubMedia = (() => {
     }
   }
 
-  // reset ends every player: the stream is being reopened.
+  // reset stops feeding every player: the stream is being reopened. The
+  // tiles hold their pictures until the new stream's tracks have theirs
+  // (show), or a JPEG (drop); new tracks not yet shown are ended.
   function reset() {
-    for (const p of players.values()) p.close();
-    players.clear();
+    for (const p of pending.values()) p.close();
+    pending.clear();
+    const ms = performance.now();
+    for (const p of players.values()) {
+      p.stale = ms; // the new stream's wait for a keyframe starts
+      p.waiting = false;
+    }
     skew = null;
-    if (ticker) clearInterval(ticker);
-    ticker = null;
+  }
+
+  // drop ends camera id's players: its tile shows a JPEG (app.js).
+  function drop(id) {
+    for (const m of [pending, players]) {
+      const p = m.get(id);
+      if (p) p.close();
+    }
   }
 
   // stats describes each H.264 tile for tests and the curious.
@@ -559,8 +660,11 @@ const camhubMedia = (() => {
     for (const [id, p] of players) {
       const q = p.quality();
       const b = p.video.buffered;
+      const t = p.t;
       out[id] = {
         player: p instanceof Painter ? 'webcodecs' : 'mse',
+        tier: t.el.dataset.tier, width: p.width, stale: !!p.stale, switching: pending.has(id),
+        switches: t.switches || 0, badTracks: t.badTracks || 0, keyWaits: t.keyWaits || 0,
         mime: p.mime, failed: p.failed, frames: q.totalVideoFrames, dropped: q.droppedVideoFrames,
         jumps: p.jumps, waits: p.waits, age: p.ages.length ? p.ages[p.ages.length - 1] : null,
         samples: p.ages.length, behind: b && b.length ? b.end(b.length - 1) - p.video.currentTime : null,
@@ -585,6 +689,6 @@ const camhubMedia = (() => {
   // for: the server sends the access units at that pace).
   function speed(s) { rate = s > 0 ? s : 1; }
 
-  return { mode, read, reset, stats, ages, floor, speed };
+  return { mode, read, reset, drop, stats, ages, floor, speed };
 })();
 window.camhubMedia = camhubMedia;
