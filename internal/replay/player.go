@@ -78,6 +78,7 @@ type Player struct {
 	js      jetstream.JetStream
 	ids     []string
 	start   time.Time
+	asked   time.Time // when NewPlayer was called: start is that long ago
 	speed   float64
 	deliver func(id string, f Frame, behind time.Duration)
 
@@ -111,7 +112,7 @@ func NewPlayer(js jetstream.JetStream, ids []string, start time.Time, speed floa
 		return nil, fmt.Errorf("%w: speed %v: must be from %v to %v (1 is real time)", ErrInvalid, speed, MinSpeed, MaxSpeed)
 	}
 	return &Player{
-		js: js, ids: append([]string(nil), ids...), start: start, speed: speed, deliver: deliver,
+		js: js, ids: append([]string(nil), ids...), start: start, asked: time.Now(), speed: speed, deliver: deliver,
 		ready: make(chan struct{}),
 	}, nil
 }
@@ -270,9 +271,9 @@ func (p *Player) explain(ctx context.Context, st jetstream.Stream, start time.Ti
 	}
 	// Within a second of the oldest frame is not worth a word.
 	if !oldestAll.IsZero() && start.Before(oldestAll.Add(-noteSlack)) {
-		now := time.Now()
+		// "ago" as asked (--since 10m: 10m0s, however long connecting took)
 		notes = append([]string{fmt.Sprintf("asked for %s ago, but the buffer holds %s: starting at its oldest frame",
-			roughly(now.Sub(start)), roughly(now.Sub(oldestAll)))}, notes...)
+			roughly(p.asked.Sub(start)), roughly(time.Since(oldestAll)))}, notes...)
 	}
 	p.mu.Lock()
 	p.note = strings.Join(notes, "; ")
