@@ -130,26 +130,7 @@ func (b *board) put(f *frame) bool {
 		fd.invalid++
 		return true
 	}
-	fd.seen = f.received
-	n := fd.first + 1
-	if fd.cur != nil {
-		n = fd.cur.n + 1
-	}
-	f.n = n
-	// A gap in Frame-Seq is frames the agent or the network dropped; a
-	// sequence that goes back, or jumps further than a camera could
-	// have captured since the last frame, is an agent that restarted (or
-	// a Frame-Seq no agent sent), not a loss.
-	if fd.lastSeq != 0 && f.Seq > fd.lastSeq+1 && fd.cur != nil {
-		gap := f.Seq - fd.lastSeq - 1
-		if gap <= maxSeqGap(f.received.Sub(fd.cur.received)) {
-			fd.drops += gap
-		}
-	}
-	fd.lastSeq = f.Seq
-	fd.bytes += uint64(len(f.jpeg))
-	fd.times[n%fpsFrames] = f.received
-	fd.cur = f
+	fd.count(f, len(f.jpeg))
 	if fd.wake != nil {
 		close(fd.wake)
 		fd.wake = nil
@@ -227,6 +208,31 @@ func maxSeqGap(elapsed time.Duration) uint64 {
 	return uint64(max(elapsed.Seconds(), 1) * maxCaptureFPS)
 }
 
+// count makes f, of size bytes, fd's newest frame: it numbers it and
+// counts its bytes, the Frame-Seq gap before it and its receive time.
+func (fd *feed) count(f *frame, size int) {
+	fd.seen = f.received
+	n := fd.first + 1
+	if fd.cur != nil {
+		n = fd.cur.n + 1
+	}
+	f.n = n
+	// A gap in Frame-Seq is frames the agent or the network dropped; a
+	// sequence that goes back, or jumps further than a camera could
+	// have captured since the last frame, is an agent that restarted (or
+	// a Frame-Seq no agent sent), not a loss.
+	if fd.lastSeq != 0 && f.Seq > fd.lastSeq+1 && fd.cur != nil {
+		gap := f.Seq - fd.lastSeq - 1
+		if gap <= maxSeqGap(f.received.Sub(fd.cur.received)) {
+			fd.drops += gap
+		}
+	}
+	fd.lastSeq = f.Seq
+	fd.bytes += uint64(size)
+	fd.times[n%fpsFrames] = f.received
+	fd.cur = f
+}
+
 // feedStats is what a board knows of one camera.
 type feedStats struct {
 	ID      string
@@ -244,15 +250,20 @@ func (b *board) stats(now time.Time) []feedStats {
 	defer b.mu.Unlock()
 	out := make([]feedStats, 0, len(b.feeds))
 	for _, fd := range b.feeds {
-		st := feedStats{ID: fd.id, Bytes: fd.bytes, Drops: fd.drops, Invalid: fd.invalid, Newest: fd.cur}
-		if fd.cur != nil {
-			st.Frames = fd.cur.n - fd.first
-			st.FPS = fd.fps(now)
-		}
-		out = append(out, st)
+		out = append(out, fd.stats(now))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// stats returns fd's counters at now.
+func (fd *feed) stats(now time.Time) feedStats {
+	st := feedStats{ID: fd.id, Bytes: fd.bytes, Drops: fd.drops, Invalid: fd.invalid, Newest: fd.cur}
+	if fd.cur != nil {
+		st.Frames = fd.cur.n - fd.first
+		st.FPS = fd.fps(now)
+	}
+	return st
 }
 
 // fps is the rate of the frames received in the fpsWindow before now:

@@ -139,6 +139,11 @@ func (s *Server) cameras(now time.Time) []Camera {
 	for _, st := range s.live.stats(now) {
 		byID[st.ID] = st
 	}
+	// An H.264 camera's frames are its access units, not the pictures
+	// decoded from them for those who watch it as JPEG.
+	for _, st := range s.videoStats(now) {
+		byID[st.ID] = st
+	}
 	ids := s.cfg.Cams
 	if len(ids) == 0 {
 		seen := make(map[string]bool)

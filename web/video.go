@@ -50,6 +50,21 @@ type videoCam struct {
 
 	// under Server.vmu
 	stop context.CancelFunc // the running decoder's; nil if none
+	// heard counts the access units the camera sends, decoded or not
+	// (the live board has only the pictures decoded for someone
+	// watching): the camera list's signal, frame age and rates.
+	heard feed
+}
+
+// videoStats returns, for every H.264 camera, what it sent at now.
+func (s *Server) videoStats(now time.Time) []feedStats {
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	out := make([]feedStats, 0, len(s.vids.cams))
+	for _, c := range s.vids.cams {
+		out = append(out, c.heard.stats(now))
+	}
+	return out
 }
 
 // videos is the server's H.264 cameras.
@@ -95,6 +110,9 @@ func (s *Server) onVideo(m *nats.Msg) {
 		s.warn.Warn("too many cameras: ignoring access units", "camera", id, "max", MaxCameras)
 		return
 	}
+	s.vmu.Lock()
+	c.heard.count(&frame{id: id, Frame: a.Frame, received: a.Stored}, len(a.Data))
+	s.vmu.Unlock()
 	s.pushMedia(id, a, false) // mse.go: the pages that decode H.264
 	if c.q.Push(a) {
 		if s.watched(id) && s.cfg.Video != nil {
@@ -133,7 +151,7 @@ func (s *Server) videoCam(id string) *videoCam {
 	if len(s.vids.cams) >= MaxCameras {
 		return nil
 	}
-	c := &videoCam{id: id, q: gopqueue.New(videoQueueAUs, videoQueueBytes), wake: make(chan struct{}, 1)}
+	c := &videoCam{id: id, q: gopqueue.New(videoQueueAUs, videoQueueBytes), wake: make(chan struct{}, 1), heard: feed{id: id}}
 	s.vids.cams[id] = c
 	s.startDecoder(c)
 	return c

@@ -160,3 +160,35 @@ func TestH264Rewind(t *testing.T) {
 	cancel()
 	testenv.Eventually(t, 10*time.Second, "the rewind's decoder freed", func() bool { return avcodec.Live() == 0 })
 }
+
+// The camera list tells of an H.264 camera from the access units it sends,
+// whether or not anyone watches it (nothing is decoded then): it has a
+// signal, its newest frame's Frame-Seq, size and age, and counts.
+func TestH264CameraListed(t *testing.T) {
+	_, nc := startHub(t)
+	_, ts := startWeb(t, Config{Cams: []string{"cam"}, Video: videojpeg.Factory}, nc)
+	const n = 12
+	aus := testenv.H264Clip(t, 320, 240, n, 10)
+	if c := camsByID(t, ts.URL)["cam"]; c.Signal || c.FrameAgeMS != nil {
+		t.Fatalf("before any access unit: %+v", c)
+	}
+	bytes := 0
+	for i, au := range aus {
+		bytes += len(au)
+		if err := nc.PublishMsg(testenv.VideoMsg(t, "cam", uint64(i+1), time.Now(), au, 320, 240)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var c Camera
+	testenv.Eventually(t, 10*time.Second, "the camera list to count every access unit", func() bool {
+		c = camsByID(t, ts.URL)["cam"]
+		return c.Frames == n
+	})
+	if !c.Signal || c.FrameAgeMS == nil || c.FrameSeq != n || c.FrameWidth != 320 || c.FrameHeight != 240 ||
+		c.Bytes != uint64(bytes) || c.Drops != 0 {
+		t.Errorf("cam: %+v; want a signal, frame %d of 320x240, %d bytes, no drops", c, n, bytes)
+	}
+	if avcodec.Live() != 0 {
+		t.Errorf("a decoder is open with nobody watching: %s", avcodec.LiveString())
+	}
+}
