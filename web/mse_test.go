@@ -393,6 +393,10 @@ func TestMediaPage(t *testing.T) {
 	}
 	poll(t, ctx, "cam's fps and age", tileJS("cam")+`.querySelector('.fps').textContent.endsWith(' fps') && `+
 		tileJS("cam")+`.querySelector('.age').textContent.endsWith(' s')`)
+	// the server decodes nothing, yet knows the camera is live: its tile
+	// has no note ("offline", "no signal")
+	poll(t, ctx, "cam's tile without a note", tileJS("cam")+`.querySelector('.note').textContent === '' && `+
+		`!`+tileJS("cam")+`.classList.contains('down')`)
 
 	// a camera that joins appears
 	late := newVideoCamera(t, nc, "late", 240, 180, 30, 10)

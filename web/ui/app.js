@@ -181,9 +181,7 @@ function label(t) {
         note = c.state + (c.error ? ': ' + c.error : '');
       } else if (t.player && t.player.waiting) {
         note = 'waiting for a keyframe\u2026'; // mse.js
-      } else if (!c.signal && !(t.player && !t.player.stale && !t.player.failed)) {
-        // (api/cams's signal is the server's decoded pictures: none of
-        // an H.264 camera the page plays itself)
+      } else if (!c.signal) {
         note = 'no signal';
       }
     }

@@ -11,8 +11,8 @@
 //
 // MSE players drift behind live; each one keeps its playhead near the
 // newest picture: it aims at AHEAD frames behind it (Chromium's player
-// stalls with fewer decoded ahead), plays 5% faster when NUDGE_S further
-// behind, and jumps back to its aim when JUMP_S further behind and trims what it has played. A
+// stalls with fewer decoded ahead), plays 10% faster from NUDGE_S further
+// behind until it is back at its aim, and jumps back to its aim when JUMP_S further behind and trims what it has played. A
 // WebCodecs tile draws each picture as it is decoded and, when its decoder
 // falls behind, skips to the next keyframe. Each tile measures the age of
 // the picture it shows (its capture time against the server's clock) and
@@ -33,7 +33,8 @@ const camhubMedia = (() => {
   const KIND_FRAGMENT = 2;
   const KIND_JPEG = 3;
   const AHEAD = 5; // frames the playhead aims to stay behind the newest
-  const NUDGE_S = 0.2; // behind the aim by more: play 5% faster
+  const NUDGE_S = 0.2; // behind the aim by more: play CATCH_UP times faster until at the aim
+  const CATCH_UP = 1.1;
   const JUMP_S = 0.8; // behind the aim by more: jump to it
   const KEEP_S = 10; // played video kept in the SourceBuffer
   const TICK_MS = 100;
@@ -186,7 +187,11 @@ const camhubMedia = (() => {
         v.currentTime = Math.max(b.start(b.length - 1), end - aim);
         this.jumps++;
       } else {
-        const r = behind > aim + NUDGE_S ? rate * 1.05 : rate;
+        // faster from NUDGE_S behind the aim until back at it (not
+        // merely back within NUDGE_S of it, where it would settle)
+        if (behind > aim + NUDGE_S) this.catching = true;
+        else if (behind <= aim) this.catching = false;
+        const r = this.catching ? rate * CATCH_UP : rate;
         if (v.playbackRate !== r) v.playbackRate = r;
       }
       if (this.floor && this.times.length) {
