@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The benchmark's parts run end to end on a few frames and the report
@@ -37,6 +41,9 @@ func TestHarness(t *testing.T) {
 	if err != nil || len(video) != 20 || !video[0].key || !video[15].key || video[1].key || video[0].codec == "" {
 		t.Fatalf("footage: %d access units, want 20 with keyframes at 0 and 15; %v", len(video), err)
 	}
+	if n := keyInterval(video); n != 15 {
+		t.Fatalf("keyframe interval %d, want 15", n)
+	}
 
 	var out bytes.Buffer
 	res := &results{w: &out}
@@ -64,6 +71,19 @@ func TestHarness(t *testing.T) {
 	}
 	res.add(Result{Bench: "h264-rewind", Name: "16 cams", Values: map[string]float64{"h264_bytes_per_frame": 14000, "jpeg_bytes_per_frame": 120000,
 		"h264_minutes_per_gib": 5.3, "jpeg_minutes_per_gib": 0.62, "ratio": 8.6}})
+	for _, r := range []struct {
+		storage, placement, keyframes string
+		cams                          int
+		p99                           float64
+	}{
+		{"file", pinned, "spread", 128, 1.2}, {"file", pinned, "spread", 256, 1.9}, {"file", pinned, "spread", 384, 2.5},
+		{"file", pinned, "aligned", 256, 5}, {"file", shared, "spread", 256, 1.5}, {"raw", shared, "spread", 256, 2.4},
+	} {
+		offered := float64(r.cams * footageFPS)
+		res.add(Result{Bench: "h264-latency", Name: "case",
+			Labels: map[string]string{"storage": r.storage, "cams": fmt.Sprint(r.cams), "keyframes": r.keyframes, "placement": r.placement},
+			Values: map[string]float64{"p99_ms": r.p99, "frames_per_s": offered, "offered_per_s": offered}})
+	}
 
 	in := filepath.Join(dir, "results.jsonl")
 	if err := os.WriteFile(in, out.Bytes(), 0o644); err != nil {
@@ -78,7 +98,9 @@ func TestHarness(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"## Targets", "hub relay, memory buffer, 1->1 640x480", "| 1 → 1 | 640x480 |", "| 640x480 | 1/2 |",
-		"| RTSP camera passed through (`--codec h264`) | 0.62 | 2.023 Mbit/s on the wire, camera 2.007 |", "8.6×", "1280x720: ≤ 1.5× | 1.30–1.40×"} {
+		"| RTSP camera passed through (`--codec h264`) | 0.62 | 2.023 Mbit/s on the wire, camera 2.007 |", "8.6×", "1280x720: ≤ 1.5× | 1.30–1.40×",
+		// the count is the pinned hub's with spread keyframes, not the shared one's
+		"p99 ≤ 2 ms: ≥ 256 | 256 (of up to 384 tried; hub 1 CPU)", "| hub | hub 1 CPU | aligned | 256 × 15 |", "| bare nats-server | shared | spread | 256 × 15 |"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("the report lacks %q:\n%s", want, b)
 		}
@@ -130,5 +152,37 @@ func TestKeepSections(t *testing.T) {
 	}
 	if got := keepSections(report, report); got != report {
 		t.Fatalf("a report of its own sections changed:\n%s", got)
+	}
+}
+
+// pinSelf moves every thread of the process, and restores them.
+func TestPinSelf(t *testing.T) {
+	cpu, rest, ok := cpuSplit()
+	if !ok {
+		t.Skip("one CPU: nothing to pin")
+	}
+	var before unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &before); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := strconv.Atoi(cpu); !before.IsSet(n) || rest.IsSet(n) || rest.Count() != before.Count()-1 {
+		t.Fatalf("split %s / %v of %v", cpu, rest, before)
+	}
+	restore, err := pinSelf(rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tids, _ := os.ReadDir("/proc/self/task")
+	for _, d := range tids {
+		tid, _ := strconv.Atoi(d.Name())
+		var got unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &got); err == nil && got != rest {
+			t.Errorf("thread %d on %v, want %v", tid, got, rest)
+		}
+	}
+	restore()
+	var after unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &after); err != nil || after != before {
+		t.Fatalf("restored to %v, want %v (%v)", after, before, err)
 	}
 }

@@ -39,13 +39,32 @@ type latencyCase struct {
 	fps    float64 // per camera
 	frames string  // directory of the JPEGs published (and whose size the headers give)
 	video  string  // when set, the H.264 stream published instead of JPEGs
+	// aligned puts every camera's keyframes in the same frame interval
+	// (publish -gop-phase aligned) instead of spreading them
+	aligned bool
+	// pin runs the server on one CPU and this process and the cameras
+	// on the others (see pinned); without two CPUs it is not done
+	pin bool
 }
 
 // measureLatency runs a latencyCase. For a hub it also reports what its
 // CAMS stream holds at the end: stored bytes per message, JetStream's
-// overhead included.
+// overhead included. Its value pinned is 1 when the processes were
+// pinned, 0 when not.
 func measureLatency(o opts, c latencyCase) (map[string]float64, error) {
-	srv, nc, err := startServerConn(o, c.server)
+	hubCPU := ""
+	if c.pin {
+		cpu, rest, ok := cpuSplit()
+		if ok {
+			restore, err := pinSelf(rest)
+			if err != nil {
+				return nil, err
+			}
+			defer restore()
+			hubCPU = cpu
+		}
+	}
+	srv, nc, err := startServerConnOn(o, c.server, hubCPU)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +107,9 @@ func measureLatency(o opts, c latencyCase) (map[string]float64, error) {
 	if c.video != "" {
 		args = append(args, "-video", c.video)
 	}
+	if c.aligned {
+		args = append(args, "-gop-phase", "aligned")
+	}
 	pub, _, err := startChild(false, o.self, args...)
 	if err != nil {
 		return nil, err
@@ -120,6 +142,7 @@ func measureLatency(o opts, c latencyCase) (map[string]float64, error) {
 		"publisher_cpu_pct": 100 * float64(pcpu1-pcpu0) / float64(el) / ncpu,
 		"server_rss_mib":    rss / (1 << 20),
 		"machine_cpus":      ncpu,
+		"pinned":            map[bool]float64{true: 1}[hubCPU != ""],
 	}
 	if c.server != "raw" { // what the buffer holds
 		js, err := jetstream.New(nc)

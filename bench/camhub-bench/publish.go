@@ -23,7 +23,12 @@ import (
 // moment of publishing. With -video each camera publishes the access units
 // of an H.264 stream instead, in order, on cams.<id>.video.key|delta with
 // the video headers, as an agent with --codec h264 does. It runs until -seconds pass or it is signalled,
-// then prints how many frames it sent.
+// then prints how many frames it sent. Cameras start spread over one frame
+// interval; with -video, over the stream's keyframe interval unless
+// -gop-phase aligned: independent cameras' keyframes fall anywhere in it,
+// while aligned puts every camera's keyframe (the largest access unit,
+// eight to sixteen times a delta) in the same frame interval, the worst
+// case for the hub.
 // publishedIDs are the ids of the cameras "publish -cams n" simulates with
 // the default prefix. They send no status reports: a grid is given their
 // ids, as it would not discover them.
@@ -44,7 +49,11 @@ func publishCmd(args []string) error {
 	seconds := fs.Float64("seconds", 0, "stop after this long (0: when signalled)")
 	prefix := fs.String("prefix", "bench", "camera ids are PREFIX0, PREFIX1, ...")
 	video := fs.String("video", "", "publish the access units of this Annex B H.264 `file` (camhub-bench footage) instead of JPEGs")
+	phase := fs.String("gop-phase", "spread", "with -video: spread the cameras' keyframes over the keyframe interval, or align them in one frame interval: spread or aligned (the `phase`)")
 	fs.Parse(args)
+	if *phase != "spread" && *phase != "aligned" {
+		return fmt.Errorf("-gop-phase %q: want spread or aligned", *phase)
+	}
 
 	var frames [][]byte
 	var aus []videoFrame
@@ -74,6 +83,10 @@ func publishCmd(args []string) error {
 	var wg sync.WaitGroup
 	start := time.Now().Add(100 * time.Millisecond)
 	period := time.Duration(float64(time.Second) / *fps)
+	spread := period // the interval the cameras' starts are spread over
+	if aus != nil && *phase == "spread" {
+		spread *= time.Duration(keyInterval(aus))
+	}
 	for c := range *cams {
 		nc, err := nats.Connect(*url, nats.ReconnectBufSize(-1))
 		if err != nil {
@@ -86,8 +99,9 @@ func publishCmd(args []string) error {
 			id := fmt.Sprintf("%s%d", *prefix, c)
 			msg := &nats.Msg{Subject: wire.FramesSubject(id), Header: make(nats.Header, 9)}
 			subjects := [2]string{wire.VideoSubject(id, false), wire.VideoSubject(id, true)}
-			// cameras start spread over one period, as real ones do
-			next := start.Add(period * time.Duration(c) / time.Duration(*cams))
+			// cameras start spread over one period (or keyframe
+			// interval), as independent ones do
+			next := start.Add(spread * time.Duration(c) / time.Duration(*cams))
 			t := time.NewTimer(time.Until(next))
 			defer t.Stop()
 			for seq := uint64(1); ; seq++ {
@@ -155,4 +169,15 @@ func natsdCmd(args []string) error {
 	defer cancel()
 	<-ctx.Done()
 	return nil
+}
+
+// keyInterval is the number of access units from the stream's first
+// keyframe to its next (the whole stream if it has one keyframe).
+func keyInterval(aus []videoFrame) int {
+	for i := 1; i < len(aus); i++ {
+		if aus[i].key {
+			return i
+		}
+	}
+	return len(aus)
 }

@@ -26,20 +26,26 @@ type srvProc struct {
 // (and, for the hub, has its buffer). The hub runs without its motion
 // detector, which decodes every camera's pictures, unless mode ends in
 // "+motion": the benchmarks measure the relay and its buffer.
-func startServer(o opts, mode string) (*srvProc, error) {
+func startServer(o opts, mode string) (*srvProc, error) { return startServerOn(o, mode, "") }
+
+// startServerOn is startServer with the server on cpus (taskset -c's
+// list; "": wherever the system runs it).
+func startServerOn(o opts, mode, cpus string) (*srvProc, error) {
 	mode, motion := strings.CutSuffix(mode, "+motion")
 	port := freePort()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	s := &srvProc{url: "nats://" + addr}
 	var err error
 	if mode == "raw" {
-		s.c, _, err = startChild(true, o.self, "natsd", "-listen", addr)
+		name, args := pinnedCommand(cpus, o.self, "natsd", "-listen", addr)
+		s.c, _, err = startChild(true, name, args...)
 	} else {
 		if s.storeDir, err = os.MkdirTemp("", "camhub-bench-"); err != nil {
 			return nil, err
 		}
-		s.c, _, err = startChild(false, filepath.Join(o.bin, "hub"), "--insecure", "--listen", addr, "--monitor", "",
+		name, args := pinnedCommand(cpus, filepath.Join(o.bin, "hub"), "--insecure", "--listen", addr, "--monitor", "",
 			"--storage", mode, "--store-dir", s.storeDir, "--log-level", "warn", fmt.Sprintf("--motion=%v", motion))
+		s.c, _, err = startChild(false, name, args...)
 	}
 	if err != nil {
 		if s.storeDir != "" {
@@ -72,7 +78,12 @@ func startServer(o opts, mode string) (*srvProc, error) {
 
 // startServerConn is startServer with a client connection to the server.
 func startServerConn(o opts, mode string) (*srvProc, *nats.Conn, error) {
-	srv, err := startServer(o, mode)
+	return startServerConnOn(o, mode, "")
+}
+
+// startServerConnOn is startServerOn with a client connection to the server.
+func startServerConnOn(o opts, mode, cpus string) (*srvProc, *nats.Conn, error) {
+	srv, err := startServerOn(o, mode, cpus)
 	if err != nil {
 		return nil, nil, err
 	}
