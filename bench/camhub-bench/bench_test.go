@@ -76,7 +76,7 @@ func TestHarness(t *testing.T) {
 		cams                          int
 		p99                           float64
 	}{
-		{"file", pinned, "spread", 128, 1.2}, {"file", pinned, "spread", 256, 1.9}, {"file", pinned, "spread", 384, 2.5},
+		{"file", pinned, "spread", 128, 1.2}, {"file", pinned, "spread", 256, 1.9}, {"file", pinned, "spread", 384, 2.5}, {"file", pinned, "spread", 512, 1.8},
 		{"file", pinned, "aligned", 256, 5}, {"file", shared, "spread", 256, 1.5}, {"raw", shared, "spread", 256, 2.4},
 	} {
 		offered := float64(r.cams * footageFPS)
@@ -99,8 +99,9 @@ func TestHarness(t *testing.T) {
 	}
 	for _, want := range []string{"## Targets", "hub relay, memory buffer, 1->1 640x480", "| 1 → 1 | 640x480 |", "| 640x480 | 1/2 |",
 		"| RTSP camera passed through (`--codec h264`) | 0.62 | 2.023 Mbit/s on the wire, camera 2.007 |", "8.6×", "1280x720: ≤ 1.5× | 1.30–1.40×",
-		// the count is the pinned hub's with spread keyframes, not the shared one's
-		"p99 ≤ 2 ms: ≥ 256 | 256 (of up to 384 tried; hub 1 CPU)", "| hub | hub 1 CPU | aligned | 256 × 15 |", "| bare nats-server | shared | spread | 256 × 15 |"} {
+		// the count is the pinned hub's with spread keyframes, not the
+		// shared one's, and a pass above a miss does not count
+		"p99 ≤ 2 ms: ≥ 256 | 256 (of up to 512 tried; hub 1 CPU)", "| hub | hub 1 CPU | aligned | 256 × 15 |", "| bare nats-server | shared | spread | 256 × 15 |"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("the report lacks %q:\n%s", want, b)
 		}

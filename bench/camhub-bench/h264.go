@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"camhub/hub"
@@ -174,16 +175,27 @@ func h264Report(rs []Result, p func(string, ...any), target func(string, string,
 			place = pinned
 		}
 	}
-	best, tried := 0, 0
+	// best is the largest count that, with every smaller one, met the
+	// target: a pass above a miss is the noise of p99, not capacity
+	type scan struct {
+		cams int
+		ok   bool
+	}
+	var scanned []scan
 	for _, r := range lat {
 		if r.Labels["storage"] != "file" || r.Labels["keyframes"] == "aligned" || cmp.Or(r.Labels["placement"], shared) != place {
 			continue
 		}
 		cams, _ := strconv.Atoi(r.Labels["cams"])
-		tried = max(tried, cams)
-		if r.Values["p99_ms"] <= 2 && r.Values["frames_per_s"] >= 0.98*r.Values["offered_per_s"] {
-			best = max(best, cams)
+		scanned = append(scanned, scan{cams, r.Values["p99_ms"] <= 2 && r.Values["frames_per_s"] >= 0.98*r.Values["offered_per_s"]})
+	}
+	slices.SortStableFunc(scanned, func(a, b scan) int { return a.cams - b.cams })
+	best, tried := 0, 0
+	for _, c := range scanned {
+		if c.ok && best == tried {
+			best = c.cams
 		}
+		tried = c.cams
 	}
 	type pair struct{ size, h264, jpeg string }
 	var encodes []pair
@@ -261,7 +273,7 @@ func h264Report(rs []Result, p func(string, ...any), target func(string, string,
 				cmp.Or(r.Labels["keyframes"], "spread"), r.Labels["cams"], footageFPS,
 				v["frames_per_s"], v["offered_per_s"], v["p50_ms"], v["p99_ms"], v["max_ms"], v["server_cpu_pct"], v["server_rss_mib"], stored)
 		}
-		p("\nThe largest count with p99 ≤ 2 ms and every frame received (%s, keyframes spread): **%d**.\n\n", placementText[place], best)
+		p("\nThe largest count with p99 ≤ 2 ms and every frame received, as at every smaller count (%s, keyframes spread): **%d**.\n\n", placementText[place], best)
 	}
 	if len(rewind) > 0 {
 		v := rewind[0].Values
