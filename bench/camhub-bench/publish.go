@@ -17,18 +17,6 @@ import (
 	"camhub/internal/wire"
 )
 
-// publishCmd runs simulated cameras: each has its own connection, as an
-// agent does, and publishes the frames of a directory in turn with
-// camhub's headers on an absolute schedule of fps, Frame-Time being the
-// moment of publishing. With -video each camera publishes the access units
-// of an H.264 stream instead, in order, on cams.<id>.video.key|delta with
-// the video headers, as an agent with --codec h264 does. It runs until -seconds pass or it is signalled,
-// then prints how many frames it sent. Cameras start spread over one frame
-// interval; with -video, over the stream's keyframe interval unless
-// -gop-phase aligned: independent cameras' keyframes fall anywhere in it,
-// while aligned puts every camera's keyframe (the largest access unit,
-// eight to sixteen times a delta) in the same frame interval, the worst
-// case for the hub.
 // publishedIDs are the ids of the cameras "publish -cams n" simulates with
 // the default prefix. They send no status reports: a grid is given their
 // ids, as it would not discover them.
@@ -40,6 +28,19 @@ func publishedIDs(n int) []string {
 	return ids
 }
 
+// publishCmd runs simulated cameras: each has its own connection, as an
+// agent does, and publishes the frames of a directory in turn with
+// camhub's headers on an absolute schedule of fps, Frame-Time being the
+// moment of publishing. With -video each camera publishes the access units
+// of an H.264 stream instead, in order, on cams.<id>.video.key|delta with
+// the video headers, as an agent with --codec h264 does. It runs until
+// -seconds pass or it is signalled, then prints how many frames it sent.
+// Cameras start spread over one frame interval; with -video, over the
+// stream's keyframe interval unless -gop-phase aligned: independent
+// cameras' keyframes fall anywhere in it, while aligned puts every
+// camera's keyframe (the largest access unit, sixteen times a delta in
+// the bench's footage) in the same frame interval, the worst case for the
+// hub.
 func publishCmd(args []string) error {
 	fs := flag.NewFlagSet("publish", flag.ExitOnError)
 	url := fs.String("nats", nats.DefaultURL, "NATS `URL`")
