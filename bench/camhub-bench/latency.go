@@ -142,7 +142,9 @@ func measureLatency(o opts, c latencyCase) (map[string]float64, error) {
 		"publisher_cpu_pct": 100 * float64(pcpu1-pcpu0) / float64(el) / ncpu,
 		"server_rss_mib":    rss / (1 << 20),
 		"machine_cpus":      ncpu,
-		"pinned":            map[bool]float64{true: 1}[hubCPU != ""],
+	}
+	if hubCPU != "" {
+		v["pinned"] = 1
 	}
 	if c.server != "raw" { // what the buffer holds
 		js, err := jetstream.New(nc)
