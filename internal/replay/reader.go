@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"camhub/internal/wire"
@@ -119,6 +120,35 @@ func (r *reader) next(ctx context.Context) (jetstream.Msg, error) {
 // a viewer limited to some cameras may not make it, while it may create
 // consumers filtered to its cameras.
 func firstOn(ctx context.Context, st jetstream.Stream, filter string) (jetstream.Msg, error) {
+	// Right after a cluster has lost a node, a new consumer can exist
+	// before anything answers its pulls ("no responders"); the ordered
+	// consumer's own Messages recovers from this by recreating it, and
+	// so does this, for as long as firstRetries allow.
+	wait := firstRetryWait
+	for attempt := 1; ; attempt++ {
+		m, err := firstOnce(ctx, st, filter)
+		if !errors.Is(err, nats.ErrNoResponders) || attempt == firstRetries {
+			return m, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// firstRetries and firstRetryWait bound firstOn's retries: 100 ms doubling
+// to 3.2 s, 6.3 s in all, the time a cluster takes to elect the leaders of
+// a lost node's streams.
+const (
+	firstRetries   = 7
+	firstRetryWait = 100 * time.Millisecond
+)
+
+// firstOnce is one try of firstOn.
+func firstOnce(ctx context.Context, st jetstream.Stream, filter string) (jetstream.Msg, error) {
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter}, NamePrefix: ConsumerNamePrefix(), InactiveThreshold: consumerInactivity,
 	})
