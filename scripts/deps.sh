@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages camhub needs, if any are missing.
-#   scripts/deps.sh build   OpenCV's, TurboJPEG's and FFmpeg's (libavcodec,
-#                           libswscale) development files and a C++ compiler
+#   scripts/deps.sh build   OpenCV's, TurboJPEG's, FFmpeg's (libavcodec,
+#                           libswscale) and libyuv's development files and a
+#                           C++ compiler
 #   scripts/deps.sh test    the above, plus what the tests drive: Xvfb, X tools,
 #                           Prometheus (the dashboard test), qemu-user with binfmt
 #                           (arm64 containers),
@@ -13,7 +14,7 @@
 #                           and GStreamer's RTSP server (an H.264 IP camera)
 set -euo pipefail
 
-build=(pkg-config g++ libopencv-dev libturbojpeg0-dev libavcodec-dev libswscale-dev libavutil-dev)
+build=(pkg-config g++ libopencv-dev libturbojpeg0-dev libavcodec-dev libswscale-dev libavutil-dev libyuv-dev)
 test=(xvfb x11-apps imagemagick xdotool gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium ffmpeg iproute2 curl python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 opencv-doc mosquitto-clients prometheus qemu-user-static binfmt-support)
 
 bench=(libjpeg-turbo-progs ffmpeg python3-zmq python3-opencv python3-numpy python3-matplotlib opencv-doc gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 chromium)

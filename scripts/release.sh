@@ -38,7 +38,7 @@ Environment:
                          1.4 GB each, made once with debootstrap (a few minutes)
   CAMHUB_DEBIAN_MIRROR   the Debian mirror for the sysroots (default http://deb.debian.org/debian)
   CAMHUB_SYSROOT_PACKAGES  the -dev packages in a sysroot (default libopencv-dev,libturbojpeg0-dev,
-                         libavcodec-dev,libswscale-dev,libavutil-dev)
+                         libavcodec-dev,libswscale-dev,libavutil-dev,libyuv-dev)
 
 Missing tools (debootstrap, crossbuild-essential-<arch>, qemu-user-static,
 binutils, pkg-config) are installed with apt-get, with sudo unless root.
@@ -71,10 +71,10 @@ done
 sysroot_base=${CAMHUB_SYSROOT_DIR:-/var/tmp/camhub-sysroot}
 mirror=${CAMHUB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # The development packages the cgo code needs (pkg-config: opencv4 for gocv,
-# libturbojpeg for internal/turbojpeg, libavcodec, libswscale and libavutil for
-# internal/avcodec's H.264). A sysroot made with another list, or
-# another recipe version, is made again.
-sysroot_packages=${CAMHUB_SYSROOT_PACKAGES:-libopencv-dev,libturbojpeg0-dev,libavcodec-dev,libswscale-dev,libavutil-dev}
+# libturbojpeg for internal/turbojpeg, libavcodec, libswscale, libavutil and
+# libyuv, linked statically, for internal/avcodec's H.264). A sysroot made
+# with another list, or another recipe version, is made again.
+sysroot_packages=${CAMHUB_SYSROOT_PACKAGES:-libopencv-dev,libturbojpeg0-dev,libavcodec-dev,libswscale-dev,libavutil-dev,libyuv-dev}
 sysroot_recipe=2
 
 command -v go >/dev/null || die "go is not on PATH (Go 1.26: https://go.dev/dl/)"
@@ -188,6 +188,7 @@ build_arch() {
 	local -a env_=(CGO_ENABLED=1 GOOS=linux "GOARCH=$goarch")
 	if [ "$arch" = "$host_arch" ]; then
 		pkg-config --exists opencv4 || die "amd64: OpenCV's development files are missing: apt-get install libopencv-dev"
+		[ -f /usr/include/libyuv.h ] || die "amd64: libyuv's development files are missing: apt-get install libyuv-dev"
 	else
 		[ "$host_arch" = amd64 ] || die "cross-compiling is only set up from amd64 (this is $host_arch)"
 		apt_need "$triplet-g++" "crossbuild-essential-$arch"

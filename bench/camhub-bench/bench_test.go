@@ -131,8 +131,8 @@ func TestParseBench(t *testing.T) {
 		rs[0].Values["wire-Mbit/s"] != 2.023 || rs[1].Name != "BenchmarkAgent/testpattern-1280x720" {
 		t.Fatalf("%+v", rs)
 	}
-	m := qualityLine.FindStringSubmatch("    avcodec_test.go:651: x264 superfast crf 27: SSIM 0.9759, 8014 bytes a frame; JPEG q80: SSIM 0.9761, 52770 bytes a frame; 6.6x fewer bytes")
-	if m == nil || m[1] != "superfast" || m[2] != "27" || m[7] != "6.6" {
+	m := qualityLine.FindStringSubmatch("    avcodec_test.go:651: x264 superfast crf 26.7: SSIM 0.9763, 8294 bytes a frame; JPEG q80: SSIM 0.9761, 52766 bytes a frame; 6.4x fewer bytes")
+	if m == nil || m[1] != "superfast" || m[2] != "26.7" || m[7] != "6.4" {
 		t.Fatalf("quality line: %q", m)
 	}
 }

@@ -95,7 +95,7 @@ func footageCmd(args []string) error {
 	if err := os.WriteFile(filepath.Join(*out, footageH264), stream, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "footage: %d frames of vtest at %dx%d: JPEG q%d mean %d KiB, H.264 (%s, CRF %d) mean %.1f KiB, in %s\n",
+	fmt.Fprintf(os.Stderr, "footage: %d frames of vtest at %dx%d: JPEG q%d mean %d KiB, H.264 (%s, CRF %g) mean %.1f KiB, in %s\n",
 		*n, w, h, *quality, jpegBytes/(*n)>>10, enc.Config().Preset, enc.Config().CRF, float64(len(stream))/float64(*n)/1024, *out)
 	return nil
 }

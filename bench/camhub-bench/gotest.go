@@ -55,7 +55,7 @@ func h264Agent(res *results, o opts) error {
 }
 
 // qualityLine is TestQualityAgainstJPEG's log line.
-var qualityLine = regexp.MustCompile(`x264 (\w+) crf (\d+): SSIM ([\d.]+), (\d+) bytes a frame; JPEG q80: SSIM ([\d.]+), (\d+) bytes a frame; ([\d.]+)x fewer bytes`)
+var qualityLine = regexp.MustCompile(`x264 (\w+) crf ([\d.]+): SSIM ([\d.]+), (\d+) bytes a frame; JPEG q80: SSIM ([\d.]+), (\d+) bytes a frame; ([\d.]+)x fewer bytes`)
 
 // goTest runs the test binary bin/<pkg>.test in the package's directory
 // and returns its output.

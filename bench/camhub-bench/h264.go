@@ -222,7 +222,7 @@ func h264Report(rs []Result, p func(string, ...any), target func(string, string,
 		if len(quality) > 0 {
 			q := quality[0].Values
 			target("H.264 bitrate vs JPEG on real footage at equal or better SSIM: ≥ 6× less",
-				fmt.Sprintf("%.1f× (SSIM %.4f vs JPEG's %.4f; vtest 640x480, %s CRF %.0f)", q["ratio"], q["h264_ssim"], q["jpeg_ssim"], quality[0].Labels["preset"], q["crf"]),
+				fmt.Sprintf("%.1f× (SSIM %.4f vs JPEG's %.4f; vtest 640x480, %s CRF %g)", q["ratio"], q["h264_ssim"], q["jpeg_ssim"], quality[0].Labels["preset"], q["crf"]),
 				q["ratio"] >= 6 && q["h264_ssim"] >= q["jpeg_ssim"]-0.0005)
 		}
 		if len(h264RTSP) > 0 && len(jpegRTSP) > 0 {
@@ -308,7 +308,7 @@ func h264Report(rs []Result, p func(string, ...any), target func(string, string,
 	}
 	if len(quality) > 0 {
 		q := quality[0].Values
-		p("### Bytes at equal SSIM\n\n`TestQualityAgainstJPEG` (`bin/avcodec.test`): 30 frames of vtest at 640x480, SSIM by ffmpeg's ssim filter: x264 %s CRF %.0f SSIM %.4f at %.0f bytes a frame, JPEG q80 SSIM %.4f at %.0f: **%.1f× fewer bytes**.\n\n",
+		p("### Bytes at equal SSIM\n\n`TestQualityAgainstJPEG` (`bin/avcodec.test`): 30 frames of vtest at 640x480, SSIM by ffmpeg's ssim filter: x264 %s CRF %g SSIM %.4f at %.0f bytes a frame, JPEG q80 SSIM %.4f at %.0f: **%.1f× fewer bytes**.\n\n",
 			quality[0].Labels["preset"], q["crf"], q["h264_ssim"], q["h264_bytes"], q["jpeg_ssim"], q["jpeg_bytes"], q["ratio"])
 	}
 }

@@ -1,6 +1,7 @@
 // Package avcodec encodes and decodes H.264 with FFmpeg's libavcodec (Debian's
 // FFmpeg 5.1), straight from and to 8-bit BGR gocv Mats, converting with
-// libswscale.
+// libyuv (to the encoder) and libswscale (from the decoder, whatever
+// format and colour space a camera sends).
 //
 // The Encoder uses libx264 (baseline profile, no B-frames, zero latency)
 // or, where there is one, the V4L2 hardware encoder of a Raspberry Pi 4
@@ -18,6 +19,7 @@ package avcodec
 
 /*
 #cgo pkg-config: libavcodec libswscale libavutil
+#cgo LDFLAGS: -l:libyuv.a -lstdc++
 #include "avcodec.h"
 */
 import "C"

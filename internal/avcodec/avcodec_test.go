@@ -410,9 +410,9 @@ func TestEncoderErrors(t *testing.T) {
 
 	e := newEncoder(t, EncoderConfig{Width: 320, Height: 240, FPS: 10, Codec: CodecX264})
 	defer e.Close()
-	// Live counts what is open: a context, a frame, a packet, a scaler
-	if Live() != 4 {
-		t.Errorf("an open encoder: %s, want 4 objects", LiveString())
+	// Live counts what is open: a context, a frame, a packet
+	if Live() != 3 {
+		t.Errorf("an open encoder: %s, want 3 objects", LiveString())
 	}
 	for name, m := range map[string]gocv.Mat{
 		"wrong size": gocv.NewMatWithSize(480, 640, gocv.MatTypeCV8UC3),
@@ -590,9 +590,10 @@ func hugeSPS(t testing.TB) []byte {
 // TestQualityAgainstJPEG: on real footage (vtest, 640x480, 10 fps) the
 // default encoder matches TurboJPEG at quality 80 in SSIM (ffmpeg's ssim
 // filter against the source frames) with a sixth of the bytes or less.
-// Measured: JPEG 0.9761 at 52.8 kB a frame; superfast (CRF 27, the
-// default) 0.9759 at 8.0 kB, 6.6x fewer; veryfast (CRF 25) 0.977 at
-// 7.5 kB, 7.0x fewer; ultrafast (CRF 26) 0.977 at 10.3 kB, 5.1x fewer.
+// Measured: JPEG 0.9761 at 52.8 kB a frame; superfast (CRF 26.7, the
+// default) 0.9763 at 8.3 kB, 6.4x fewer; veryfast (CRF 25) 0.9762 at
+// 7.5 kB, 7.0x fewer; ultrafast (CRF 26) 0.9768 at 10.3 kB, 5.1x fewer.
+// (The allowance below is for another CPU's conversion code paths.)
 func TestQualityAgainstJPEG(t *testing.T) {
 	noLeaks(t)
 	const n = 30
@@ -648,9 +649,9 @@ func TestQualityAgainstJPEG(t *testing.T) {
 	}
 	sh, sj := ssim("x.h264"), ssim("x.mjpeg")
 	ratio := float64(len(jpegs)) / float64(len(h))
-	t.Logf("x264 %s crf %d: SSIM %.4f, %d bytes a frame; JPEG q80: SSIM %.4f, %d bytes a frame; %.1fx fewer bytes",
+	t.Logf("x264 %s crf %g: SSIM %.4f, %d bytes a frame; JPEG q80: SSIM %.4f, %d bytes a frame; %.1fx fewer bytes",
 		e.Config().Preset, e.Config().CRF, sh, len(h)/n, sj, len(jpegs)/n, ratio)
-	if sh < sj-0.005 || ratio < 6 {
+	if sh < sj-0.002 || ratio < 6 {
 		t.Errorf("H.264 SSIM %.4f against JPEG's %.4f, %.1fx fewer bytes: want the same SSIM with 6x fewer", sh, sj, ratio)
 	}
 }

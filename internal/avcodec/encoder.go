@@ -47,15 +47,16 @@ const (
 )
 
 // DefaultCRF returns the constant rate factor a preset uses in quality
-// mode: the lowest quality at which its SSIM is that of JPEG at quality
-// 80 on real footage (vtest at 640x480: JPEG 0.976; veryfast at 25 and
-// ultrafast at 26 0.977, superfast at 27 0.976).
-func DefaultCRF(preset string) int {
+// mode: about the lowest quality at which its SSIM is at least that of
+// JPEG at quality 80 on real footage (vtest at 640x480: JPEG 0.9761;
+// superfast at 26.7 0.9763, veryfast at 25 0.9762, ultrafast at 26
+// 0.9768; TestQualityAgainstJPEG).
+func DefaultCRF(preset string) float64 {
 	switch preset {
 	case PresetUltrafast:
 		return 26
 	case PresetSuperfast:
-		return 27
+		return 26.7
 	}
 	return 25
 }
@@ -75,7 +76,7 @@ type EncoderConfig struct {
 	// encoder has no quality mode: at 0 it gets 0.25 bit per pixel and
 	// frame (768 kbit/s for 640x480 at 10 fps).
 	Bitrate int
-	CRF     int // libx264's constant rate factor when Bitrate is 0; 0: DefaultCRF(Preset)
+	CRF     float64 // libx264's constant rate factor when Bitrate is 0; 0: DefaultCRF(Preset)
 
 	KeyInterval time.Duration // time between keyframes; 0: DefaultKeyInterval
 	Preset      string        // PresetUltrafast, PresetSuperfast or PresetVeryfast (libx264); "": DefaultPreset
@@ -95,7 +96,7 @@ func (c EncoderConfig) withDefaults() (EncoderConfig, error) {
 		return c, fmt.Errorf("avcodec: fps %v: want more than 0, at most 1000", c.FPS)
 	}
 	if c.Bitrate < 0 || c.CRF < 0 || c.CRF > 51 || c.KeyInterval < 0 || c.Threads < 0 {
-		return c, fmt.Errorf("avcodec: bitrate %d, crf %d, key interval %v, threads %d: none may be negative, crf at most 51",
+		return c, fmt.Errorf("avcodec: bitrate %d, crf %v, key interval %v, threads %d: none may be negative, crf at most 51",
 			c.Bitrate, c.CRF, c.KeyInterval, c.Threads)
 	}
 	if c.Preset == "" {
@@ -148,7 +149,6 @@ type Encoder struct {
 	ctx   *C.AVCodecContext
 	frame *C.AVFrame // YUV 4:2:0, reused
 	pkt   *C.AVPacket
-	sws   *C.struct_SwsContext // BGR to YUV 4:2:0 at the configured size
 
 	n        int64 // pictures sent; the next one's pts in the codec's time base
 	pts      [ptsRing]time.Duration
@@ -206,7 +206,7 @@ func openEncoder(name string, cfg EncoderConfig) (_ *Encoder, err error) {
 	c.gop_size = C.int(cfg.gop())
 	c.max_b_frames = 0
 	c.thread_count = C.int(cfg.Threads)
-	// what swscale's BGR to YUV makes, said in the stream (VUI)
+	// what camhub_from_bgr makes, said in the stream (VUI)
 	c.colorspace = C.AVCOL_SPC_SMPTE170M
 	c.color_range = C.AVCOL_RANGE_MPEG
 	bitrate := cfg.Bitrate
@@ -230,7 +230,7 @@ func openEncoder(name string, cfg EncoderConfig) (_ *Encoder, err error) {
 			{"x264-params", "repeat-headers=1:scenecut=0"},
 		}
 		if cfg.Bitrate == 0 {
-			x264 = append(x264, [2]string{"crf", strconv.Itoa(cfg.CRF)})
+			x264 = append(x264, [2]string{"crf", strconv.FormatFloat(cfg.CRF, 'f', -1, 64)})
 		}
 		for _, o := range x264 {
 			if err := setOpt(c.priv_data, o[0], o[1]); err != nil {
@@ -254,11 +254,6 @@ func openEncoder(name string, cfg EncoderConfig) (_ *Encoder, err error) {
 	}
 	if e.pkt = newPacket(); e.pkt == nil {
 		return nil, errors.New("out of memory")
-	}
-	e.sws = countScaler(C.sws_getContext(c.width, c.height, C.AV_PIX_FMT_BGR24, c.width, c.height,
-		C.AV_PIX_FMT_YUV420P, C.SWS_BILINEAR, nil, nil, nil))
-	if e.sws == nil {
-		return nil, errors.New("no BGR to YUV converter")
 	}
 	// parameter sets the encoder gives up front (extradata), if any
 	if c.extradata != nil && c.extradata_size > 0 {
@@ -303,8 +298,8 @@ func (e *Encoder) Encode(img gocv.Mat, pts time.Duration) ([]Packet, error) {
 	if r := C.av_frame_make_writable(e.frame); r < 0 {
 		return nil, averr(r, "making the picture writable")
 	}
-	if r := C.camhub_from_bgr(e.sws, (*C.uint8_t)(unsafe.Pointer(&pix[0])), C.int(img.Step()), e.frame); r < 0 {
-		return nil, averr(r, "converting BGR to YUV")
+	if r := C.camhub_from_bgr((*C.uint8_t)(unsafe.Pointer(&pix[0])), C.int(img.Step()), e.frame); r != 0 {
+		return nil, errors.New("avcodec: converting BGR to YUV: libyuv refused the picture")
 	}
 	e.frame.pts = C.int64_t(e.n)
 	e.pts[e.n%ptsRing] = pts
@@ -403,7 +398,6 @@ func (e *Encoder) time(ts int64) time.Duration {
 // Close frees the encoder without flushing it. It may be called more than
 // once.
 func (e *Encoder) Close() error {
-	freeScaler(&e.sws)
 	freePacket(&e.pkt)
 	freeFrame(&e.frame)
 	freeContext(&e.ctx)
