@@ -37,6 +37,8 @@ func main() {
 		err = bareloopCmd(args)
 	case "natsd":
 		err = natsdCmd(args)
+	case "forward":
+		err = forwardCmd(args)
 	case "report":
 		err = reportCmd(args)
 	case "-h", "--help", "help":
@@ -65,6 +67,8 @@ commands:
   publish  simulated cameras: publish pre-encoded frames with camhub's headers
   natsd    a bare nats-server without JetStream: the raw NATS ceiling
   bareloop the agent's work in a plain OpenCV loop: the agent's reference
+  forward  the floor under the agent's passthrough: a Go process's CPU per
+           burst of packets forwarded from one TCP connection to another
   report   write the Markdown report from the JSON lines
 
 Run "camhub-bench <command> -h" for a command's flags. make bench runs it all.
