@@ -294,7 +294,8 @@ func reportCmd(args []string) error {
 	p("go test -run TestPageH264TierBytes -v ./web/                            # the same, 16 H.264 cameras with an H.264 small tier\n")
 	p("CAMHUB_PAGE_BENCH=2m go test -run '^(TestPageAge|TestPageCPU)$' -v ./web/   # the web page (section 10): age by player, Chromium CPU per frame\n")
 	p("CAMHUB_PAGE_BENCH=10m CAMHUB_PAGE_BENCH_OUT=page.md go test -run '^TestPageAge$' -timeout 30m ./web/   # the page's age over 10 minutes (section 10)\n")
-	p("bin/camhub-bench run -only h264hub,h264agent -frames bench/out/frames -bin bin   # section 8 alone\n```\n")
+	p("bin/camhub-bench run -only h264hub,h264agent -frames bench/out/frames -bin bin   # section 8 alone\n")
+	p("bin/camhub-bench forward                   # the floor under a passed-through frame: Go forwarding 15 bursts/s between TCP connections\n```\n")
 
 	report := b.String()
 	if old, err := os.ReadFile(*out); err == nil {
