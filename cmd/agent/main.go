@@ -281,7 +281,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	defer nc.Close()
+	defer natsconn.Close(nc)
 	a, err := agent.New(cfg, nc, log)
 	if err != nil {
 		return fail(err)

@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("connecting to the hub", "error", err)
 		return cli.ExitFailure
 	}
-	defer nc.Close()
+	defer natsconn.Close(nc)
 	d, err := detector.New(nc, detector.Config{Defaults: cam, Cameras: o.motion.Cameras, Only: o.motion.Cams, Snapshots: o.snapshot}, log)
 	if err != nil {
 		return cli.UsageError(stderr, "detector", err)

@@ -15,6 +15,7 @@ import (
 	"camhub/internal/cli"
 	"camhub/internal/export"
 	"camhub/internal/humantime"
+	"camhub/internal/natsconn"
 	"camhub/internal/replay"
 	"camhub/internal/wire"
 )
@@ -58,7 +59,7 @@ func runEvents(ctx context.Context, o *options, stdout, stderr io.Writer, log *s
 		fmt.Fprintln(stderr, "viewer events:", err)
 		return cli.ExitFailure
 	}
-	defer nc.Close()
+	defer natsconn.Close(nc)
 	since := o.since
 	if since == 0 {
 		since = defaultEventsSince
@@ -111,7 +112,7 @@ func runExportEvent(ctx context.Context, o *options, stdout, stderr io.Writer, l
 		fmt.Fprintln(stderr, "viewer export:", err)
 		return cli.ExitFailure
 	}
-	defer nc.Close()
+	defer natsconn.Close(nc)
 	p := newProgress(stderr, o.event, isTerminal(stderr), time.Now)
 	res, err := export.Event(ctx, js, o.event, o.out, p.update)
 	p.clear()

@@ -40,7 +40,7 @@ func runGrid(ctx context.Context, o *options, stdout, stderr io.Writer, log *slo
 		log.Error("cannot connect", "error", err)
 		return cli.ExitFailure
 	}
-	defer nc.Close()
+	defer natsconn.Close(nc)
 	cfg := viewer.Config{Cams: o.cams, WindowSize: o.size.Point, Tier: o.tier}
 	if o.rewinding() {
 		cfg.Rewind, cfg.Speed = o.at.t, o.speed
@@ -78,7 +78,7 @@ func runWeb(ctx context.Context, o *options, stderr io.Writer, log *slog.Logger)
 		log.Error("cannot connect", "error", err)
 		return cli.ExitFailure
 	}
-	defer nc.Close()
+	defer natsconn.Close(nc)
 	cfg := web.Config{Addr: o.http, Cams: o.cams, TLSCert: o.httpCert, TLSKey: o.httpKey, Video: videojpeg.Factory}
 	tok := o.auth.Token()
 	// A joined web viewer serves HTTPS with the certificate the hub's CA

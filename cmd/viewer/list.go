@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"camhub/internal/cli"
+	"camhub/internal/natsconn"
 	"camhub/viewer"
 )
 
@@ -18,7 +19,7 @@ func runList(ctx context.Context, o *options, stdout, stderr io.Writer, log *slo
 		fmt.Fprintln(stderr, "viewer list:", err)
 		return cli.ExitFailure
 	}
-	defer nc.Close()
+	defer natsconn.Close(nc)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	// camlist.ErrNoHub's message says what to do

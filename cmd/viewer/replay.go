@@ -65,7 +65,7 @@ func dialOnce(o *options, stderr io.Writer, log *slog.Logger) (*nats.Conn, jetst
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
-		nc.Close()
+		natsconn.Close(nc)
 		return nil, nil, err
 	}
 	return nc, js, nil
@@ -129,7 +129,7 @@ func bufferCameras(ctx context.Context, js jetstream.JetStream) ([]string, error
 func runSnapshot(ctx context.Context, o *options, stdout, stderr io.Writer, log *slog.Logger) int {
 	nc, js, err := dialOnce(o, stderr, log)
 	if err == nil {
-		defer nc.Close()
+		defer natsconn.Close(nc)
 		err = o.makeOutDir()
 	}
 	if err != nil {
@@ -163,7 +163,7 @@ func runExport(ctx context.Context, o *options, stdout, stderr io.Writer, log *s
 	}
 	nc, js, err := dialOnce(o, stderr, log)
 	if err == nil {
-		defer nc.Close()
+		defer natsconn.Close(nc)
 		err = o.makeOutDir()
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -100,6 +101,20 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 	}
 	opts = append(opts, auth...)
 	opts = append(opts, o.Extra...)
+	// Last: the closed handler (the caller's, if Extra set one) then says
+	// that nats.go has run its last callback for the connection (Close).
+	done := make(chan struct{})
+	opts = append(opts, func(no *nats.Options) error {
+		prev := no.ClosedCB
+		no.ClosedCB = func(nc *nats.Conn) {
+			if prev != nil {
+				prev(nc)
+			}
+			close(done)
+			lastCallback.Delete(nc) // however it was closed
+		}
+		return nil
+	})
 	nc, err := nats.Connect(urls, opts...)
 	if err != nil {
 		err = fmt.Errorf("connecting to NATS at %s: %w", RedactURL(urls), err)
@@ -110,10 +125,41 @@ func Dial(urls string, o DialOptions, log *slog.Logger) (*nats.Conn, error) {
 		}
 		return nil, err
 	}
+	lastCallback.Store(nc, done)
+	select {
+	case <-done: // closed already, before the Store
+		lastCallback.Delete(nc)
+	default:
+	}
 	if !nc.IsConnected() {
 		log.Info("waiting for NATS", "url", RedactURL(urls))
 	}
 	return nc, nil
+}
+
+// lastCallback holds, for each open connection Dial made, a channel closed
+// once nats.go has run its last callback for it (which then removes it).
+var lastCallback sync.Map // *nats.Conn → chan struct{}
+
+// closeWait bounds how long Close waits for the connection's callbacks.
+const closeWait = 2 * time.Second
+
+// Close closes a connection Dial made and waits, up to 2 s, until nats.go
+// has run its callbacks for it (they log): nothing is logged for the
+// connection after Close returns, so a program's logs end with it.
+// Callbacks run on nats.go's own goroutine, after nc.Close has returned.
+func Close(nc *nats.Conn) {
+	nc.Close()
+	v, ok := lastCallback.LoadAndDelete(nc)
+	if !ok {
+		return
+	}
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-v.(chan struct{}):
+	case <-t.C:
+	}
 }
 
 // Backoff returns a reconnect delay that doubles from min to max with up to

@@ -1,8 +1,17 @@
 package natsconn
 
 import (
+	"bytes"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"camhub/internal/testenv"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -36,4 +45,61 @@ func TestBackoff(t *testing.T) {
 			t.Fatalf("attempt %d: delay %v, want %v plus at most 20%% jitter", i, d, base)
 		}
 	}
+}
+
+// syncBuffer is a log destination safe to read while nats.go's goroutine
+// writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestCloseWaitsForCallbacks: once Close returns, the connection's last
+// log line ("disconnected from NATS", written by a nats.go callback on its
+// own goroutine) is written, and nothing more comes; the connection's
+// entry is gone, however it was closed.
+func TestCloseWaitsForCallbacks(t *testing.T) {
+	s := testenv.NATS(t, nil)
+	for range 20 { // a callback left running would show in some of them
+		var logs syncBuffer
+		nc, err := Dial(s.ClientURL(), DialOptions{Name: "close-test"}, slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		Close(nc)
+		got := logs.String()
+		if !strings.Contains(got, `msg="disconnected from NATS"`) {
+			t.Fatalf("after Close, the log has no disconnection:\n%s", got)
+		}
+		if _, ok := lastCallback.Load(nc); ok {
+			t.Fatal("Close left the connection's entry")
+		}
+	}
+	// closed by nats.go's own Close, as the web viewer's per-user
+	// connections are, with a closed handler of their own (Extra): that
+	// handler runs, and the entry goes too
+	closed := make(chan struct{})
+	nc, err := Dial(s.ClientURL(), DialOptions{Name: "close-test", Extra: []nats.Option{nats.ClosedHandler(func(*nats.Conn) { close(closed) })}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	<-closed
+	testenv.Eventually(t, 5*time.Second, "the entry of a connection closed by nc.Close gone", func() bool {
+		_, ok := lastCallback.Load(nc)
+		return !ok
+	})
 }
