@@ -1,11 +1,9 @@
 package natsconn
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,25 +45,6 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe to read while nats.go's goroutine
-// writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestCloseWaitsForCallbacks: once Close returns, the connection's last
 // log line ("disconnected from NATS", written by a nats.go callback on its
 // own goroutine) is written, and nothing more comes; the connection's
@@ -73,7 +52,7 @@ func (s *syncBuffer) String() string {
 func TestCloseWaitsForCallbacks(t *testing.T) {
 	s := testenv.NATS(t, nil)
 	for range 20 { // a callback left running would show in some of them
-		var logs syncBuffer
+		var logs testenv.Buffer // written by nats.go's goroutine
 		nc, err := Dial(s.ClientURL(), DialOptions{Name: "close-test"}, slog.New(slog.NewTextHandler(&logs, nil)))
 		if err != nil {
 			t.Fatal(err)
