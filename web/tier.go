@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -95,26 +94,28 @@ func (c *client) newerLo(want func(string) bool, out []*frame) []*frame {
 	return out
 }
 
-// subscribeLo subscribes to the small tier of every camera shown.
-func (s *Server) subscribeLo() error {
-	subjects := []string{wire.AllLoFrames, wire.AllLoVideo}
+// subscribeTier subscribes to one tier's JPEG frames and video of every
+// camera shown (all of them: the subjects all, else a camera's own), each
+// with its handler.
+func (s *Server) subscribeTier(allFrames, allVideo string, frames, video func(id string) string, onFrame, onVideo nats.MsgHandler) error {
+	type sub struct {
+		subject string
+		handler nats.MsgHandler
+	}
+	subs := []sub{{allFrames, onFrame}, {allVideo, onVideo}}
 	if s.only != nil {
-		subjects = subjects[:0]
+		subs = subs[:0]
 		for _, id := range s.cfg.Cams {
-			subjects = append(subjects, wire.LoFramesSubject(id), wire.LoVideoFilter(id))
+			subs = append(subs, sub{frames(id), onFrame}, sub{video(id), onVideo})
 		}
 	}
-	for _, subj := range subjects {
-		handler := s.onLoFrame
-		if strings.HasSuffix(subj, "."+wire.KindVideo+".*") {
-			handler = s.onLoVideo
-		}
-		sub, err := s.nc.Subscribe(subj, handler)
+	for _, w := range subs {
+		ns, err := s.nc.Subscribe(w.subject, w.handler)
 		if err != nil {
-			return fmt.Errorf("subscribing to %s: %w", subj, err)
+			return fmt.Errorf("subscribing to %s: %w", w.subject, err)
 		}
-		s.subs = append(s.subs, sub)
-		if err := sub.SetPendingLimits(pendingFrames, pendingBytes); err != nil {
+		s.subs = append(s.subs, ns)
+		if err := ns.SetPendingLimits(pendingFrames, pendingBytes); err != nil {
 			return err
 		}
 	}

@@ -139,10 +139,17 @@ func (c *counting) Write(p []byte) (int, error) {
 
 func (c *counting) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
-// /api/stream?lo=a sends a from its small tier, b from its main one.
+// /api/stream?lo=a sends a from its small tier, b from its main one, with
+// every camera shown or (--cams) only those named.
 func TestStreamTiers(t *testing.T) {
+	for name, cfg := range map[string]Config{"all": {}, "named": {Cams: []string{"a", "b"}}} {
+		t.Run(name, func(t *testing.T) { testStreamTiers(t, cfg) })
+	}
+}
+
+func testStreamTiers(t *testing.T, cfg Config) {
 	_, nc := startHub(t)
-	_, ts := startWeb(t, Config{}, nc)
+	_, ts := startWeb(t, cfg, nc)
 	tieredCameras(t, nc, []string{"a", "b"}, 50*time.Millisecond)
 	ctx, _ := ctxFor(t)
 	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/api/stream?lo=a", nil)

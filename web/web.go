@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -300,29 +299,15 @@ func (s *Server) known(id string) bool {
 	return s.live.newest(id) != nil || s.isVideo(id)
 }
 
+// subscribe subscribes to the main and small tiers of every camera shown,
+// and to every camera's status.
 func (s *Server) subscribe() error {
-	subjects := []string{wire.AllFrames, wire.AllVideo}
-	if s.only != nil {
-		subjects = subjects[:0]
-		for _, id := range s.cfg.Cams {
-			subjects = append(subjects, wire.FramesSubject(id), wire.VideoFilter(id))
-		}
+	err := s.subscribeTier(wire.AllFrames, wire.AllVideo, wire.FramesSubject, wire.VideoFilter, s.onFrame, s.onVideo)
+	if err != nil {
+		return err
 	}
-	for _, subj := range subjects {
-		handler := s.onFrame
-		if strings.HasSuffix(subj, "."+wire.KindVideo+".*") {
-			handler = s.onVideo
-		}
-		sub, err := s.nc.Subscribe(subj, handler)
-		if err != nil {
-			return fmt.Errorf("subscribing to %s: %w", subj, err)
-		}
-		s.subs = append(s.subs, sub)
-		if err := sub.SetPendingLimits(pendingFrames, pendingBytes); err != nil {
-			return err
-		}
-	}
-	if err := s.subscribeLo(); err != nil {
+	err = s.subscribeTier(wire.AllLoFrames, wire.AllLoVideo, wire.LoFramesSubject, wire.LoVideoFilter, s.onLoFrame, s.onLoVideo)
+	if err != nil {
 		return err
 	}
 	sub, err := s.nc.Subscribe(wire.AllStatus, func(m *nats.Msg) { s.dir.onStatus(m, s.want) })
