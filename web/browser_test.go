@@ -7,86 +7,23 @@ import (
 	"image"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"camhub/internal/testenv/browsertest"
 	"camhub/internal/wire"
 )
 
-// chromium is where Debian's chromium package puts the browser.
-const chromium = "/usr/bin/chromium"
-
-// browser starts headless Chromium for the test and returns a tab's
-// context, and a function that returns the console errors, exceptions and
-// failed loads the page reported so far.
+// browser starts headless Chromium for the test (browsertest.Start) with a
+// window the size of a laptop's.
 func browser(t *testing.T) (context.Context, func() []string) {
 	t.Helper()
-	if _, err := exec.LookPath(chromium); err != nil {
-		t.Fatalf("no Chromium at %s (scripts/deps.sh test, or apt-get install chromium): %v", chromium, err)
-	}
-	var out bytes.Buffer
-	var outMu sync.Mutex
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox, // tests run as root
-		chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 900),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.CombinedOutput(writerFunc(func(p []byte) (int, error) {
-			outMu.Lock()
-			defer outMu.Unlock()
-			return out.Write(p)
-		})),
-	)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		acancel()
-	})
-	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		outMu.Lock()
-		defer outMu.Unlock()
-		t.Fatalf("starting Chromium: %v\n%s", err, out.String())
-	}
-	var mu sync.Mutex
-	var problems []string
-	messages := chromedp.Console(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.IsException() || m.Type == chromedp.ConsoleError {
-				mu.Lock()
-				problems = append(problems, fmt.Sprintf("%s %s:%d: %s", m.Type, m.URL, m.Line+1, m.Text))
-				mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return ctx, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), problems...)
-	}
+	return browsertest.Start(t, chromedp.WindowSize(1280, 900))
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // run runs a chromedp action that returns a value, failing the test on
 // error.

@@ -3,23 +3,18 @@ package mp4
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"camhub/internal/h264"
+	"camhub/internal/testenv/browsertest"
 )
-
-// chromium is where Debian's chromium package puts the browser.
-const chromium = "/usr/bin/chromium"
 
 // msePage appends the init segment then every fragment to a SourceBuffer,
 // plays the result at twice the speed and records what it saw.
@@ -56,9 +51,7 @@ v.src = URL.createObjectURL(ms);
 // it takes the codec string, buffers the whole clip (0 to 3 s) and
 // decodes every frame, B-frames included.
 func TestMSEChromium(t *testing.T) {
-	if _, err := exec.LookPath(chromium); err != nil {
-		t.Fatalf("no Chromium at %s (scripts/deps.sh test): %v", chromium, err)
-	}
+	browsertest.Need(t)
 	for _, tc := range []struct {
 		name   string
 		bf     int
@@ -136,67 +129,12 @@ func TestMSEChromium(t *testing.T) {
 	}
 }
 
-// browser starts headless Chromium for the test and returns a tab's
-// context and the console errors and exceptions reported so far.
+// browser starts headless Chromium for the test (browsertest.Start),
+// playing media without a user's gesture.
 func browser(t *testing.T) (context.Context, func() []string) {
 	t.Helper()
-	var out bytes.Buffer
-	var outMu sync.Mutex
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox, // tests run as root
-		chromedp.DisableGPU,
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.CombinedOutput(writerFunc(func(p []byte) (int, error) {
-			outMu.Lock()
-			defer outMu.Unlock()
-			return out.Write(p)
-		})),
-	)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		acancel()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		outMu.Lock()
-		defer outMu.Unlock()
-		t.Fatalf("starting Chromium: %v\n%s", err, out.String())
-	}
-	var mu sync.Mutex
-	var problems []string
-	messages := chromedp.Console(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.IsException() || m.Type == chromedp.ConsoleError {
-				mu.Lock()
-				problems = append(problems, fmt.Sprintf("%s %s:%d: %s", m.Type, m.URL, m.Line+1, m.Text))
-				mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return ctx, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), problems...)
-	}
+	return browsertest.Start(t, chromedp.Flag("autoplay-policy", "no-user-gesture-required"))
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // filePage plays a file with a plain video element, as a browser opens
 // an exported file, at twice the speed, and records what it saw.
@@ -214,9 +152,7 @@ v.addEventListener('ended', () => {
 // TestExportChromium: Chromium plays an exported file from start to end,
 // B-frames included: every frame decoded, the duration the timestamps'.
 func TestExportChromium(t *testing.T) {
-	if _, err := exec.LookPath(chromium); err != nil {
-		t.Fatalf("no Chromium at %s (scripts/deps.sh test): %v", chromium, err)
-	}
+	browsertest.Need(t)
 	c := makeClip(t, "640:360", 45, 15, 2)
 	var file bytes.Buffer
 	w := NewWriter(&file, Options{})
