@@ -113,13 +113,7 @@ func TestPage(t *testing.T) {
 	alpha := newCamera(t, nc, "alpha", 160, 120, 50, 0)
 	beta := newCamera(t, nc, "beta", 160, 90, 50, 0)
 	// alpha has 20 s in the buffer already, one frame every 500 ms
-	now := time.Now()
-	for i := range 40 {
-		alpha.seq++
-		if err := nc.PublishMsg(natsFrame(alpha, alpha.seq, now.Add(-20*time.Second+time.Duration(i)*500*time.Millisecond))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	alpha.past(40, 500*time.Millisecond, time.Now())
 	alpha.run(100 * time.Millisecond)
 	beta.run(100 * time.Millisecond)
 	// delta has stopped
@@ -201,6 +195,65 @@ func TestPage(t *testing.T) {
 	if !run(t, ctx, "checking for a reload", chromedp.Evaluate[bool](`window.notReloaded === true`)) {
 		t.Error("the page reloaded")
 	}
+	for _, p := range problems() {
+		t.Errorf("browser console: %s", p)
+	}
+}
+
+// Back from a camera shown alone, a rewind at once goes as far back as
+// asked: the timeline's span, read for the camera that was alone (which
+// had only started), does not cut it short before the span of all the
+// cameras has been read.
+func TestRewindAfterAlone(t *testing.T) {
+	_, nc := startHub(t)
+	_, ts := startWeb(t, Config{}, nc)
+	// old has 20 s in the buffer
+	old := newCamera(t, nc, "old", 160, 120, 20, 0)
+	now := time.Now()
+	old.past(40, 500*time.Millisecond, now)
+	old.run(100 * time.Millisecond)
+	ctx, problems := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL)); err != nil {
+		t.Fatal(err)
+	}
+	waitShown(t, ctx, "old", 0)
+	poll(t, ctx, "the timeline spanning old's buffer", fmt.Sprintf(`camhubTimeline.bounds().from < %d`, now.Add(-15*time.Second).UnixMilli()))
+
+	// young starts now, and is shown alone: the timeline spans its frames
+	young := newCamera(t, nc, "young", 160, 90, 20, 0)
+	young.run(100 * time.Millisecond)
+	waitShown(t, ctx, "young", 0)
+	started := time.Now()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`.tile[data-id="young"] .pic`), chromedp.NodeVisible)); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "the timeline spanning young's buffer", fmt.Sprintf(`camhubTimeline.bounds().from > %d`, now.UnixMilli()))
+
+	// back to all, and rewind 10 s with the next click, before the page
+	// hears from the server again
+	behind := run(t, ctx, "back and rewind", chromedp.Evaluate[float64](`(() => {
+		document.getElementById('back').click();
+		document.querySelector('#rewind button[data-since="10"]').click();
+		return Date.now() - camhubTimeline.position();
+	})()`))
+	if waited := time.Since(started); waited > 8*time.Second {
+		// young's span is 8 s long already: cutting short would not show
+		t.Logf("young has been sending for %v: the rewind is not checked against its span", waited)
+	}
+	if behind < 9500 || behind > 10500 {
+		t.Fatalf("rewound 10 s after showing young alone, the timeline is %.0f ms behind", behind)
+	}
+	poll(t, ctx, "old rewound 10 s", `Number(`+tileJS("old")+`.dataset.age) > 8000`)
+
+	// alone and back in one go, while the span of the one is being read:
+	// the timeline goes on reading the span of all
+	poll(t, ctx, "the timeline spanning all", fmt.Sprintf(`camhubTimeline.bounds().from < %d`, now.Add(-15*time.Second).UnixMilli()))
+	since := run(t, ctx, "alone and back", chromedp.Evaluate[float64](`(() => {
+		document.querySelector('.tile[data-id="young"] .pic').click();
+		document.getElementById('back').click();
+		return Date.now();
+	})()`))
+	poll(t, ctx, "the timeline read again", fmt.Sprintf(`camhubTimeline.bounds().to > %f + 1000`, since))
 	for _, p := range problems() {
 		t.Errorf("browser console: %s", p)
 	}

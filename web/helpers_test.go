@@ -87,6 +87,21 @@ func (c *camera) lastSeq() uint64 {
 	return c.seq
 }
 
+// past publishes n frames captured every interval up to end (the last one
+// an interval before it), as if the camera had been sending: a buffer to
+// rewind into.
+func (c *camera) past(n int, every time.Duration, end time.Time) {
+	for i := range n {
+		c.mu.Lock()
+		c.seq++
+		seq := c.seq
+		c.mu.Unlock()
+		if err := c.nc.PublishMsg(natsFrame(c, seq, end.Add(time.Duration(i-n)*every))); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
 // report publishes a status report in state.
 func (c *camera) report(state string) {
 	st := wire.Status{

@@ -373,8 +373,11 @@ async function poll() {
   setTimeout(poll, 1000);
 }
 
+// setSolo shows camera id alone (null: all), at once: the address's
+// hashchange comes later, and finds it done.
 function setSolo(id) {
   location.hash = id ? 'cam=' + encodeURIComponent(id) : '';
+  applyHash();
 }
 
 // applyHash shows the camera named in the address (#cam=ID) alone, or all.
@@ -387,6 +390,7 @@ function applyHash() {
   back.hidden = solo === null;
   for (const t of tiles.values()) t.el.classList.toggle('sel', t.id === solo);
   if (solo) tileFor(solo);
+  if (window.camhubTimeline) camhubTimeline.camerasChanged(); // timeline.js
   restart();
 }
 

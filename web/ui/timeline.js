@@ -37,6 +37,8 @@ const camhubTimeline = (() => {
   const tl = {
     from: null, // ms: the oldest capture time in the buffer
     to: null, // ms: the newest
+    of: null, // the cameras from and to are of: state.solo when read ('' for all)
+    pollTimer: 0, // the next poll's timeout
     skew: 0, // the server's clock minus ours, ms
     mode: 'live', // 'live', 'playing', 'paused'
     pos: null, // ms: the time shown, when not live
@@ -69,9 +71,14 @@ const camhubTimeline = (() => {
     return [from, Math.max(to, from + 1000)];
   }
 
+  // clamp keeps t within what the buffer holds of the cameras shown. Until
+  // their span is read (the page just opened, or went from one camera to
+  // all), the start is the server's to find: a rewind from before its
+  // oldest frame starts there.
   function clamp(t) {
     const [from, to] = span();
-    return Math.min(Math.max(t, from), to);
+    const known = tl.from !== null && tl.of === (state.solo || '');
+    return Math.min(known ? Math.max(t, from) : t, to);
   }
 
   function pad(n, w) { return String(n).padStart(w || 2, '0'); }
@@ -109,13 +116,21 @@ const camhubTimeline = (() => {
     document.body.dataset.timeline = tl.mode;
   }
 
-  // poll reads what the buffer holds.
+  // poll reads what the buffer holds of the cameras shown, every POLL_MS
+  // and at once when they change (camerasChanged).
   async function poll() {
+    clearTimeout(tl.pollTimer);
+    tl.pollTimer = 0;
+    const of = state.solo || '';
     try {
       const p = new URLSearchParams();
-      if (state.solo) p.set('cams', state.solo);
+      if (of) p.set('cams', of);
       const q = p.toString();
       const res = await fetch('api/timeline' + (q ? '?' + q : ''), { cache: 'no-store' });
+      if (of !== (state.solo || '')) {
+        poll(); // the cameras shown changed meanwhile: theirs
+        return;
+      }
       if (res.ok) {
         const b = await res.json();
         tl.skew = Date.parse(b.now) - Date.now();
@@ -123,6 +138,7 @@ const camhubTimeline = (() => {
         // times; with none answered, the range shown stays as it was
         const read = b.cameras.filter((c) => !c.error);
         if (read.length || !b.cameras.length) {
+          tl.of = of;
           tl.from = b.from ? Date.parse(b.from) : null;
           tl.to = b.to ? Date.parse(b.to) : null;
           bar.dataset.cams = String(read.length);
@@ -134,7 +150,13 @@ const camhubTimeline = (() => {
         }
       }
     } catch (e) { /* app.js reports an unreachable server */ }
-    setTimeout(poll, POLL_MS);
+    if (!tl.pollTimer) tl.pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  // camerasChanged: the page shows other cameras (app.js: one alone, or all
+  // again); their span is read at once.
+  function camerasChanged() {
+    if (tl.of !== (state.solo || '')) poll();
   }
 
   // drawMarks puts each event's mark at its start, those of the camera
@@ -427,7 +449,7 @@ const camhubTimeline = (() => {
   poll();
 
   return {
-    live, play, pause, step, wentLive,
+    live, play, pause, step, wentLive, camerasChanged,
     // for tests and the curious
     position, mode: () => tl.mode, seeks: () => tl.seeks.slice(),
     bounds: () => ({ from: tl.from, to: tl.to }),
