@@ -28,6 +28,11 @@ const seekMargin = 5 * time.Second
 // would never come.
 const idleCheck = time.Second
 
+// stallTimeout is how long a reader waits for messages the server says it
+// holds before it gives up on its consumer and reads on through a new one
+// (reader.renew).
+const stallTimeout = 5 * time.Second
+
 // consumerInactivity is how long the server keeps a reader's consumer once
 // nothing pulls from it (a reader that vanished without deleting it). It
 // is within what the hub's consumer guard allows (hub.MaxConsumerInactivity).
@@ -45,11 +50,28 @@ func ConsumerNamePrefix() string {
 // reader reads one camera's frames, in stream order, through an ordered
 // consumer: no frame twice and none missed, even across the consumer's own
 // recoveries, and new frames keep coming as they are stored.
+//
+// A consumer can also go quiet without an error: in a cluster that has just
+// lost a node, one placed on a peer that stopped answering keeps the pull
+// requests and sends nothing, while the stream says frames are waiting.
+// The client's missed-heartbeat check cannot see this (next waits at most
+// idleCheck at a time), so the reader watches for it itself: when nothing
+// has come for stallTimeout while the server says more is stored, it reads
+// on from the frame after the last one through a new consumer.
 type reader struct {
 	js      jetstream.JetStream
 	cons    jetstream.Consumer
 	it      jetstream.MessagesContext
 	pending uint64 // messages stored after the last one read, as the server last said
+
+	// what the reader was opened with, to renew it
+	id, filter string
+	cfg        jetstream.OrderedConsumerConfig
+	pull       int
+
+	last    uint64    // stream sequence of the last message read; 0: none yet
+	waiting time.Time // since when nothing has come while more was stored; zero: not waiting
+	renewed int       // consumers replaced after going quiet
 }
 
 // openReader creates an ordered consumer on the buffer for camera id, and
@@ -71,7 +93,7 @@ func openFiltered(ctx context.Context, js jetstream.JetStream, id, filter string
 		}
 		return nil, fmt.Errorf("camera %q: reading the replay buffer: %w", id, err)
 	}
-	r := &reader{js: js, cons: cons}
+	r := &reader{js: js, cons: cons, id: id, filter: filter, cfg: cfg, pull: pull}
 	if info := cons.CachedInfo(); info != nil {
 		r.pending = info.NumPending
 	}
@@ -93,24 +115,60 @@ func (r *reader) next(ctx context.Context) (jetstream.Msg, error) {
 	if err == nil {
 		if meta, merr := m.Metadata(); merr == nil {
 			r.pending = meta.NumPending
+			r.last = meta.Sequence.Stream
 		}
+		r.waiting = time.Time{}
 		return m, nil
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		ictx, icancel := context.WithTimeout(ctx, 5*time.Second)
-		info, ierr := r.cons.Info(ictx)
-		icancel()
-		if ierr == nil {
-			r.pending = info.NumPending
-		}
-		// An error here (the consumer is being recreated) is not
-		// fatal: try again on the next call.
-		return nil, nil
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return nil, err
 	}
-	return nil, err
+	ictx, icancel := context.WithTimeout(ctx, 5*time.Second)
+	info, ierr := r.cons.Info(ictx)
+	icancel()
+	if ierr == nil {
+		r.pending = info.NumPending
+	}
+	// An error here (the consumer is being recreated) is not fatal:
+	// try again on the next call, unless it has gone on too long.
+	switch {
+	case r.pending == 0:
+		r.waiting = time.Time{}
+	case r.waiting.IsZero():
+		r.waiting = time.Now()
+	case time.Since(r.waiting) >= stallTimeout:
+		if err := r.renew(ctx); err != nil && ctx.Err() == nil {
+			return nil, err
+		}
+		r.waiting = time.Now()
+	}
+	return nil, nil
+}
+
+// renew replaces the reader's consumer, which has gone quiet, by a new one
+// that starts at the frame after the last one read (or where the reader
+// started, if it read none).
+func (r *reader) renew(ctx context.Context) error {
+	cfg := r.cfg
+	if r.last > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartSequencePolicy, r.last+1, nil
+	}
+	octx, cancel := context.WithTimeout(ctx, stallTimeout)
+	defer cancel()
+	n, err := openFiltered(octx, r.js, r.id, r.filter, cfg, r.pull)
+	if err != nil {
+		if errors.Is(err, ErrNoBuffer) {
+			return err
+		}
+		return nil // the hub is busy or away: again after stallTimeout
+	}
+	old := *r
+	r.cons, r.it, r.pending, r.renewed = n.cons, n.it, n.pending, r.renewed+1
+	old.close()
+	return nil
 }
 
 // firstOn returns the oldest message on subject filter (one camera's) in
