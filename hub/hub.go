@@ -242,6 +242,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// clusterWait is how long a starting hub waits for its JetStream cluster
+// to elect a leader and hold the streams' replicas. The hubs of a cluster
+// seldom start at the same moment (machines boot at their own pace), and
+// a busy machine takes a while to elect; the wait is said in the log.
+const clusterWait = 2 * time.Minute
+
 func (s *Server) start(ctx context.Context) error {
 	if s.cfg.NATS == "" {
 		if err := s.startEmbedded(); err != nil {
@@ -260,7 +266,7 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	b := s.cfg.buffer()
 	b.MaxMsgSize = int32(min(s.nc.MaxPayload(), int64(s.cfg.MaxPayload)))
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, clusterWait)
 	defer cancel()
 	if err := s.provision(pctx, js, b); err != nil {
 		return err
